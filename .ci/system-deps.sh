@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Debian packages the tests use. Idempotent; skips apt when everything is present.
+set -euo pipefail
+need=()
+for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi

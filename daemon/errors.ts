@@ -1,0 +1,49 @@
+/**
+ * The error catalogue. Every error the daemon reports to an operator carries one of these stable
+ * codes. The README's operator section lists each code with its meaning and what to do; a test
+ * keeps that list and this catalogue identical.
+ *
+ * Adapters translate library and OS errors (ECONNRESET, SOAP faults, ENODEV, ...) into these codes
+ * at the boundary and keep the original as `cause`; nothing above an adapter branches on a library's
+ * own error shape.
+ */
+export const ERROR_CATALOGUE = {
+  E_CONFIG_INVALID:
+    'The configuration file is invalid; the daemon refuses to start (exit code 78).',
+  E_CLOSED: 'An adapter was used after it was closed (a shutdown was in progress).',
+  E_SEQR_RESULT: 'SEQR answered a call with a non-zero resultCode (the log names the code).',
+  E_SEQR_AUTH:
+    'SEQR refused the terminal credentials (resultCode 20, 21, 29, 33 or 37): wrong password, unknown or blocked terminal.',
+  E_SEQR_UNREACHABLE:
+    'The SEQR endpoint could not be reached (DNS, refused or reset connection, TLS).',
+  E_SEQR_TIMEOUT: 'A SEQR call did not complete within its hard deadline.',
+  E_SEQR_HTTP:
+    'SEQR (or a proxy in front of it) answered with an HTTP error status and no SOAP body.',
+  E_SEQR_FAULT: 'SEQR answered with a SOAP fault.',
+  E_SEQR_MALFORMED: 'SEQR answered with XML the client cannot parse or that lacks required fields.',
+} as const satisfies Record<`E_${string}`, string>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** Base class of every error the daemon raises on purpose. `code` is stable; `message` is prose. */
+export class VendError extends Error {
+  readonly code: ErrorCode;
+  /** True when the same operation may succeed if tried again later (network, busy device). */
+  readonly retryable: boolean;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'VendError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** The catalogue code of any thrown value: a VendError's own, otherwise undefined. */
+export function errorCodeOf(err: unknown): ErrorCode | undefined {
+  return err instanceof VendError ? err.code : undefined;
+}

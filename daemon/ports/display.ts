@@ -1,0 +1,89 @@
+import type { Money } from './money.js';
+
+/** A product as the customer sees it on the idle screen and during the purchase. */
+export interface ProductView {
+  readonly slot: number;
+  /** The number printed next to the physical button (1-based). */
+  readonly buttonLabel: string;
+  readonly name: string;
+  readonly price: Money;
+  readonly soldOut: boolean;
+}
+
+/** Why the machine cannot sell right now. */
+export type OutOfServiceReason =
+  'seqrUnreachable' | 'seqrCredentials' | 'hardwareFault' | 'starting';
+
+/** Why a purchase ended without a sale, in the customer's terms. */
+export type PurchaseProblem =
+  /** SEQR reported FAILED. */
+  | 'paymentFailed'
+  /** The customer cancelled in the app (CANCELED not caused by us). */
+  | 'cancelledInApp'
+  /** SEQR answered an error while creating the invoice. */
+  | 'invoiceFailed'
+  /** SEQR stopped answering during the purchase. */
+  | 'connectionLost';
+
+/**
+ * Screens are view models: what to say, not how it looks. The display adapter renders them
+ * (framebuffer, PNG, terminal). Every screen is complete: showing one never depends on the last.
+ */
+export type Screen =
+  | {
+      readonly kind: 'idle';
+      readonly machineName: string;
+      readonly products: readonly ProductView[];
+    }
+  | { readonly kind: 'preparing'; readonly product: ProductView }
+  | {
+      readonly kind: 'pay';
+      readonly product: ProductView;
+      /** `HTTP://SEQR.SE/R<invoiceReference>`. */
+      readonly qrPayload: string;
+      readonly secondsLeft: number;
+      readonly totalSeconds: number;
+    }
+  | {
+      /** "Still paying?" after the first payment window: any product button continues. */
+      readonly kind: 'stillPaying';
+      readonly product: ProductView;
+      readonly qrPayload: string;
+      readonly secondsLeft: number;
+      readonly totalSeconds: number;
+    }
+  | { readonly kind: 'cancelling'; readonly product: ProductView }
+  | { readonly kind: 'dispensing'; readonly product: ProductView }
+  | {
+      readonly kind: 'thankYou';
+      readonly product: ProductView;
+      /** Short payment reference the customer can quote (last digits of the ersReference). */
+      readonly paymentRef: string;
+    }
+  | {
+      readonly kind: 'notDelivered';
+      readonly product: ProductView;
+      /** `refunding` while the refund call runs; `refunded` once SEQR confirmed; `pending` when
+       *  the refund will be retried (the customer is told the money comes back). */
+      readonly refund: 'refunding' | 'refunded' | 'pending';
+    }
+  | { readonly kind: 'cancelled'; readonly product: ProductView }
+  | { readonly kind: 'problem'; readonly problem: PurchaseProblem }
+  | {
+      readonly kind: 'outOfService';
+      readonly reason: OutOfServiceReason;
+      readonly machineName: string;
+    };
+
+/**
+ * The customer display. `show` replaces the whole picture; it resolves when the frame is out
+ * (written to the framebuffer, file or terminal). A later `show` supersedes an earlier one that has
+ * not been written yet: the display never shows a stale screen after a newer one. Rejects with
+ * `E_DISPLAY_WRITE` when the device cannot be written (the adapter keeps retrying the latest screen
+ * in the background and reports recovery).
+ */
+export interface Display {
+  show(screen: Screen): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}

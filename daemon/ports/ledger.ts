@@ -1,0 +1,63 @@
+import type { Money } from './money.js';
+import type { InvoiceStatus } from './payment-gateway.js';
+
+/**
+ * One durable step of a transaction. Each step is recorded (committed) BEFORE the side effect it
+ * authorises: `dispense.started` before the relay is energised, `refund.requested` before
+ * refundPayment is sent, `invoice.requested` before sendInvoice. After a crash, the last recorded
+ * step tells recovery what may have happened.
+ */
+export type LedgerEntry =
+  | {
+      readonly type: 'invoice.requested';
+      readonly txId: string;
+      readonly slot: number;
+      readonly productName: string;
+      readonly price: Money;
+    }
+  | { readonly type: 'invoice.issued'; readonly txId: string; readonly invoiceReference: string }
+  | {
+      readonly type: 'status.seen';
+      readonly txId: string;
+      readonly status: InvoiceStatus;
+      readonly version: number;
+      readonly ersReference?: string;
+    }
+  | { readonly type: 'cancel.requested'; readonly txId: string }
+  | { readonly type: 'dispense.started'; readonly txId: string; readonly slot: number }
+  | {
+      readonly type: 'dispense.finished';
+      readonly txId: string;
+      readonly outcome: 'delivered' | 'notDelivered' | 'uncertain';
+      readonly detail?: string;
+    }
+  | { readonly type: 'receipt.printed'; readonly txId: string }
+  | { readonly type: 'receipt.unprinted'; readonly txId: string; readonly code: string }
+  | { readonly type: 'receipt.submitted'; readonly txId: string }
+  | { readonly type: 'refund.requested'; readonly txId: string; readonly amount: Money }
+  | { readonly type: 'refund.confirmed'; readonly txId: string; readonly refundReference: string }
+  | { readonly type: 'refund.failed'; readonly txId: string; readonly code: string }
+  | {
+      readonly type: 'tx.closed';
+      readonly txId: string;
+      /** sold: delivered; refunded: money back; cancelled: never paid; flagged: operator must act. */
+      readonly outcome: 'sold' | 'refunded' | 'cancelled' | 'failed' | 'flagged';
+    };
+
+/** A ledger entry as stored, with its position and time. */
+export type StoredEntry = LedgerEntry & { readonly seq: number; readonly at: number };
+
+/**
+ * The durable record of every transaction step.
+ *
+ * `record` resolves only once the entry is durable (committed to storage that survives a power
+ * cut); a rejection (`E_LEDGER_WRITE`) means it is not, and the step it would authorise must not
+ * happen. Entries of one transaction are kept in the order recorded.
+ */
+export interface Ledger {
+  record(entry: LedgerEntry, at: number): Promise<void>;
+  /** Every entry of every transaction not yet closed (`tx.closed`), oldest first. */
+  openTransactions(): Promise<ReadonlyMap<string, readonly StoredEntry[]>>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}

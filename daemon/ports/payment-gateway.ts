@@ -1,0 +1,101 @@
+import type { Money } from './money.js';
+
+/** Invoice states as SEQR reports them (API.md §6.3). `EXPIRED` only from interface 2.10+. */
+export type InvoiceStatus =
+  'ISSUED' | 'PAID' | 'PENDING_ISSUER_ACKNOWLEDGE' | 'CANCELED' | 'FAILED' | 'RESERVED' | 'EXPIRED';
+
+/** What the terminal asks the customer to pay: one product, quantity one. */
+export interface InvoiceRequest {
+  /** The terminal's own id for this purchase (the transaction id); echoed back in SEQR's receipt. */
+  readonly clientInvoiceId: string;
+  /** Shown on the bill in the customer's app, e.g. the machine's name. */
+  readonly title: string;
+  readonly itemDescription: string;
+  readonly price: Money;
+  /** VAT rate in whole percent, when configured. */
+  readonly taxRatePercent?: number;
+  /** Appears in SEQR's reconciliation reports; the machine name or slot. */
+  readonly cashierId: string;
+  /** Text at the bottom of the receipt in the app. */
+  readonly footer?: string;
+}
+
+/** An invoice SEQR accepted. */
+export interface IssuedInvoice {
+  /** SEQR's invoice reference: opaque digits, used by every later call. */
+  readonly reference: string;
+  /** What the customer scans: `HTTP://SEQR.SE/R<reference>` (upper case: QR alphanumeric mode). */
+  readonly qrPayload: string;
+}
+
+/** One answer of a status poll. */
+export interface PaymentStatus {
+  readonly status: InvoiceStatus;
+  /** SEQR's invoice version; pass it to the next poll to acknowledge this answer. */
+  readonly version: number;
+  /** The payment's reference, present when `status` is PAID. Needed for receipts and refunds. */
+  readonly ersReference?: string;
+  /** When SEQR recorded the payment (ISO 8601 as sent), present when PAID. */
+  readonly paidAt?: string;
+}
+
+/** How a cancel request ended, in the terms that matter to the terminal (API.md §7.4). */
+export type CancelOutcome =
+  /** resultCode 0: cancelled now. Confirm with one more status poll. */
+  | 'cancelled'
+  /** resultCode 95: it was already cancelled (by the app, a reversal, or a newer invoice). */
+  | 'alreadyCancelled'
+  /** resultCode 50: the customer paid; this is a sale. */
+  | 'paid'
+  /** resultCode 51 (or 48): the customer is paying right now; keep polling. */
+  | 'inProgress';
+
+/** The merchant's copy of a receipt, uploaded to SEQR after PAID (submitPaymentReceipt). */
+export interface ReceiptDocument {
+  /** e.g. `text/plain`. */
+  readonly mimeType: string;
+  /** The document; sent base64-encoded. */
+  readonly text: string;
+  /** `PAYMENT_RECEIPT` for a sale. */
+  readonly receiptType: 'PAYMENT_RECEIPT' | 'VOUCHER' | 'OTHER';
+}
+
+/** A refund to issue for an earlier payment. */
+export interface RefundRequest {
+  /** ersReference of the original payment. */
+  readonly ersReference: string;
+  /** Amount to refund; the sum of refunds may not exceed the payment (SEQR answers 98). */
+  readonly amount: Money;
+  /** Describes the refund on the customer's receipt, e.g. "Refund: Cola 33 cl (not delivered)". */
+  readonly title: string;
+  readonly cashierId: string;
+}
+
+/**
+ * SEQR, in the vending domain's words. The real implementation speaks SOAP to SEQR; the fake
+ * follows the same rules in memory.
+ *
+ * Every method has a hard deadline; none retries by itself (a retry is the caller's decision, and
+ * never for `issueInvoice` blindly). Rejections are always `VendError`s:
+ * - `E_SEQR_AUTH`: the terminal's credentials were refused (resultCode 20, 21, 29, 33, 37).
+ * - `E_SEQR_RESULT` (a `SeqrResultError` with `resultCode` and `resultName`): any other non-zero
+ *   resultCode that the method does not map to a result of its own.
+ * - `E_SEQR_UNREACHABLE`, `E_SEQR_TIMEOUT`, `E_SEQR_HTTP`, `E_SEQR_FAULT`, `E_SEQR_MALFORMED`: the
+ *   call's outcome at SEQR is unknown; `retryable` is true.
+ * Messages and causes never contain the terminal password.
+ */
+export interface PaymentGateway {
+  /** sendInvoice. Resolves once SEQR registered the invoice. On a cash-register terminal this
+   *  cancels the terminal's previous unpaid invoice (one active invoice per terminal). */
+  issueInvoice(request: InvoiceRequest): Promise<IssuedInvoice>;
+  /** getPaymentStatus. `lastVersion` is the version of the last answer seen (0 at first). A PAID
+   *  answer is also what commits the payment at SEQR: unanswered for 20 s, SEQR reverses it. */
+  getStatus(reference: string, lastVersion: number): Promise<PaymentStatus>;
+  /** cancelInvoice. Codes 0, 95, 50, 51/48 resolve as {@link CancelOutcome}; others reject. */
+  cancelInvoice(reference: string): Promise<CancelOutcome>;
+  /** submitPaymentReceipt for a PAID invoice (or a refund, with the refund's reference). */
+  submitReceipt(ersReference: string, document: ReceiptDocument): Promise<void>;
+  /** refundPayment. Resolves with the refund's own ersReference. Rejects with E_SEQR_RESULT
+   *  (resultCode 23 unknown payment, 98 over the original amount, 97/99 refunds not allowed). */
+  refund(request: RefundRequest): Promise<{ readonly refundReference: string }>;
+}
