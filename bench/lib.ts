@@ -1,0 +1,71 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+
+/** One measured figure. `unit` is e.g. `ms`, `MiB`, `%`, `count`, `per s`. */
+export interface Figure {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+}
+
+/** A benchmark module's result: a titled group of figures. */
+export interface BenchResult {
+  readonly title: string;
+  readonly figures: readonly Figure[];
+  readonly note?: string;
+}
+
+/** A benchmark: each file `bench/*.bench.ts` default-exports one. */
+export type Bench = () => Promise<BenchResult[]>;
+
+/** Nearest-rank percentile of `samples` (0 < p <= 100). */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] ?? Number.NaN;
+}
+
+/** p50, p99 and max of latency samples in ms, as figures named `<label> p50` etc. */
+export function latencyFigures(label: string, samplesMs: readonly number[]): Figure[] {
+  return [
+    { name: `${label} p50`, value: percentile(samplesMs, 50), unit: 'ms' },
+    { name: `${label} p99`, value: percentile(samplesMs, 99), unit: 'ms' },
+    { name: `${label} max`, value: Math.max(...samplesMs), unit: 'ms' },
+  ];
+}
+
+export function rssMiB(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+export function machineDescription(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.arch()}`;
+}
+
+function format(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2);
+}
+
+/** Prints results as a Markdown table and writes them as JSON under `bench/results/`. */
+export function report(results: readonly BenchResult[], outDir: string): void {
+  const lines = ['| benchmark | figure | value |', '| --- | --- | --- |'];
+  for (const r of results) {
+    for (const f of r.figures)
+      lines.push(`| ${r.title} | ${f.name} | ${format(f.value)} ${f.unit} |`);
+  }
+  console.log(`\nMachine: ${machineDescription()}\n`);
+  console.log(lines.join('\n'));
+  for (const r of results) if (r.note) console.log(`\n${r.title}: ${r.note}`);
+  mkdirSync(outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const body = JSON.stringify(
+    { machine: machineDescription(), at: new Date().toISOString(), results },
+    null,
+    2,
+  );
+  writeFileSync(`${outDir}/bench-${stamp}.json`, body);
+  writeFileSync(`${outDir}/latest.json`, body);
+}
