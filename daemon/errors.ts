@@ -21,6 +21,24 @@ export const ERROR_CATALOGUE = {
     'SEQR (or a proxy in front of it) answered with an HTTP error status and no SOAP body.',
   E_SEQR_FAULT: 'SEQR answered with a SOAP fault.',
   E_SEQR_MALFORMED: 'SEQR answered with XML the client cannot parse or that lacks required fields.',
+  E_GPIO_UNAVAILABLE:
+    'The configured GPIO backend cannot be used on this machine (no sysfs GPIO, no libgpiod tools, missing native module or no permission).',
+  E_GPIO_CHIP_NOT_FOUND:
+    'No GPIO chip with a known Raspberry Pi header label (pinctrl-rp1, pinctrl-bcm2711, pinctrl-bcm2835) was found.',
+  E_GPIO_LINE:
+    'A configured GPIO pin is outside the header chip, already in use, or could not be claimed.',
+  E_GPIO_UNSUPPORTED:
+    'The configured GPIO backend does not support this board (rpio on a Raspberry Pi 5, or rpio fell back to mock mode).',
+  E_GPIO_IO: 'Reading or writing a claimed GPIO line failed.',
+  E_DISPENSER_BUSY:
+    'A dispense was requested while another one was still running; nothing was driven.',
+  E_DISPENSER_FAULT:
+    'A dispense failed part-way (a relay output could not be driven); whether the product came out is unknown.',
+  E_PRINTER_OFFLINE:
+    'The receipt printer is absent, unplugged, powered off, or reports itself offline (cover open).',
+  E_PRINTER_PAPER_OUT: 'The receipt printer reports that it is out of paper.',
+  E_PRINTER_TIMEOUT:
+    'The receipt printer did not accept a job within its deadline; the job was abandoned and will not print later.',
 } as const satisfies Record<`E_${string}`, string>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
