@@ -1,0 +1,442 @@
+import http from 'node:http';
+import https from 'node:https';
+import { randomUUID } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
+import soap from 'soap';
+import { VendError } from '../errors.js';
+import type { Money } from '../ports/money.js';
+import { classifyFailure, redactor, type SeqrOperation } from './call-errors.js';
+import { defaultWsdlPath, packageInfo } from './package-root.js';
+import {
+  amountWire,
+  contextWire,
+  invoiceWire,
+  parametersWire,
+  paymentStatusOf,
+  readReturn,
+  reportOf,
+  requiredText,
+  tokensWire,
+  type SeqrCustomerToken,
+  type SeqrInvoice,
+  type SeqrPaymentStatus,
+  type SeqrPrincipal,
+  type SeqrReceiptDocument,
+  type SeqrReport,
+  type WireObject,
+} from './wire.js';
+
+/** A registered terminal's credentials (principal type TERMINALID). */
+export interface SeqrTerminalCredentials {
+  /** The terminal id SEQR assigned, e.g. 32 lower-case hex digits. */
+  readonly id: string;
+  readonly password: string;
+}
+
+/** The merchant's reseller user (principal type RESELLERUSER), for registration and reports. */
+export interface SeqrResellerCredentials {
+  readonly id: string;
+  /** The reseller user, `9900` in SEQR's documents. */
+  readonly userId: string;
+  readonly password: string;
+}
+
+export interface SeqrClientOptions {
+  /** The SOAP endpoint, e.g. `https://extdev.seqr.com/soap/merchant/cashregister-2`. */
+  readonly endpoint: string;
+  /** Needed for every terminal operation (all but registerTerminal, markTransactionPeriod, executeReport). */
+  readonly terminal?: SeqrTerminalCredentials;
+  /** Needed for registerTerminal, markTransactionPeriod and executeReport. */
+  readonly reseller?: SeqrResellerCredentials;
+  /** Hard deadline of each call in ms unless the call says otherwise. Default 10 000. */
+  readonly deadlineMs?: number;
+  /** `context/channel`. Default `WS`. */
+  readonly channel?: string;
+  /** `context/clientId`, naming the client software. Default `seqr-vend/<package version>`. */
+  readonly clientId?: string;
+  /** PEM certificate(s) to trust in addition to the system roots (a private CA). */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /** The WSDL file. Default: the project's `daemon/seqr/cashregister.wsdl`. */
+  readonly wsdlPath?: string;
+}
+
+/** Per-call options. */
+export interface SeqrCallOptions {
+  /** This call's hard deadline in ms, instead of the client's default. */
+  readonly deadlineMs?: number;
+  /** `context/clientReference` (max 32 characters). Default: a fresh random 32-hex-digit id. */
+  readonly clientReference?: string;
+}
+
+export const DEFAULT_DEADLINE_MS = 10_000;
+
+type AsyncMethod = (
+  args: WireObject,
+  options: Record<string, unknown>,
+  extraHeaders: Record<string, string>,
+) => Promise<[unknown, ...unknown[]]>;
+
+/**
+ * The SEQR merchant ("cash register") SOAP client, built with the `soap` package from the
+ * project's own WSDL read from disk (no network at start). Create one per process with
+ * {@link SeqrClient.create}: it owns one keep-alive agent per protocol, so consecutive calls
+ * reuse one connection.
+ *
+ * Every call:
+ * - has a hard deadline (default {@link SeqrClientOptions.deadlineMs}): when it passes, the
+ *   request is aborted and the call rejects with `E_SEQR_TIMEOUT`, even if bytes keep arriving;
+ * - resolves only for resultCode 0; any other code rejects with a `SeqrResultError`
+ *   (`E_SEQR_AUTH` for 20, 21, 29, 33, 37, `E_SEQR_RESULT` otherwise);
+ * - rejects with a `SeqrCallError` (retryable) when the outcome is unknown: `E_SEQR_UNREACHABLE`
+ *   (refused, reset, DNS, TLS), `E_SEQR_HTTP` (an HTTP error status, kept in `httpStatus`),
+ *   `E_SEQR_FAULT` (a SOAP fault, `faultCode`/`faultString` kept), `E_SEQR_MALFORMED`;
+ * - never retries; rejects with `E_CLOSED` after {@link SeqrClient.close}.
+ * TLS certificates are always verified. No message, cause or property of any error holds a
+ * password; the request XML is never kept.
+ */
+export class SeqrClient {
+  readonly #soap: soap.Client;
+  readonly #options: SeqrClientOptions;
+  readonly #deadlineMs: number;
+  readonly #clientId: string;
+  readonly #httpAgent: http.Agent;
+  readonly #httpsAgent: https.Agent;
+  readonly #redact: (text: string) => string;
+  #closed = false;
+
+  private constructor(client: soap.Client, options: SeqrClientOptions) {
+    this.#soap = client;
+    this.#options = options;
+    this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.#clientId = options.clientId ?? `seqr-vend/${packageInfo().version}`;
+    this.#httpAgent = new http.Agent({ keepAlive: true });
+    const extraCa = options.ca === undefined ? [] : [options.ca].flat();
+    this.#httpsAgent = new https.Agent({
+      keepAlive: true,
+      ...(extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] }),
+    });
+    this.#redact = redactor(
+      [options.terminal?.password, options.reseller?.password].filter(
+        (s): s is string => s !== undefined,
+      ),
+    );
+  }
+
+  /** Builds the client from the WSDL on disk. Rejects if the WSDL cannot be read or parsed. */
+  static async create(options: SeqrClientOptions): Promise<SeqrClient> {
+    const client = await soap.createClientAsync(options.wsdlPath ?? defaultWsdlPath(), {
+      endpoint: options.endpoint,
+      disableCache: true,
+      // xs:decimal stays text (money is exact); dates stay as sent.
+      customDeserializer: {
+        decimal: (text: string) => text,
+        dateTime: (text: string) => text,
+        date: (text: string) => text,
+      },
+    });
+    return new SeqrClient(client, options);
+  }
+
+  /** The endpoint calls go to. */
+  get endpoint(): string {
+    return this.#options.endpoint;
+  }
+
+  /** Releases the kept-alive connections. Later calls reject with E_CLOSED. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+  }
+
+  /** sendInvoice: registers the invoice; resolves with SEQR's reference and QR text. */
+  async sendInvoice(
+    invoice: SeqrInvoice,
+    tokens: readonly SeqrCustomerToken[] = [],
+    options?: SeqrCallOptions,
+  ): Promise<{ readonly invoiceReference: string; readonly invoiceQRCode?: string }> {
+    const ret = await this.#call(
+      'sendInvoice',
+      {
+        context: this.#context('terminal', options),
+        invoice: invoiceWire(invoice),
+        ...(tokens.length === 0 ? {} : { tokens: tokensWire(tokens) }),
+      },
+      options,
+    );
+    const invoiceReference = requiredText('sendInvoice', ret, 'invoiceReference');
+    const qr = ret['invoiceQRCode'];
+    return typeof qr === 'string' ? { invoiceReference, invoiceQRCode: qr } : { invoiceReference };
+  }
+
+  /**
+   * getPaymentStatus. `invoiceVersion` is the version of the last answer seen (0 at first); a
+   * PAID answer is what commits the payment at SEQR.
+   */
+  async getPaymentStatus(
+    invoiceReference: string,
+    invoiceVersion: number,
+    options?: SeqrCallOptions,
+  ): Promise<SeqrPaymentStatus> {
+    const ret = await this.#call(
+      'getPaymentStatus',
+      { context: this.#context('terminal', options), invoiceReference, invoiceVersion },
+      options,
+    );
+    return paymentStatusOf(ret);
+  }
+
+  /** updateInvoice: replaces an unpaid invoice's content (or acknowledges loyalty tokens). */
+  async updateInvoice(
+    invoiceReference: string,
+    invoice: SeqrInvoice,
+    tokens: readonly SeqrCustomerToken[] = [],
+    options?: SeqrCallOptions,
+  ): Promise<void> {
+    await this.#call(
+      'updateInvoice',
+      {
+        context: this.#context('terminal', options),
+        invoiceReference,
+        invoice: invoiceWire(invoice),
+        ...(tokens.length === 0 ? {} : { tokens: tokensWire(tokens) }),
+      },
+      options,
+    );
+  }
+
+  /** cancelInvoice. Codes 50, 51, 95 (and 48) reject as SeqrResultError like any other. */
+  async cancelInvoice(invoiceReference: string, options?: SeqrCallOptions): Promise<void> {
+    await this.#call(
+      'cancelInvoice',
+      { context: this.#context('terminal', options), invoiceReference },
+      options,
+    );
+  }
+
+  /** commitReservation of a RESERVED invoice, with the final amount when it differs (2.9+). */
+  async commitReservation(
+    invoiceReference: string,
+    amount?: Money,
+    options?: SeqrCallOptions,
+  ): Promise<void> {
+    await this.#call(
+      'commitReservation',
+      {
+        context: this.#context('terminal', options),
+        ...(amount === undefined ? {} : { amount: amountWire(amount) }),
+        invoiceReference,
+      },
+      options,
+    );
+  }
+
+  /** submitPaymentReceipt for a payment's (or a refund's) ersReference. */
+  async submitPaymentReceipt(
+    ersReference: string,
+    document: SeqrReceiptDocument,
+    options?: SeqrCallOptions,
+  ): Promise<void> {
+    await this.#call(
+      'submitPaymentReceipt',
+      {
+        context: this.#context('terminal', options),
+        ersReference,
+        receiptDocument: {
+          mimeType: document.mimeType,
+          receiptData: document.receiptData,
+          receiptType: document.receiptType,
+        },
+      },
+      options,
+    );
+  }
+
+  /** refundPayment; `invoice.totalAmount` is the amount to refund. Resolves with the refund's reference. */
+  async refundPayment(
+    ersReference: string,
+    invoice: SeqrInvoice,
+    options?: SeqrCallOptions,
+  ): Promise<{ readonly ersReference: string }> {
+    const ret = await this.#call(
+      'refundPayment',
+      { context: this.#context('terminal', options), ersReference, invoice: invoiceWire(invoice) },
+      options,
+    );
+    return { ersReference: requiredText('refundPayment', ret, 'ersReference') };
+  }
+
+  /** registerTerminal (reseller credentials); `password` is the new terminal's password. */
+  async registerTerminal(
+    terminal: {
+      readonly externalTerminalId: string;
+      readonly password: string;
+      readonly name: string;
+    },
+    options?: SeqrCallOptions,
+  ): Promise<{ readonly terminalId: string }> {
+    const ret = await this.#call(
+      'registerTerminal',
+      {
+        context: this.#context('reseller', options),
+        externalTerminalId: terminal.externalTerminalId,
+        password: terminal.password,
+        name: terminal.name,
+      },
+      options,
+      [terminal.password],
+    );
+    return { terminalId: requiredText('registerTerminal', ret, 'terminalId') };
+  }
+
+  /** unregisterTerminal: the terminal unregisters itself with its own credentials. */
+  async unregisterTerminal(options?: SeqrCallOptions): Promise<void> {
+    await this.#call(
+      'unregisterTerminal',
+      { context: this.#context('terminal', options) },
+      options,
+    );
+  }
+
+  /** assignSeqrId: links the terminal to the static sticker `HTTP://SEQR.SE/Q<seqrId>`. */
+  async assignSeqrId(seqrId: string, options?: SeqrCallOptions): Promise<void> {
+    await this.#call(
+      'assignSeqrId',
+      { context: this.#context('terminal', options), seqrId },
+      options,
+    );
+  }
+
+  /**
+   * markTransactionPeriod (reseller credentials): closes the reconciliation period, for one
+   * terminal when `parameters` holds `TERMINALID`. Resolves with the closed period's id.
+   */
+  async markTransactionPeriod(
+    parameters: Readonly<Record<string, string>> = {},
+    options?: SeqrCallOptions,
+  ): Promise<{ readonly transactionPeriodId: string }> {
+    const ret = await this.#call(
+      'markTransactionPeriod',
+      {
+        context: this.#context('reseller', options),
+        ...(Object.keys(parameters).length === 0 ? {} : { parameters: parametersWire(parameters) }),
+      },
+      options,
+    );
+    return {
+      transactionPeriodId: requiredText('markTransactionPeriod', ret, 'transactionPeriodId'),
+    };
+  }
+
+  /** executeReport (reseller credentials). resultCode 2 (REPORT_NOT_READY) rejects, retryable. */
+  async executeReport(
+    request: {
+      readonly reportId: string;
+      readonly language?: string;
+      readonly parameters?: Readonly<Record<string, string>>;
+    },
+    options?: SeqrCallOptions,
+  ): Promise<SeqrReport> {
+    const ret = await this.#call(
+      'executeReport',
+      {
+        context: this.#context('reseller', options),
+        reportId: request.reportId,
+        ...(request.language === undefined ? {} : { language: request.language }),
+        ...(request.parameters === undefined
+          ? {}
+          : { parameters: parametersWire(request.parameters) }),
+      },
+      options,
+    );
+    return reportOf(ret);
+  }
+
+  /** benchmarkingNop: a call without credentials that SEQR answers with SUCCESS. */
+  async benchmarkingNop(options?: SeqrCallOptions): Promise<void> {
+    await this.#call('benchmarkingNop', {}, options);
+  }
+
+  #context(as: 'terminal' | 'reseller', options: SeqrCallOptions | undefined): WireObject {
+    let principal: SeqrPrincipal;
+    let password: string;
+    if (as === 'terminal') {
+      const t = this.#options.terminal;
+      if (!t)
+        throw new VendError('E_CONFIG_INVALID', 'SEQR terminal credentials are not configured');
+      principal = { type: 'TERMINALID', id: t.id };
+      password = t.password;
+    } else {
+      const r = this.#options.reseller;
+      if (!r)
+        throw new VendError('E_CONFIG_INVALID', 'SEQR reseller credentials are not configured');
+      principal = { type: 'RESELLERUSER', id: r.id, userId: r.userId };
+      password = r.password;
+    }
+    return contextWire({
+      channel: this.#options.channel ?? 'WS',
+      clientId: this.#clientId,
+      clientReference: options?.clientReference ?? randomUUID().replace(/-/g, ''),
+      principal,
+      password,
+    });
+  }
+
+  async #call(
+    operation: SeqrOperation,
+    args: WireObject,
+    options: SeqrCallOptions | undefined,
+    extraSecrets: readonly string[] = [],
+  ): Promise<Record<string, unknown>> {
+    if (this.#closed) throw new VendError('E_CLOSED', `SEQR ${operation}: the client is closed`);
+    const redact =
+      extraSecrets.length === 0
+        ? this.#redact
+        : (text: string) => redactor(extraSecrets)(this.#redact(text));
+    const deadlineMs = options?.deadlineMs ?? this.#deadlineMs;
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      controller.abort();
+    }, deadlineMs);
+    const method = this.#soap[`${operation}Async`] as AsyncMethod;
+    let request: Promise<[unknown, ...unknown[]]> | undefined;
+    try {
+      request = method.call(
+        this.#soap,
+        args,
+        {
+          signal: controller.signal,
+          httpAgent: this.#httpAgent,
+          httpsAgent: this.#httpsAgent,
+          maxRedirects: 0,
+          // SOAP 1.1 faults come with 500; every other non-2xx status is an HTTP error.
+          validateStatus: (status: number) => (status >= 200 && status < 300) || status === 500,
+        },
+        { 'User-Agent': this.#clientId },
+      );
+      const deadline = new Promise<never>((_resolve, reject) => {
+        controller.signal.addEventListener('abort', () => {
+          reject(new Error('deadline'));
+        });
+      });
+      const [parsed] = await Promise.race([request, deadline]);
+      return readReturn(operation, parsed, redact);
+    } catch (err) {
+      if (err instanceof VendError) throw err;
+      const mapped = classifyFailure(err, {
+        operation,
+        deadlineMs,
+        timedOut: controller.signal.aborted,
+        redact,
+      });
+      if (mapped) throw mapped;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      request?.catch(() => undefined);
+      // The last request is the full XML with the password: do not leave it on the client.
+      delete this.#soap.lastRequest;
+      delete this.#soap.lastMessage;
+    }
+  }
+}

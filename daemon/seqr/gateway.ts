@@ -1,0 +1,138 @@
+import { systemClock, type Clock } from '../ports/clock.js';
+import type {
+  CancelOutcome,
+  InvoiceRequest,
+  IssuedInvoice,
+  PaymentGateway,
+  PaymentStatus,
+  ReceiptDocument,
+  RefundRequest,
+} from '../ports/payment-gateway.js';
+import { SeqrResultError } from './call-errors.js';
+import type { SeqrCallOptions, SeqrClient } from './client.js';
+
+/** Hard deadlines per gateway method in ms; a missing entry uses the client's default. */
+export type GatewayDeadlines = Partial<Record<keyof PaymentGateway, number>>;
+
+export interface SeqrPaymentGatewayOptions {
+  /** Source of `issueDate`. Default: the system clock. */
+  readonly clock?: Clock;
+  readonly deadlines?: GatewayDeadlines;
+}
+
+/** cancelInvoice result codes that are outcomes, not failures (API.md §7.4). */
+const CANCEL_OUTCOMES: ReadonlyMap<number, CancelOutcome> = new Map([
+  [95, 'alreadyCancelled'],
+  [50, 'paid'],
+  [51, 'inProgress'],
+  [48, 'inProgress'],
+]);
+
+/**
+ * {@link PaymentGateway} over the SEQR SOAP client: the only SEQR the vending core knows.
+ * Invoices are immediate debit without acknowledgment (no loyalty step), one row of quantity one.
+ * Errors are the client's (see {@link SeqrClient}); nothing here retries.
+ */
+export class SeqrPaymentGateway implements PaymentGateway {
+  readonly #client: SeqrClient;
+  readonly #clock: Clock;
+  readonly #deadlines: GatewayDeadlines;
+
+  constructor(client: SeqrClient, options: SeqrPaymentGatewayOptions = {}) {
+    this.#client = client;
+    this.#clock = options.clock ?? systemClock;
+    this.#deadlines = options.deadlines ?? {};
+  }
+
+  async issueInvoice(request: InvoiceRequest): Promise<IssuedInvoice> {
+    const { invoiceReference } = await this.#client.sendInvoice(
+      {
+        paymentMode: 'IMMEDIATE_DEBIT',
+        acknowledgmentMode: 'NO_ACKNOWLEDGMENT',
+        issueDate: new Date(this.#clock.now()).toISOString(),
+        title: request.title,
+        clientInvoiceId: request.clientInvoiceId,
+        rows: [
+          {
+            itemDescription: request.itemDescription,
+            itemQuantity: 1,
+            ...(request.taxRatePercent === undefined
+              ? {}
+              : { itemTaxRate: request.taxRatePercent }),
+            itemTotalAmount: request.price,
+            itemUnitPrice: request.price,
+          },
+        ],
+        totalAmount: request.price,
+        cashierId: request.cashierId,
+        ...(request.footer === undefined ? {} : { footer: request.footer }),
+      },
+      [],
+      this.#options('issueInvoice'),
+    );
+    return {
+      reference: invoiceReference,
+      qrPayload: `HTTP://SEQR.SE/R${invoiceReference}`.toUpperCase(),
+    };
+  }
+
+  async getStatus(reference: string, lastVersion: number): Promise<PaymentStatus> {
+    const answer = await this.#client.getPaymentStatus(
+      reference,
+      lastVersion,
+      this.#options('getStatus'),
+    );
+    // Both name the payment (API.md §5.7); the top-level one is what refunds are documented with.
+    const ersReference = answer.ersReference ?? answer.receipt?.paymentReference;
+    const paidAt = answer.receipt?.paymentDate;
+    return {
+      status: answer.status,
+      version: answer.version,
+      ...(ersReference === undefined ? {} : { ersReference }),
+      ...(paidAt === undefined ? {} : { paidAt }),
+    };
+  }
+
+  async cancelInvoice(reference: string): Promise<CancelOutcome> {
+    try {
+      await this.#client.cancelInvoice(reference, this.#options('cancelInvoice'));
+      return 'cancelled';
+    } catch (err) {
+      const outcome =
+        err instanceof SeqrResultError ? CANCEL_OUTCOMES.get(err.resultCode) : undefined;
+      if (outcome === undefined) throw err;
+      return outcome;
+    }
+  }
+
+  async submitReceipt(ersReference: string, document: ReceiptDocument): Promise<void> {
+    await this.#client.submitPaymentReceipt(
+      ersReference,
+      {
+        mimeType: document.mimeType,
+        receiptData: Buffer.from(document.text, 'utf8').toString('base64'),
+        receiptType: document.receiptType,
+      },
+      this.#options('submitReceipt'),
+    );
+  }
+
+  async refund(request: RefundRequest): Promise<{ readonly refundReference: string }> {
+    const { ersReference } = await this.#client.refundPayment(
+      request.ersReference,
+      {
+        issueDate: new Date(this.#clock.now()).toISOString(),
+        title: request.title,
+        totalAmount: request.amount,
+        cashierId: request.cashierId,
+      },
+      this.#options('refund'),
+    );
+    return { refundReference: ersReference };
+  }
+
+  #options(method: keyof PaymentGateway): SeqrCallOptions {
+    const deadlineMs = this.#deadlines[method];
+    return deadlineMs === undefined ? {} : { deadlineMs };
+  }
+}

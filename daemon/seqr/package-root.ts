@@ -1,0 +1,43 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project's root folder and version, found from where this module runs. */
+export interface PackageInfo {
+  readonly root: string;
+  readonly version: string;
+}
+
+let cached: PackageInfo | undefined;
+
+/**
+ * Walks up from this module (under `daemon/seqr/` in the sources, `dist/daemon/seqr/` after the
+ * build) to the nearest `package.json` of seqr-vend. The WSDL is read from the sources' path in
+ * both cases: `tsc` does not copy it into dist/.
+ */
+export function packageInfo(): PackageInfo {
+  if (cached) return cached;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (pkg.name === 'seqr-vend') {
+        cached = { root: dir, version: typeof pkg.version === 'string' ? pkg.version : '0.0.0' };
+        return cached;
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir)
+      throw new Error('seqr-vend package.json not found above ' + import.meta.url);
+    dir = parent;
+  }
+}
+
+/** Absolute path of the project's SEQR WSDL, `daemon/seqr/cashregister.wsdl`. */
+export function defaultWsdlPath(): string {
+  return path.join(packageInfo().root, 'daemon', 'seqr', 'cashregister.wsdl');
+}
