@@ -39,6 +39,8 @@ export const ERROR_CATALOGUE = {
   E_PRINTER_PAPER_OUT: 'The receipt printer reports that it is out of paper.',
   E_PRINTER_TIMEOUT:
     'The receipt printer did not accept a job within its deadline; the job was abandoned and will not print later.',
+  E_SIM_CONTROL:
+    'A SEQR simulator control action (scan, pay, cancel in the app, fail) did not apply: unknown invoice, or the invoice is in the wrong state.',
 } as const satisfies Record<`E_${string}`, string>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
