@@ -1,0 +1,38 @@
+import type { Screen } from '../../daemon/ports/display.js';
+import type { DisplayLocale } from './screen-text.js';
+
+const ALL_KINDS = [
+  'idle',
+  'preparing',
+  'pay',
+  'stillPaying',
+  'cancelling',
+  'dispensing',
+  'thankYou',
+  'notDelivered',
+  'cancelled',
+  'problem',
+  'outOfService',
+] as const satisfies readonly Screen['kind'][];
+
+/** Which screens have golden images at which resolution: all at 800x480, the pay screen at more. */
+export const GOLDEN_SETS: readonly {
+  readonly width: number;
+  readonly height: number;
+  readonly kinds: readonly Screen['kind'][];
+}[] = [
+  { width: 800, height: 480, kinds: ALL_KINDS },
+  { width: 480, height: 320, kinds: ['idle', 'pay'] },
+  { width: 480, height: 800, kinds: ['idle', 'pay'] },
+  { width: 320, height: 240, kinds: ['pay'] },
+  { width: 1920, height: 1080, kinds: ['pay'] },
+];
+
+export function goldenName(
+  kind: Screen['kind'],
+  locale: DisplayLocale,
+  width: number,
+  height: number,
+): string {
+  return `${kind}-${locale}-${width}x${height}.png`;
+}

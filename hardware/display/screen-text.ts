@@ -1,0 +1,260 @@
+import type { OutOfServiceReason, PurchaseProblem, Screen } from '../../daemon/ports/display.js';
+import { toDecimalString, type Money } from '../../daemon/ports/money.js';
+
+/** Languages the customer display speaks (chosen by configuration). */
+export type DisplayLocale = 'en' | 'sv';
+
+export const DISPLAY_LOCALES: readonly DisplayLocale[] = ['en', 'sv'];
+
+/** The BCP 47 locale used for prices (`25,00 kr`, `€2.50`). */
+const NUMBER_LOCALE: Record<DisplayLocale, string> = { en: 'en-GB', sv: 'sv-SE' };
+
+/** One product row of the idle screen. */
+export interface ProductRowText {
+  readonly button: string;
+  readonly name: string;
+  /** The price, or "Sold out" in the customer's words. */
+  readonly price: string;
+  readonly soldOut: boolean;
+}
+
+/**
+ * What a screen says, in the customer's language, before any layout: every sink (pixels, PNG,
+ * terminal) draws from this, so wording is tested once. Nothing here is a code or an enum name.
+ */
+export interface ScreenText {
+  readonly title: string;
+  /** The product being bought and its formatted price (purchase screens). */
+  readonly product?: { readonly name: string; readonly price: string };
+  /** Body sentences, in reading order. */
+  readonly lines: readonly string[];
+  /** Idle screen: one row per product. */
+  readonly products?: readonly ProductRowText[];
+  /** Pay screens: the QR payload, the time left as text and as a fraction 0..1. */
+  readonly payment?: {
+    readonly qrPayload: string;
+    readonly timeLeft: string;
+    readonly fractionLeft: number;
+  };
+  /** Small print at the bottom (machine name). */
+  readonly footer?: string;
+}
+
+interface Phrases {
+  readonly chooseProduct: string;
+  readonly pressButton: string;
+  readonly payWithApp: string;
+  readonly soldOut: string;
+  readonly noProducts: string;
+  readonly oneMoment: string;
+  readonly preparing: string;
+  readonly scanToPay: string;
+  readonly openApp: string;
+  readonly cancelHint: string;
+  readonly stillPaying: string;
+  readonly stillPayingHint: string;
+  readonly timeLeft: (clock: string) => string;
+  readonly cancelling: string;
+  readonly cancellingHint: string;
+  readonly dispensing: string;
+  readonly dispensingHint: string;
+  readonly thankYou: string;
+  readonly takeProduct: string;
+  readonly paymentRef: (ref: string) => string;
+  readonly notDelivered: string;
+  readonly notDeliveredSorry: string;
+  readonly refund: Record<'refunding' | 'refunded' | 'pending', string>;
+  readonly cancelled: string;
+  readonly cancelledHint: string;
+  readonly problemTitle: string;
+  readonly problem: Record<PurchaseProblem, string>;
+  readonly tryAgain: string;
+  readonly outOfService: string;
+  readonly outOfServiceReason: Record<OutOfServiceReason, string>;
+  readonly backSoon: string;
+}
+
+const PHRASES: Record<DisplayLocale, Phrases> = {
+  en: {
+    chooseProduct: 'Choose a product',
+    pressButton: 'Press the button next to your choice',
+    payWithApp: 'Pay with the SEQR app',
+    soldOut: 'Sold out',
+    noProducts: 'Nothing for sale right now',
+    oneMoment: 'One moment…',
+    preparing: 'Preparing your payment',
+    scanToPay: 'Scan to pay',
+    openApp: 'Open the SEQR app, scan the code and confirm',
+    cancelHint: 'Press CANCEL to stop',
+    stillPaying: 'Still paying?',
+    stillPayingHint: 'Press any product button for more time',
+    timeLeft: (clock) => `${clock} left`,
+    cancelling: 'Cancelling…',
+    cancellingHint: 'Please wait a moment',
+    dispensing: 'Here it comes…',
+    dispensingHint: 'Payment received',
+    thankYou: 'Thank you!',
+    takeProduct: 'Please take your product',
+    paymentRef: (ref) => `Payment reference ${ref}`,
+    notDelivered: 'Sorry, we could not deliver',
+    notDeliveredSorry: 'Your product did not come out',
+    refund: {
+      refunding: 'Your money is being returned',
+      refunded: 'Your money has been returned to your SEQR account',
+      pending: 'Your money will be returned to your SEQR account',
+    },
+    cancelled: 'Purchase cancelled',
+    cancelledHint: 'You have not been charged',
+    problemTitle: 'The purchase did not go through',
+    problem: {
+      paymentFailed: 'The payment was declined',
+      cancelledInApp: 'The payment was cancelled in the app',
+      invoiceFailed: 'The payment could not be started',
+      connectionLost: 'The connection to SEQR was lost',
+    },
+    tryAgain: 'You have not been charged. Please try again.',
+    outOfService: 'Out of service',
+    outOfServiceReason: {
+      seqrUnreachable: 'Payments are unavailable right now',
+      seqrCredentials: 'Payments are unavailable right now',
+      hardwareFault: 'This machine needs service',
+      starting: 'Starting up…',
+    },
+    backSoon: 'We will be back shortly',
+  },
+  sv: {
+    chooseProduct: 'Välj en produkt',
+    pressButton: 'Tryck på knappen vid det du vill ha',
+    payWithApp: 'Betala med SEQR-appen',
+    soldOut: 'Slutsåld',
+    noProducts: 'Inget till salu just nu',
+    oneMoment: 'Ett ögonblick…',
+    preparing: 'Förbereder din betalning',
+    scanToPay: 'Skanna för att betala',
+    openApp: 'Öppna SEQR-appen, skanna koden och godkänn',
+    cancelHint: 'Tryck på AVBRYT för att avbryta',
+    stillPaying: 'Betalar du fortfarande?',
+    stillPayingHint: 'Tryck på valfri produktknapp för mer tid',
+    timeLeft: (clock) => `${clock} kvar`,
+    cancelling: 'Avbryter…',
+    cancellingHint: 'Vänta ett ögonblick',
+    dispensing: 'Nu kommer den…',
+    dispensingHint: 'Betalningen är mottagen',
+    thankYou: 'Tack!',
+    takeProduct: 'Ta din produkt',
+    paymentRef: (ref) => `Betalningsreferens ${ref}`,
+    notDelivered: 'Tyvärr kunde vi inte leverera',
+    notDeliveredSorry: 'Din produkt kom inte ut',
+    refund: {
+      refunding: 'Dina pengar betalas tillbaka',
+      refunded: 'Dina pengar har betalats tillbaka till ditt SEQR-konto',
+      pending: 'Dina pengar betalas tillbaka till ditt SEQR-konto',
+    },
+    cancelled: 'Köpet avbröts',
+    cancelledHint: 'Du har inte debiterats',
+    problemTitle: 'Köpet gick inte igenom',
+    problem: {
+      paymentFailed: 'Betalningen nekades',
+      cancelledInApp: 'Betalningen avbröts i appen',
+      invoiceFailed: 'Betalningen kunde inte startas',
+      connectionLost: 'Anslutningen till SEQR bröts',
+    },
+    tryAgain: 'Du har inte debiterats. Försök igen.',
+    outOfService: 'Ur funktion',
+    outOfServiceReason: {
+      seqrUnreachable: 'Betalningar fungerar inte just nu',
+      seqrCredentials: 'Betalningar fungerar inte just nu',
+      hardwareFault: 'Maskinen behöver service',
+      starting: 'Startar…',
+    },
+    backSoon: 'Vi är snart tillbaka',
+  },
+};
+
+const formatters = new Map<string, Intl.NumberFormat>();
+
+/** `{ minor: 2500, currency: 'SEK' }` -> `25,00 kr` (sv) / `SEK 25.00` (en); exact, no floats. */
+export function formatMoney(money: Money, locale: DisplayLocale): string {
+  const key = `${locale}:${money.currency}`;
+  let formatter = formatters.get(key);
+  if (!formatter) {
+    formatter = new Intl.NumberFormat(NUMBER_LOCALE[locale], {
+      style: 'currency',
+      currency: money.currency,
+    });
+    formatters.set(key, formatter);
+  }
+  return formatter.format(toDecimalString(money) as `${number}`);
+}
+
+/** Seconds as `m:ss` (never negative). */
+export function formatClock(seconds: number): string {
+  const s = Math.max(0, Math.ceil(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** The words of `screen` in `locale`. Pure: same input, same output. */
+export function screenText(screen: Screen, locale: DisplayLocale): ScreenText {
+  const p = PHRASES[locale];
+  const product = (view: { name: string; price: Money }): NonNullable<ScreenText['product']> => ({
+    name: view.name,
+    price: formatMoney(view.price, locale),
+  });
+  switch (screen.kind) {
+    case 'idle':
+      return {
+        title: p.chooseProduct,
+        lines: screen.products.length === 0 ? [p.noProducts] : [p.pressButton, p.payWithApp],
+        products: screen.products.map((view) => ({
+          button: view.buttonLabel,
+          name: view.name,
+          price: view.soldOut ? p.soldOut : formatMoney(view.price, locale),
+          soldOut: view.soldOut,
+        })),
+        footer: screen.machineName,
+      };
+    case 'preparing':
+      return { title: p.oneMoment, product: product(screen.product), lines: [p.preparing] };
+    case 'pay':
+    case 'stillPaying': {
+      const total = Math.max(1, screen.totalSeconds);
+      return {
+        title: screen.kind === 'pay' ? p.scanToPay : p.stillPaying,
+        product: product(screen.product),
+        lines:
+          screen.kind === 'pay' ? [p.openApp, p.cancelHint] : [p.stillPayingHint, p.cancelHint],
+        payment: {
+          qrPayload: screen.qrPayload,
+          timeLeft: p.timeLeft(formatClock(screen.secondsLeft)),
+          fractionLeft: Math.min(1, Math.max(0, screen.secondsLeft / total)),
+        },
+      };
+    }
+    case 'cancelling':
+      return { title: p.cancelling, product: product(screen.product), lines: [p.cancellingHint] };
+    case 'dispensing':
+      return { title: p.dispensing, product: product(screen.product), lines: [p.dispensingHint] };
+    case 'thankYou':
+      return {
+        title: p.thankYou,
+        product: product(screen.product),
+        lines: [p.takeProduct, p.paymentRef(screen.paymentRef)],
+      };
+    case 'notDelivered':
+      return {
+        title: p.notDelivered,
+        product: product(screen.product),
+        lines: [p.notDeliveredSorry, p.refund[screen.refund]],
+      };
+    case 'cancelled':
+      return { title: p.cancelled, product: product(screen.product), lines: [p.cancelledHint] };
+    case 'problem':
+      return { title: p.problemTitle, lines: [p.problem[screen.problem], p.tryAgain] };
+    case 'outOfService':
+      return {
+        title: p.outOfService,
+        lines: [p.outOfServiceReason[screen.reason], p.backSoon],
+        footer: screen.machineName,
+      };
+  }
+}
