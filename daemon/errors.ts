@@ -39,8 +39,32 @@ export const ERROR_CATALOGUE = {
   E_PRINTER_PAPER_OUT: 'The receipt printer reports that it is out of paper.',
   E_PRINTER_TIMEOUT:
     'The receipt printer did not accept a job within its deadline; the job was abandoned and will not print later.',
+  E_DISPLAY_WRITE:
+    'The customer display could not be written (framebuffer device or its sysfs geometry missing, no permission, write error); the display retries the latest screen by itself.',
+  E_DISPLAY_FORMAT:
+    'The framebuffer reports a geometry or pixel format the display cannot draw (only 16 bpp RGB565 and 32 bpp XRGB8888 are supported).',
   E_SIM_CONTROL:
     'A SEQR simulator control action (scan, pay, cancel in the app, fail) did not apply: unknown invoice, or the invoice is in the wrong state.',
+  E_LEDGER_UNREADABLE:
+    'The ledger database cannot be opened or read (missing file for a reader, permissions, disk error); the daemon refuses to trade without a record.',
+  E_LEDGER_CORRUPT:
+    'The ledger database is damaged or is not a seqr-vend ledger; the daemon refuses to trade without a record.',
+  E_LEDGER_SCHEMA_TOO_NEW:
+    'The ledger was written by a newer seqr-vend (its schema version is unknown to this one); the daemon refuses to start.',
+  E_LEDGER_WRITE:
+    'A step could not be made durable in the ledger (disk full, I/O error, locked); the step it would authorise did not happen.',
+  E_DISPENSE_INTERRUPTED:
+    'The daemon stopped during a dispense; whether the product came out is unknown. It is never dispensed again; the payment is flagged.',
+  E_REFUND_FAILED:
+    'A refund for a paid purchase has not been confirmed by SEQR yet; it is retried automatically and stays listed until resolved.',
+  E_REFUND_UNVERIFIED:
+    'A refund retry was answered "sum of refunds exceeds the original" (98): an earlier attempt went through, but SEQR gave no refund reference.',
+  E_RECOVERY_UNRESOLVED:
+    'At start, an open invoice could not be brought to a final status with SEQR within the recovery bound; it stays open.',
+  E_RECONCILIATION_MISMATCH:
+    "SEQR's end-of-day report totals (count, sum) differ from the ledger's own sales for the same period.",
+  E_RECONCILIATION_REPORT:
+    'The end-of-day period was closed but its report could not be fetched or read from SEQR.',
 } as const satisfies Record<`E_${string}`, string>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
