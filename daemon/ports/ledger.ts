@@ -34,8 +34,25 @@ export type LedgerEntry =
   | { readonly type: 'receipt.printed'; readonly txId: string }
   | { readonly type: 'receipt.unprinted'; readonly txId: string; readonly code: string }
   | { readonly type: 'receipt.submitted'; readonly txId: string }
-  | { readonly type: 'refund.requested'; readonly txId: string; readonly amount: Money }
-  | { readonly type: 'refund.confirmed'; readonly txId: string; readonly refundReference: string }
+  | {
+      readonly type: 'refund.requested';
+      readonly txId: string;
+      readonly amount: Money;
+      /** Who asked; absent = the vending core. */
+      readonly initiator?: 'recovery' | 'refundWorker' | 'operator';
+    }
+  | {
+      readonly type: 'refund.confirmed';
+      readonly txId: string;
+      /** The refund's own ersReference; empty when `inferred`. */
+      readonly refundReference: string;
+      /**
+       * `sumExceeded`: a retry after an attempt of unknown outcome was answered 98 (the sum of
+       * refunds would exceed the payment), so the earlier attempt went through; SEQR gave no
+       * reference for it and the operator should verify it in the reports.
+       */
+      readonly inferred?: 'sumExceeded';
+    }
   | { readonly type: 'refund.failed'; readonly txId: string; readonly code: string }
   | {
       readonly type: 'tx.closed';
