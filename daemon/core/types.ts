@@ -1,0 +1,321 @@
+import type { ButtonId } from '../ports/buttons.js';
+import type { DispenseResult } from '../ports/dispenser.js';
+import type { OutOfServiceReason, Screen } from '../ports/display.js';
+import type { LedgerEntry } from '../ports/ledger.js';
+import type {
+  CancelOutcome,
+  InvoiceRequest,
+  InvoiceStatus,
+  IssuedInvoice,
+  PaymentStatus,
+  ReceiptDocument,
+  RefundRequest,
+} from '../ports/payment-gateway.js';
+import type { Receipt } from '../ports/printer.js';
+import type { ProductConfig } from './config.js';
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+/** One purchase: the transaction id (from the runtime, on the button event) and what is sold. */
+export interface Purchase {
+  readonly txId: string;
+  readonly product: ProductConfig;
+}
+
+/**
+ * The status polling of an open invoice (invariant 5). One call per `pollIntervalMs`, measured
+ * from the start of the previous call; never two in flight; when the poll timer fires while a
+ * call is still out, the next call starts the moment that one returns.
+ */
+export interface Polling {
+  /** A getPaymentStatus call is out. */
+  readonly inFlight: boolean;
+  /** The poll timer fired while a call was out: start the next one as soon as it returns. */
+  readonly overdue: boolean;
+  /** When the next call is due (epoch ms). The poll timer's token is derived from it. */
+  readonly dueAt: number;
+  /** SEQR's invoice version of the last answer (acknowledged by the next call). */
+  readonly version: number;
+  /** The last status SEQR reported (ISSUED before the first answer). */
+  readonly status: InvoiceStatus;
+}
+
+/** A payment SEQR reported PAID. */
+export interface Paid {
+  readonly ersReference: string;
+  /** SEQR's payment date when it sent one, else the time the PAID answer arrived (ISO 8601). */
+  readonly paidAt: string;
+}
+
+/** Why an open invoice is being cancelled. */
+export type CancelReason = 'button' | 'timeout' | 'recovery';
+
+/**
+ * Where the machine is. Every state but `idle` holds a `deadline` token: the `deadline` timer of
+ * that state is running, so no state can be left waiting forever. Timer tokens are compared on
+ * `timer.expired`, so a timer from an earlier state or purchase is ignored.
+ */
+export type Phase =
+  /** Recovering: the runtime reads the ledger's open transactions and reports them. */
+  | { readonly kind: 'starting'; readonly deadline: string }
+  /** Showing the products, waiting for a product button. */
+  | { readonly kind: 'idle' }
+  /** `recording`: invoice.requested is being made durable; `issuing`: sendInvoice is out. */
+  | {
+      readonly kind: 'invoicing';
+      readonly purchase: Purchase;
+      readonly step: 'recording' | 'issuing';
+      readonly deadline: string;
+    }
+  /** The pay screen; `stillPaying` is the second window ("still paying?"). */
+  | {
+      readonly kind: 'awaitingPayment';
+      readonly purchase: Purchase;
+      readonly invoice: IssuedInvoice;
+      readonly polling: Polling;
+      readonly stage: 'paying' | 'stillPaying';
+      /** When the current window ends (the `deadline` timer). */
+      readonly windowEndsAt: number;
+      readonly windowMs: number;
+      readonly deadline: string;
+      readonly countdown: string;
+    }
+  /**
+   * cancelInvoice was (or is being) sent; polling goes on until SEQR reports a final status.
+   * A PAID answer here is a sale. The deadline re-sends a failed cancel and switches the screen
+   * to out-of-service; the invoice is never abandoned (invariant 4).
+   */
+  | {
+      readonly kind: 'cancelling';
+      readonly purchase: Purchase;
+      readonly invoice: IssuedInvoice;
+      readonly polling: Polling;
+      readonly reason: CancelReason;
+      /** inFlight: the call is out; done: cancelled (or already); paid/paying: SEQR said 50/51;
+       *  failed: the call failed and is re-sent at the deadline. */
+      readonly cancel: 'inFlight' | 'done' | 'paid' | 'paying' | 'failed';
+      readonly overdueScreen: boolean;
+      readonly deadline: string;
+    }
+  /** `recordingPaid` -> `recordingStart` -> `running`: the relay pulses only in `running`. */
+  | {
+      readonly kind: 'dispensing';
+      readonly purchase: Purchase;
+      readonly invoice: IssuedInvoice;
+      readonly paid: Paid;
+      readonly step: 'recordingPaid' | 'recordingStart' | 'running';
+      readonly deadline: string;
+    }
+  /** Nothing was delivered: refund.requested is recorded, then refundPayment is sent. */
+  | {
+      readonly kind: 'refunding';
+      readonly purchase: Purchase;
+      readonly invoice: IssuedInvoice;
+      readonly paid: Paid;
+      readonly step: 'recording' | 'requesting';
+      readonly deadline: string;
+    }
+  /** Delivered: print the receipt, then submitPaymentReceipt, under the thank-you screen. */
+  | {
+      readonly kind: 'finishing';
+      readonly purchase: Purchase;
+      readonly invoice: IssuedInvoice;
+      readonly paid: Paid;
+      readonly step: 'printing' | 'submitting';
+      readonly thankYouUntil: number;
+      readonly deadline: string;
+    }
+  /** A closing screen (thank you, cancelled, a problem, refund news) until its deadline. */
+  | { readonly kind: 'notice'; readonly deadline: string }
+  /** SEQR cannot be used; the deadline is the next probe. Buttons are ignored. */
+  | {
+      readonly kind: 'outOfService';
+      readonly reason: OutOfServiceReason;
+      /** Consecutive failed probes; the retry delay doubles with each. */
+      readonly failures: number;
+      readonly probing: boolean;
+      readonly deadline: string;
+    };
+
+/** The core's whole state: the phase, plus what the machine knows across purchases. */
+export type State = Phase & {
+  /** Slots the dispenser reports empty (shown as sold out, their buttons ignored). */
+  readonly soldOut: readonly number[];
+};
+
+export type PhaseKind = Phase['kind'];
+
+// ---------------------------------------------------------------------------------------------
+// Events: dotted, past tense, stamped with `at` (epoch ms) by the runtime.
+// ---------------------------------------------------------------------------------------------
+
+/** The PaymentGateway call a `payment.failed` event is about. */
+export type PaymentOp = 'issue' | 'poll' | 'cancel' | 'refund' | 'submitReceipt' | 'probe';
+
+/** Timers the core starts. Each state uses `deadline`; payment states add `poll` and `countdown`. */
+export type TimerName = 'deadline' | 'poll' | 'countdown';
+
+/** A transaction the ledger still has open at start-up, its entries oldest first. */
+export interface RecoveredTransaction {
+  readonly txId: string;
+  readonly entries: readonly LedgerEntry[];
+}
+
+export type Event =
+  /** The runtime read the ledger at start-up. */
+  | {
+      readonly type: 'recovery.loaded';
+      readonly transactions: readonly RecoveredTransaction[];
+      readonly at: number;
+    }
+  /** A button was pressed. `txId` is a fresh id the core uses if the press starts a purchase. */
+  | {
+      readonly type: 'button.pressed';
+      readonly button: ButtonId;
+      readonly txId: string;
+      readonly at: number;
+    }
+  /** The dispenser's stock changed (read by the runtime after each dispense and at start). */
+  | { readonly type: 'stock.updated'; readonly soldOut: readonly number[]; readonly at: number }
+  | {
+      readonly type: 'payment.issued';
+      readonly txId: string;
+      readonly invoice: IssuedInvoice;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'payment.statusReceived';
+      readonly txId: string;
+      readonly status: PaymentStatus;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'payment.cancelAnswered';
+      readonly txId: string;
+      readonly outcome: CancelOutcome;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'payment.refunded';
+      readonly txId: string;
+      readonly refundReference: string;
+      readonly at: number;
+    }
+  | { readonly type: 'payment.receiptSubmitted'; readonly txId: string; readonly at: number }
+  /** SEQR answered the out-of-service probe (it is reachable and accepts the credentials). */
+  | { readonly type: 'payment.probed'; readonly at: number }
+  /** A PaymentGateway call failed. `code` is the catalogue code, `resultCode` SEQR's when known. */
+  | {
+      readonly type: 'payment.failed';
+      readonly op: PaymentOp;
+      /** The purchase the call was for; absent for the probe. */
+      readonly txId?: string;
+      readonly code: string;
+      readonly retryable: boolean;
+      readonly resultCode?: number;
+      readonly at: number;
+    }
+  /** `entry` (as it was in the `ledger.record` effect) is durable. */
+  | { readonly type: 'ledger.recorded'; readonly entry: LedgerEntry; readonly at: number }
+  /** `entry` could not be made durable; what it would have authorised did not happen. */
+  | {
+      readonly type: 'ledger.failed';
+      readonly entry: LedgerEntry;
+      readonly code: string;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'dispense.finished';
+      readonly txId: string;
+      readonly result: DispenseResult;
+      readonly at: number;
+    }
+  /** The dispenser rejected: E_DISPENSER_BUSY (nothing driven) or an unknown outcome. */
+  | {
+      readonly type: 'dispense.failed';
+      readonly txId: string;
+      readonly code: string;
+      readonly at: number;
+    }
+  | { readonly type: 'printer.printed'; readonly txId: string; readonly at: number }
+  | {
+      readonly type: 'printer.failed';
+      readonly txId: string;
+      readonly code: string;
+      readonly at: number;
+    }
+  | { readonly type: 'display.failed'; readonly code: string; readonly at: number }
+  | {
+      readonly type: 'timer.expired';
+      readonly name: TimerName;
+      readonly token: string;
+      readonly at: number;
+    };
+
+export type EventType = Event['type'];
+
+// ---------------------------------------------------------------------------------------------
+// Effects: dotted, imperative. The runtime runs them in order and reports back as events.
+// ---------------------------------------------------------------------------------------------
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type Effect =
+  /** Replace the screen. Failures come back as `display.failed`. */
+  | { readonly type: 'display.show'; readonly screen: Screen }
+  /** sendInvoice -> `payment.issued` | `payment.failed{op:'issue'}`. */
+  | { readonly type: 'payment.issue'; readonly txId: string; readonly request: InvoiceRequest }
+  /** getPaymentStatus -> `payment.statusReceived` | `payment.failed{op:'poll'}`. */
+  | {
+      readonly type: 'payment.poll';
+      readonly txId: string;
+      readonly reference: string;
+      readonly lastVersion: number;
+    }
+  /** cancelInvoice -> `payment.cancelAnswered` | `payment.failed{op:'cancel'}`. */
+  | { readonly type: 'payment.cancel'; readonly txId: string; readonly reference: string }
+  /** refundPayment -> `payment.refunded` | `payment.failed{op:'refund'}`. */
+  | { readonly type: 'payment.refund'; readonly txId: string; readonly request: RefundRequest }
+  /** submitPaymentReceipt -> `payment.receiptSubmitted` | `payment.failed{op:'submitReceipt'}`. */
+  | {
+      readonly type: 'payment.submitReceipt';
+      readonly txId: string;
+      readonly ersReference: string;
+      readonly document: ReceiptDocument;
+    }
+  /** A cheap call that tells whether SEQR answers -> `payment.probed` | `payment.failed{op:'probe'}`. */
+  | { readonly type: 'payment.probe' }
+  /**
+   * Make `entry` durable -> `ledger.recorded` | `ledger.failed`. The runtime writes entries in
+   * effect order, and the effects after a `ledger.record` in the same step start only once it is
+   * durable (they are skipped when it fails): a record authorises what follows it.
+   */
+  | { readonly type: 'ledger.record'; readonly entry: LedgerEntry }
+  /** Pulse the slot's relay -> `dispense.finished` | `dispense.failed`. */
+  | { readonly type: 'dispenser.dispense'; readonly txId: string; readonly slot: number }
+  /** -> `printer.printed` | `printer.failed`. */
+  | { readonly type: 'printer.print'; readonly txId: string; readonly receipt: Receipt }
+  /** (Re)start the named timer to fire at `at` (epoch ms) -> `timer.expired{name, token}`. */
+  | {
+      readonly type: 'timer.start';
+      readonly name: TimerName;
+      readonly token: string;
+      readonly at: number;
+    }
+  | { readonly type: 'timer.cancel'; readonly name: TimerName }
+  | {
+      readonly type: 'log';
+      readonly level: LogLevel;
+      readonly msg: string;
+      readonly fields?: Readonly<Record<string, string | number | boolean>>;
+    };
+
+export type EffectType = Effect['type'];
+
+/** What `step` returns: the next state and the effects to run, in order. */
+export interface Transition {
+  readonly state: State;
+  readonly effects: readonly Effect[];
+}
