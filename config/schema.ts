@@ -1,0 +1,340 @@
+/**
+ * The configuration schema: the single source of the TypeScript type, the defaults and the
+ * validation of `/etc/seqr-vend/config.yaml`. `config/config.schema.json` is generated from it
+ * (`npm run config:schema`) for operators' editors; `config/load.ts` reads a file through it.
+ *
+ * Conventions: durations end in `Ms`, GPIO pins are BCM numbers (GPIO17 = 17), money is written as
+ * a quoted decimal string (`"25.00"`) and becomes integer minor units (`priceMinor: 2500`), never a
+ * float. Secrets never appear here: the terminal password is a systemd credential (see
+ * `config/credentials.ts`).
+ */
+import { z } from 'zod';
+import { parseDecimal } from '../daemon/ports/money.js';
+
+/** Defaults that depend on the environment the daemon runs in (systemd sets both directories). */
+export interface EnvironmentDefaults {
+  /** Where the ledger lives: `$STATE_DIRECTORY` under systemd, else `/var/lib/seqr-vend`. */
+  readonly stateDirectory: string;
+  /** The control socket: `$RUNTIME_DIRECTORY/control.sock` under systemd, else `/run/seqr-vend/...`. */
+  readonly controlSocket: string;
+}
+
+export const STATIC_DEFAULTS: EnvironmentDefaults = {
+  stateDirectory: '/var/lib/seqr-vend',
+  controlSocket: '/run/seqr-vend/control.sock',
+};
+
+/** The environment-dependent defaults for `env` (systemd's `STATE_DIRECTORY`, `RUNTIME_DIRECTORY`). */
+export function environmentDefaults(env: NodeJS.ProcessEnv): EnvironmentDefaults {
+  // systemd passes a colon-separated list when several directories are configured.
+  const first = (value: string | undefined): string | undefined =>
+    value?.split(':')[0]?.trim() || undefined;
+  const state = first(env['STATE_DIRECTORY']);
+  const runtime = first(env['RUNTIME_DIRECTORY']);
+  return {
+    stateDirectory: state ?? STATIC_DEFAULTS.stateDirectory,
+    controlSocket: runtime ? `${runtime}/control.sock` : STATIC_DEFAULTS.controlSocket,
+  };
+}
+
+/** A BCM GPIO number on the 40-pin header. */
+const pin = z.int().min(0).max(27).describe('BCM GPIO number (GPIO17 = 17), 0..27');
+const activeLevel = z.enum(['high', 'low']);
+const ms = (min: number, max: number) => z.int().min(min).max(max);
+const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
+
+/** A quoted decimal amount (`"25.00"`) -> the same text, validated; minor units are added later. */
+const decimalText = z
+  .string()
+  .refine(
+    (text) => parseDecimal(text) !== undefined,
+    'is not a decimal amount (write e.g. "25.00")',
+  );
+
+const productSchema = z
+  .strictObject({
+    slot: z.int().min(1).max(99).describe('Slot number shown on the machine, 1..99'),
+    name: z.string().trim().min(1).max(40),
+    price: decimalText.describe('Price as a quoted decimal string, e.g. "25.00"'),
+    buttonPin: pin,
+    relayPin: pin,
+    pulseMs: ms(20, 5_000).default(300).describe('How long the relay is energised per vend'),
+    relayActiveLevel: activeLevel.default('high'),
+    dropSensor: z
+      .strictObject({
+        pin,
+        activeLevel: activeLevel.default('low'),
+        windowMs: ms(100, 30_000)
+          .default(2_000)
+          .describe('How long after the pulse starts a drop must be seen'),
+      })
+      .optional(),
+    stock: z.int().min(0).max(9_999).optional().describe('Items loaded; counts down per vend'),
+    soldOutPin: pin.optional().describe('An input that is active while the slot is empty'),
+    soldOutActiveLevel: activeLevel.default('low'),
+  })
+  .transform((p) => ({ ...p, priceMinor: parseDecimal(p.price) ?? 0 }));
+
+const buttonsSchema = z.strictObject({
+  cancelPin: pin,
+  debounceMs: ms(1, 500).default(30),
+  activeLevel: activeLevel.default('low'),
+  pull: z.enum(['up', 'down', 'none']).default('up'),
+  stuckMs: ms(1_000, 600_000)
+    .default(10_000)
+    .describe('A button held longer than this is reported stuck and ignored'),
+});
+
+const gpioSchema = z.strictObject({
+  backend: z.enum(['sysfs', 'rpio', 'gpiod', 'fake']).default('sysfs'),
+  sysfsLabel: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('gpiochip label to map BCM numbers through (default: the Pi header chip found)'),
+  sysfsBase: z.int().min(0).optional().describe('sysfs number of BCM 0; overrides the label'),
+  chip: z.string().min(1).optional().describe('gpiod chip name, path or label'),
+});
+
+const displaySchema = z.strictObject({
+  sink: z.enum(['framebuffer', 'png', 'terminal']).default('framebuffer'),
+  device: absolutePath.default('/dev/fb0'),
+  pngPath: absolutePath.optional().describe('Where the png sink writes each screen'),
+  width: z.int().min(64).max(8_192).optional(),
+  height: z.int().min(64).max(8_192).optional(),
+  bitsPerPixel: z.literal([16, 32]).optional(),
+  stride: z.int().min(1).optional().describe('Bytes per framebuffer line'),
+  rotation: z.literal([0, 90, 180, 270]).default(0),
+});
+
+const printerCommon = {
+  width: z.literal([58, 80]).default(58).describe('Paper width in mm'),
+  qr: z.enum(['native', 'raster']).default('raster'),
+  jobDeadlineMs: ms(1_000, 60_000).default(10_000),
+};
+
+const printerSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('none') }),
+  z.strictObject({
+    type: z.literal('usb'),
+    path: absolutePath.default('/dev/seqr-printer'),
+    ...printerCommon,
+  }),
+  z.strictObject({
+    type: z.literal('tcp'),
+    host: z.string().min(1),
+    port: z.int().min(1).max(65_535).default(9_100),
+    ...printerCommon,
+  }),
+]);
+
+const timeoutsSchema = z.strictObject({
+  paymentWindowMs: ms(5_000, 300_000).default(30_000).describe('How long a QR code stays up'),
+  stillPayingWindowMs: ms(0, 300_000)
+    .default(30_000)
+    .describe('Extra time once the customer has scanned (status ISSUED -> pending)'),
+  pollIntervalMs: ms(200, 5_000).default(1_000),
+  thankYouMs: ms(500, 60_000).default(5_000),
+  outcomeMs: ms(500, 60_000).default(5_000).describe('How long a cancel/failure message shows'),
+  outOfServiceRetryMs: ms(1_000, 600_000).default(15_000),
+  dispenseTimeoutMs: ms(1_000, 60_000).default(10_000),
+});
+
+const seqrSchema = z.strictObject({
+  endpoint: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('SOAP endpoint (https); required in production'),
+  terminalId: z.string().min(1).optional().describe('Required in production'),
+  reseller: z
+    .strictObject({
+      id: z.string().min(1),
+      userId: z.string().min(1).default('9900'),
+    })
+    .optional()
+    .describe('Reseller user for register-terminal and end-of-day reports'),
+  deadlineMs: ms(1_000, 120_000).default(10_000),
+  caFile: absolutePath.optional().describe('Extra CA certificate(s), PEM'),
+});
+
+/** `HH:MM`, 24 h. */
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time "HH:MM"');
+
+/**
+ * The schema, with the environment-dependent defaults filled in. `configSchema(STATIC_DEFAULTS)`
+ * is the one exported as {@link ConfigSchema}; loaders pass {@link environmentDefaults}.
+ */
+export function configSchema(defaults: EnvironmentDefaults) {
+  return z
+    .strictObject({
+      mode: z
+        .enum(['demo', 'production'])
+        .describe('demo = built-in SEQR simulator and virtual hardware'),
+      machine: z.strictObject({ name: z.string().trim().min(1).max(60) }),
+      merchant: z
+        .strictObject({
+          name: z.string().trim().min(1).max(60),
+          address: z.string().trim().max(200).default(''),
+          vatRate: decimalText.default('25').describe('VAT in percent, e.g. "25" or "12.5"'),
+          organisationNumber: z.string().trim().max(40).optional(),
+        })
+        .transform((m) => ({ ...m, vatBasisPoints: parseDecimal(m.vatRate) ?? 0 })),
+      locale: z.enum(['en', 'sv']).default('en'),
+      currency: z
+        .string()
+        .regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as SEK')
+        .default('SEK'),
+      seqr: seqrSchema.prefault({}),
+      products: z.array(productSchema).min(1).max(32),
+      buttons: buttonsSchema,
+      gpio: gpioSchema.prefault({}),
+      display: displaySchema.prefault({}),
+      printer: printerSchema.default({ type: 'none' }),
+      timeouts: timeoutsSchema.prefault({}),
+      recovery: z
+        .strictObject({
+          maxCustomerAgeMs: ms(10_000, 3_600_000)
+            .default(120_000)
+            .describe(
+              'A purchase found unfinished at start-up older than this is never dispensed: the customer is gone',
+            ),
+        })
+        .prefault({}),
+      endOfDay: clockTime.optional().describe('Daily report time, 24 h "HH:MM"; none if absent'),
+      stateDirectory: absolutePath.default(defaults.stateDirectory),
+      credentialsDirectory: absolutePath
+        .default('/etc/seqr-vend/credentials')
+        .describe('Root-only files used when not started by systemd ($CREDENTIALS_DIRECTORY)'),
+      log: z
+        .strictObject({
+          level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+        })
+        .prefault({}),
+      kiosk: z
+        .strictObject({
+          enabled: z.boolean().optional().describe('The local web page; default on in demo only'),
+          host: z.string().min(1).default('127.0.0.1'),
+          port: z.int().min(1).max(65_535).default(8_080),
+        })
+        .prefault({}),
+      control: z
+        .strictObject({ socketPath: absolutePath.default(defaults.controlSocket) })
+        .prefault({}),
+    })
+    .transform((c) => ({
+      ...c,
+      kiosk: { ...c.kiosk, enabled: c.kiosk.enabled ?? c.mode === 'demo' },
+    }));
+}
+
+export const ConfigSchema = configSchema(STATIC_DEFAULTS);
+
+/** The validated configuration, with every default filled in. Frozen by the loader. */
+export type Config = z.output<typeof ConfigSchema>;
+/** What an operator writes (defaults optional). */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type ProductConfig = Config['products'][number];
+export type PrinterConfig = Config['printer'];
+
+/** One problem a schema cannot express, with the path it is about. */
+export interface SemanticIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** `['products', 2, 'price']` -> `products[2].price`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+type Raw = Record<string, unknown>;
+const asRecord = (v: unknown): Raw | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Raw) : undefined;
+const asInt = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as number) : undefined);
+
+/**
+ * Checks across fields, run on the raw (pre-schema) data so they are reported together with the
+ * schema's own errors: pins unique across buttons, relays and sensors; slots unique; prices above
+ * zero; poll interval shorter than the payment window; drop window not shorter than the pulse;
+ * stock and sold-out pin exclusive; production needs an https endpoint and a terminal id.
+ * Values of the wrong type are skipped here (the schema reports them).
+ */
+export function semanticIssues(raw: unknown): SemanticIssue[] {
+  const issues: SemanticIssue[] = [];
+  const root = asRecord(raw);
+  if (!root) return issues;
+  const pinsSeen = new Map<number, string>();
+  const usePin = (value: unknown, path: (string | number)[]) => {
+    const p = asInt(value);
+    if (p === undefined) return;
+    const previous = pinsSeen.get(p);
+    if (previous === undefined) pinsSeen.set(p, formatPath(path));
+    else issues.push({ path, message: `pin ${p} is already used by ${previous}` });
+  };
+
+  const buttons = asRecord(root['buttons']);
+  usePin(buttons?.['cancelPin'], ['buttons', 'cancelPin']);
+
+  const slotsSeen = new Map<number, number>();
+  const products = Array.isArray(root['products']) ? (root['products'] as unknown[]) : [];
+  products.forEach((item, i) => {
+    const p = asRecord(item);
+    if (!p) return;
+    const slot = asInt(p['slot']);
+    if (slot !== undefined) {
+      const previous = slotsSeen.get(slot);
+      if (previous === undefined) slotsSeen.set(slot, i);
+      else
+        issues.push({
+          path: ['products', i, 'slot'],
+          message: `slot ${slot} is already used by products[${previous}]`,
+        });
+    }
+    if (typeof p['price'] === 'string' && parseDecimal(p['price']) === 0)
+      issues.push({ path: ['products', i, 'price'], message: 'must be more than 0' });
+    usePin(p['buttonPin'], ['products', i, 'buttonPin']);
+    usePin(p['relayPin'], ['products', i, 'relayPin']);
+    const drop = asRecord(p['dropSensor']);
+    usePin(drop?.['pin'], ['products', i, 'dropSensor', 'pin']);
+    usePin(p['soldOutPin'], ['products', i, 'soldOutPin']);
+    if (p['stock'] !== undefined && p['soldOutPin'] !== undefined)
+      issues.push({
+        path: ['products', i, 'soldOutPin'],
+        message: 'give either stock or soldOutPin, not both',
+      });
+    const pulse = asInt(p['pulseMs']) ?? 300;
+    const window = asInt(drop?.['windowMs']) ?? (drop ? 2_000 : undefined);
+    if (window !== undefined && window < pulse)
+      issues.push({
+        path: ['products', i, 'dropSensor', 'windowMs'],
+        message: `${window} is shorter than pulseMs (${pulse})`,
+      });
+  });
+
+  const timeouts = asRecord(root['timeouts']);
+  const poll = asInt(timeouts?.['pollIntervalMs']) ?? 1_000;
+  const payment = asInt(timeouts?.['paymentWindowMs']) ?? 30_000;
+  if (poll >= payment)
+    issues.push({
+      path: ['timeouts', 'pollIntervalMs'],
+      message: `${poll} must be shorter than timeouts.paymentWindowMs (${payment})`,
+    });
+
+  if (root['mode'] === 'production') {
+    const seqr = asRecord(root['seqr']);
+    const endpoint = seqr?.['endpoint'];
+    if (endpoint === undefined)
+      issues.push({ path: ['seqr', 'endpoint'], message: 'is required in production mode' });
+    else if (typeof endpoint === 'string' && !endpoint.startsWith('https://'))
+      issues.push({
+        path: ['seqr', 'endpoint'],
+        message: `"${endpoint}" must use https:// in production mode`,
+      });
+    if (seqr?.['terminalId'] === undefined)
+      issues.push({
+        path: ['seqr', 'terminalId'],
+        message: 'is required in production mode (run `seqr-vend register-terminal`)',
+      });
+  }
+  return issues;
+}
