@@ -1,0 +1,113 @@
+import type { Clock } from '../daemon/ports/clock.js';
+import type { Operation } from './soap.js';
+import type { InvoiceSnapshot } from './state.js';
+
+export type { Operation } from './soap.js';
+export type { InvoiceSnapshot } from './state.js';
+
+/** How to start a simulator. Every member is optional. */
+export interface SimulatorOptions {
+  /** Interface to bind; default `'127.0.0.1'`. The control API refuses non-loopback peers anyway. */
+  host?: string;
+  /** TCP port; default 0 = an ephemeral port (read it back from `soapUrl`). */
+  port?: number;
+  /** Source of every timestamp and timer (reversal, delay and drip faults); default systemClock. */
+  clock?: Clock;
+  /** A PAID payment not seen by any getPaymentStatus within this time is reversed; default 20_000. */
+  reversalMs?: number;
+  /** The ready-made test terminal; default a random 32-hex id with the password `12345678`. */
+  terminal?: { id: string; password: string };
+  /** The reseller user owning the terminals; default `public_test_shop` / `9900` / `1234`. */
+  reseller?: { id: string; userId: string; password: string };
+  /** How an invoice without acknowledgmentMode behaves (API.md §9.5); default REQUIRE_ACKNOWLEDGMENT. */
+  missingAckMode?: 'REQUIRE_ACKNOWLEDGMENT' | 'NO_ACKNOWLEDGMENT';
+  /**
+   * Beyond the contract: executeReport calls answered REPORT_NOT_READY (2) for each new period
+   * before the report is served; default 1.
+   */
+  reportNotReadyCalls?: number;
+}
+
+/** A running simulator: a SOAP endpoint, its WSDL, and a control API, on one loopback server. */
+export interface SeqrSimulator {
+  /** `http://127.0.0.1:PORT/soap/merchant/cashregister-2` (the query string is ignored on POST). */
+  readonly soapUrl: string;
+  /** `soapUrl + '?wsdl'`: the project's WSDL with soap:address set to `soapUrl`. */
+  readonly wsdlUrl: string;
+  /** `http://127.0.0.1:PORT/control`: the HTTP JSON form of {@link SimulatorControl}. */
+  readonly controlUrl: string;
+  readonly terminal: { readonly id: string; readonly password: string };
+  readonly reseller: { readonly id: string; readonly userId: string; readonly password: string };
+  readonly control: SimulatorControl;
+  /**
+   * Stops listening, cancels every timer, and destroys open connections (hanging, dripping and
+   * keep-alive ones). Resolves once the server is closed; idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * A misbehaviour of the server for matching calls. Faults other than delay and drip stop the
+ * call before it reaches the simulated back end (nothing changes state); delay and drip carry
+ * out the call at once and hold back only the answer, like a slow network on the way back.
+ */
+export type Fault =
+  | { kind: 'delay'; ms: number }
+  | { kind: 'hang' }
+  | { kind: 'drip'; totalMs: number }
+  | { kind: 'http'; status: number; body?: string }
+  | { kind: 'malformed' }
+  | { kind: 'soapFault'; faultcode?: string; faultstring?: string }
+  | { kind: 'reset' }
+  | { kind: 'result'; resultCode: number };
+
+/** One SOAP call as received. `op` is the wrapper's local name, or `(malformed)`. */
+export interface CallRecord {
+  op: string;
+  /** Clock time of arrival (the whole body read). */
+  at: number;
+  /** Clock time the answer was fully sent or the connection ended; absent while in flight. */
+  endedAt?: number;
+  /** The authenticated terminal, when the call was made with valid terminal credentials. */
+  terminalId?: string;
+  /** The resultCode answered; absent for faults that send no SEQR answer. */
+  resultCode?: number;
+  fault?: Fault['kind'];
+}
+
+/**
+ * The customer's app and the test harness. Payer actions throw {@link SimulatorControlError}
+ * (status 404 for an unknown reference, 409 for an invoice in the wrong state); over HTTP they
+ * answer 404 / 409 with `{ error }`.
+ */
+export interface SimulatorControl {
+  /** Payer scanned the QR: PENDING_ISSUER_ACKNOWLEDGE when acknowledgment is required, else no change. */
+  scan(ref: string): void;
+  /** Payer is entering the PIN: cancelInvoice answers 51 until pay/cancelInApp/fail. */
+  startPaying(ref: string): void;
+  /**
+   * Payer confirmed: PAID (RESERVED for reservation payment modes), version + 1. A PAID payment is
+   * uncommitted until a getPaymentStatus returns it; after `reversalMs` without one it is reversed
+   * to CANCELED. Throws 409 unless ISSUED (and acknowledged, where acknowledgment is required).
+   */
+  pay(ref: string): void;
+  /** Payer cancelled in the app: CANCELED. */
+  cancelInApp(ref: string): void;
+  /** The payment failed: FAILED. */
+  fail(ref: string): void;
+  /** Applies `fault` to calls of `op` (or every call), `times` times (default: until cleared). */
+  injectFault(op: Operation | '*', fault: Fault, opts?: { times?: number }): void;
+  clearFaults(): void;
+  invoice(ref: string): InvoiceSnapshot | undefined;
+  invoices(): InvoiceSnapshot[];
+  /** The terminal's (default: the test terminal's) current ISSUED or PENDING_ISSUER_ACKNOWLEDGE invoice. */
+  activeInvoice(terminalId?: string): InvoiceSnapshot | undefined;
+  /** Every SOAP call received, in arrival order (copies). */
+  calls(): CallRecord[];
+  /** The highest number of SOAP calls (of `op`, or of any operation) in flight at once. */
+  maxConcurrentCalls(op?: Operation): number;
+  /** Adds or replaces a terminal owned by the simulator's reseller. */
+  addTerminal(t: { id: string; password: string }): void;
+  /** Beyond the contract: adds or replaces a reseller user (for registerTerminal and reports). */
+  addReseller(r: { id: string; userId: string; password: string }): void;
+}
