@@ -1,0 +1,61 @@
+import type { Ledger, LedgerEntry, StoredEntry } from '../ports/ledger.js';
+import { VendError } from '../errors.js';
+
+/**
+ * A {@link Ledger} in memory, for tests and the demo mode: nothing survives the process. Entries
+ * are kept in the order recorded; `record` resolves asynchronously. `failNext` makes the next
+ * writes reject with E_LEDGER_WRITE without storing anything.
+ */
+export class MemoryLedger implements Ledger {
+  readonly #entries: StoredEntry[] = [];
+  #failures = 0;
+  #closed = false;
+
+  constructor(initial: readonly StoredEntry[] = []) {
+    this.#entries.push(...initial);
+  }
+
+  /** Every entry ever recorded, oldest first. */
+  get entries(): readonly StoredEntry[] {
+    return this.#entries;
+  }
+
+  /** The entries of one transaction, oldest first. */
+  entriesOf(txId: string): readonly StoredEntry[] {
+    return this.#entries.filter((e) => e.txId === txId);
+  }
+
+  /** The next `count` writes fail. */
+  failNext(count = 1): void {
+    this.#failures += count;
+  }
+
+  async record(entry: LedgerEntry, at: number): Promise<void> {
+    await Promise.resolve();
+    if (this.#closed) throw new VendError('E_CLOSED', 'ledger is closed');
+    if (this.#failures > 0) {
+      this.#failures--;
+      throw new VendError('E_LEDGER_WRITE', `could not record ${entry.type}`, { retryable: true });
+    }
+    this.#entries.push({ ...entry, seq: this.#entries.length + 1, at });
+  }
+
+  async openTransactions(): Promise<ReadonlyMap<string, readonly StoredEntry[]>> {
+    await Promise.resolve();
+    if (this.#closed) throw new VendError('E_CLOSED', 'ledger is closed');
+    const closed = new Set(this.#entries.filter((e) => e.type === 'tx.closed').map((e) => e.txId));
+    const open = new Map<string, StoredEntry[]>();
+    for (const e of this.#entries) {
+      if (closed.has(e.txId)) continue;
+      const list = open.get(e.txId) ?? [];
+      list.push(e);
+      open.set(e.txId, list);
+    }
+    return open;
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
