@@ -94,7 +94,7 @@ export interface FollowLogsOptions {
  * formatted. Resolves with journalctl's exit status (127 when journalctl cannot be started).
  */
 export function followLogs(options: FollowLogsOptions = {}): Promise<number> {
-  const spawn = options.spawn ?? (nodeSpawn);
+  const spawn = options.spawn ?? nodeSpawn;
   const out = options.out ?? process.stdout;
   const args = ['-u', options.unit ?? 'seqr-vend', '-o', 'cat', '-n', String(options.lines ?? 50)];
   if (options.follow ?? true) args.push('-f');
