@@ -650,7 +650,8 @@ export class SimulatorState {
       id,
       resellerKey: key,
       ...(terminalId === undefined ? {} : { terminalId }),
-      from: this.periodStarts.get(scope) ?? this.startedAt,
+      // Periods are (from, to]: a payment in the same millisecond as a mark belongs to the closing one.
+      from: this.periodStarts.get(scope) ?? this.startedAt - 1,
       to: now,
       notReadyLeft: this.options.reportNotReadyCalls,
     });
@@ -686,8 +687,8 @@ export class SimulatorState {
         invoice.status === 'PAID' &&
         invoice.committed &&
         invoice.paidAt !== undefined &&
-        invoice.paidAt >= period.from &&
-        invoice.paidAt < period.to &&
+        invoice.paidAt > period.from &&
+        invoice.paidAt <= period.to &&
         (period.terminalId === undefined || invoice.terminalId === period.terminalId),
     );
     const meta =
