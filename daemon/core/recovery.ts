@@ -105,7 +105,12 @@ export function planRecovery(
         if (!refundAsked)
           effects.push({
             type: 'ledger.record',
-            entry: { type: 'refund.requested', txId, amount: request.amount },
+            entry: {
+              type: 'refund.requested',
+              txId,
+              amount: request.amount,
+              initiator: 'recovery',
+            },
           });
         effects.push({ type: 'payment.refund', txId, request });
       }

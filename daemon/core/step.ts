@@ -640,9 +640,9 @@ function enterCancelling(
       { type: 'timer.cancel', name: 'countdown' },
       show({ kind: 'cancelling', product: productView(purchase.product, s.soldOut) }),
       timer('deadline', deadline, due),
-      record({ type: 'cancel.requested', txId }),
       { type: 'payment.cancel', txId, reference: invoice.reference },
       ...polls.effects,
+      record({ type: 'cancel.requested', txId }),
     ],
   );
 }
@@ -775,8 +775,8 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
               paymentRef: shortPaymentRef(paid.ersReference),
             }),
             timer('deadline', deadline, due),
-            record({ type: 'dispense.finished', txId, outcome: 'delivered' }),
             { type: 'printer.print', txId, receipt: r },
+            record({ type: 'dispense.finished', txId, outcome: 'delivered' }),
           ],
         );
       }
@@ -949,16 +949,16 @@ function finishing(c: CoreConfig, s: In<'finishing'>, e: Event): Transition {
     case 'printer.printed':
       if (e.txId !== txId || s.step !== 'printing') return same(s);
       return go(s, { ...s, step: 'submitting' }, [
-        record({ type: 'receipt.printed', txId }),
         submit,
+        record({ type: 'receipt.printed', txId }),
       ]);
     case 'printer.failed':
       // A failed receipt never undoes the sale.
       if (e.txId !== txId || s.step !== 'printing') return same(s);
       return go(s, { ...s, step: 'submitting' }, [
+        submit,
         record({ type: 'receipt.unprinted', txId, code: e.code }),
         { type: 'log', level: 'warn', msg: 'receipt not printed', fields: { txId, code: e.code } },
-        submit,
       ]);
     case 'payment.receiptSubmitted':
       if (e.txId !== txId || s.step !== 'submitting') return same(s);
