@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SeqrClient, type SeqrClientOptions } from '../../daemon/seqr/client.js';
 import { SeqrPaymentGateway } from '../../daemon/seqr/gateway.js';
-import { startStub, type StubReply, type StubServer } from './stub-server.js';
+import { answer, envelope, startStub, type StubReply, type StubServer } from './stub-server.js';
 import { parseXml, walk, type XmlNode } from './xml-tree.js';
 
 const SOAP_ENV = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -33,7 +33,7 @@ async function clientFor(
   client = await SeqrClient.create({
     endpoint: stub.url,
     terminal: { id: '87e791f9e24148a6892c52aa85bb0331', password: 's3cret-pass' },
-    deadlineMs: 5000,
+    deadlineMs: 8000,
     ...options,
   });
   return { client, stub };
@@ -73,6 +73,62 @@ function wrapperOf(xml: string): XmlNode {
 function expectUnqualifiedChildren(wrapper: XmlNode): void {
   for (const n of walk(wrapper).slice(1)) expect(n.ns, `<${n.qname}>`).toBeUndefined();
 }
+
+describe('what every request carries', () => {
+  it('identifies the client as seqr-vend/<version> with a fresh 32-character clientReference', async () => {
+    const { version } = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    const { client, stub } = await clientFor({
+      kind: 'xml',
+      body: answer('cancelInvoice', '<resultCode>0</resultCode>'),
+    });
+    await client.cancelInvoice('1');
+    await client.cancelInvoice('2');
+    const contexts = stub.requests.map((r) => wrapperOf(r.body).children[0]!);
+    const field = (ctx: XmlNode, name: string) => ctx.children.find((c) => c.local === name)?.text;
+    for (const ctx of contexts) {
+      expect(field(ctx, 'channel')).toBe('WS');
+      expect(field(ctx, 'clientId')).toBe(`seqr-vend/${version}`);
+      expect(field(ctx, 'clientReference')).toMatch(/^[0-9a-f]{32}$/);
+      expect(field(ctx, 'clientRequestTimeout')).toBe('0');
+    }
+    expect(field(contexts[0]!, 'clientReference')).not.toBe(field(contexts[1]!, 'clientReference'));
+    expect(stub.requests[0]!.headers['user-agent']).toBe(`seqr-vend/${version}`);
+    expect(stub.requests[0]!.headers['soapaction']).toBe('""');
+  });
+});
+
+describe('answers the client cannot use', () => {
+  it.each([
+    ['an answer to another operation', answer('benchmarkingNop', '<resultCode>0</resultCode>')],
+    ['an empty Body', envelope('')],
+    [
+      'a return without resultCode',
+      answer('cancelInvoice', '<resultDescription>x</resultDescription>'),
+    ],
+    ['plain text', 'OK'],
+  ])('rejects %s as E_SEQR_MALFORMED', async (_label, body) => {
+    const { client } = await clientFor({ kind: 'xml', body });
+    await expect(client.cancelInvoice('1')).rejects.toMatchObject({
+      code: 'E_SEQR_MALFORMED',
+      retryable: true,
+    });
+  });
+
+  it('rejects a status answer without version or with an unknown status as E_SEQR_MALFORMED', async () => {
+    const { client } = await clientFor({
+      kind: 'xml',
+      body: answer(
+        'getPaymentStatus',
+        '<resultCode>0</resultCode><status>PARTIALLY_PAID</status><version>1</version>',
+      ),
+    });
+    await expect(client.getPaymentStatus('1', 0)).rejects.toMatchObject({
+      code: 'E_SEQR_MALFORMED',
+    });
+  });
+});
 
 describe.skipIf(!haveShared)('official sample answers', () => {
   if (!haveShared) {
