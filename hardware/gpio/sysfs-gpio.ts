@@ -315,7 +315,10 @@ class SysfsInput implements InputLine {
 
   async read(): Promise<Level> {
     if (this.#released) throw new VendError('E_CLOSED', `GPIO${this.pin} was released`);
-    return (await this.gpio.read(path.join(this.dir, 'value'))) === '1' ? 1 : 0;
+    const level = (await this.gpio.read(path.join(this.dir, 'value'))) === '1' ? 1 : 0;
+    // Edges are changes against what the owner last saw, so nothing falls between a read and a watch.
+    this.#last ??= level;
+    return level;
   }
 
   watch(listener: (event: EdgeEvent) => void): () => void {
@@ -334,7 +337,7 @@ class SysfsInput implements InputLine {
   }
 
   async #start(): Promise<() => void> {
-    this.#last = await this.read().catch(() => undefined);
+    if (this.#last === undefined) await this.read().catch(() => undefined);
     return this.gpio.watchValue(path.join(this.dir, 'value'), this.n, (level) => {
       if (level === this.#last || this.#released) return;
       this.#last = level;
