@@ -151,6 +151,10 @@ function viewParams(view: TransactionView, firstSeq: number): Record<string, unk
   };
 }
 
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 function sqliteCode(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
     ? err.code
@@ -275,7 +279,7 @@ export class SqliteLedger implements Ledger {
       this.recordSync(entry, at);
       return Promise.resolve();
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
   }
 
@@ -312,7 +316,7 @@ export class SqliteLedger implements Ledger {
     try {
       return Promise.resolve(this.openTransactionsSync());
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
   }
 
