@@ -86,6 +86,8 @@ interface Invoice {
   ersReference?: string;
   paidAt?: string;
   paying: boolean;
+  /** A PAID answer was given (the payment is committed, API.md §9.3). */
+  committed?: boolean;
   /** After this many more polls, the customer's in-progress payment ends. */
   pollsLeft?: number;
   then?: 'pay' | 'abandon';
@@ -145,6 +147,7 @@ export class FakeSeqr implements PaymentGateway {
         inv.version++;
       }
     }
+    if (inv.status === 'PAID') inv.committed = true;
     return Promise.resolve({
       status: inv.status,
       version: inv.version,
@@ -208,6 +211,16 @@ export class FakeSeqr implements PaymentGateway {
     inv.paying = true;
     inv.pollsLeft = polls;
     inv.then = then;
+  }
+
+  /** SEQR's reversal: payments nobody polled within 20 s are cancelled (API.md §9.3). */
+  reverseUncommitted(): void {
+    for (const inv of this.invoices.values())
+      if (inv.status === 'PAID' && inv.committed !== true) {
+        inv.status = 'CANCELED';
+        inv.version++;
+        if (inv.ersReference !== undefined) this.payments.delete(inv.ersReference);
+      }
   }
 
   /** Adds an invoice directly (as if issued before the crash). */
