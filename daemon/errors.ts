@@ -65,6 +65,8 @@ export const ERROR_CATALOGUE = {
     "SEQR's end-of-day report totals (count, sum) differ from the ledger's own sales for the same period.",
   E_RECONCILIATION_REPORT:
     'The end-of-day period was closed but its report could not be fetched or read from SEQR.',
+  E_DAEMON_UNREACHABLE:
+    "A CLI command could not reach the running daemon's control socket, or the daemon answered it with an error.",
 } as const satisfies Record<`E_${string}`, string>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
