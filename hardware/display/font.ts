@@ -149,7 +149,8 @@ export function loadFaces(): Faces {
     const dir = fontDirectory();
     const load = (file: string): Face => {
       const registered = PImage.registerFont(path.join(dir, file), `seqr-vend ${file}`);
-      return new Face(registered.loadSync().font as unknown as OpentypeFont);
+      const font: unknown = registered.loadSync().font;
+      return new Face(font as OpentypeFont);
     };
     loaded = { regular: load('DejaVuSans.ttf'), bold: load('DejaVuSans-Bold.ttf') };
   }

@@ -25,7 +25,6 @@ export const GOLDEN_SETS: readonly {
   { width: 480, height: 320, kinds: ['idle', 'pay'] },
   { width: 480, height: 800, kinds: ['idle', 'pay'] },
   { width: 320, height: 240, kinds: ['pay'] },
-  { width: 1920, height: 1080, kinds: ['pay'] },
 ];
 
 export function goldenName(

@@ -1,5 +1,6 @@
 import * as PImage from 'pureimage';
 import type { Screen } from '../../daemon/ports/display.js';
+import { VendError } from '../../daemon/errors.js';
 import { loadFaces, type Face, type Faces } from './font.js';
 import { QUIET_MODULES, qrMatrix, type QrMatrix } from './qr.js';
 import {
@@ -564,7 +565,8 @@ export class ScreenRenderer {
       ['height', height],
     ] as const) {
       if (!Number.isInteger(v) || v < MIN_SIZE || v > MAX_SIZE)
-        throw new RangeError(
+        throw new VendError(
+          'E_DISPLAY_FORMAT',
           `display ${name} must be an integer in ${MIN_SIZE}..${MAX_SIZE}: ${v}`,
         );
     }

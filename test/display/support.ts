@@ -1,0 +1,91 @@
+import jsQRModule from 'jsqr';
+import type { Clock, TimerHandle } from '../../daemon/ports/clock.js';
+import type { FramebufferGeometry } from '../../hardware/display/framebuffer-format.js';
+
+// jsqr is CommonJS with an ES-style `export default` in its typings.
+const jsQR = jsQRModule.default;
+
+/** A manual clock: timers fire only from `advance`. */
+export class ManualClock implements Clock {
+  #now = 0;
+  #next = 1;
+  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + ms, fn });
+    return id;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.#timers.delete(handle as number);
+  }
+
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  advance(ms: number): void {
+    const until = this.#now + ms;
+    for (;;) {
+      const due = [...this.#timers.entries()]
+        .filter(([, t]) => t.at <= until)
+        .sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.#timers.delete(due[0]);
+      this.#now = due[1].at;
+      due[1].fn();
+    }
+    this.#now = until;
+  }
+}
+
+/** Reads a device frame back into RGBA (the inverse of the conversion, at device orientation). */
+export function frameToRgba(frame: Uint8Array, g: FramebufferGeometry): Uint8ClampedArray {
+  const out = new Uint8ClampedArray(g.width * g.height * 4);
+  for (let y = 0; y < g.height; y++) {
+    for (let x = 0; x < g.width; x++) {
+      const o = y * g.stride + (x * g.bitsPerPixel) / 8;
+      const i = (y * g.width + x) * 4;
+      if (g.bitsPerPixel === 16) {
+        const v = frame[o]! | (frame[o + 1]! << 8);
+        out[i] = ((v >> 11) & 0x1f) * (255 / 31);
+        out[i + 1] = ((v >> 5) & 0x3f) * (255 / 63);
+        out[i + 2] = (v & 0x1f) * (255 / 31);
+      } else {
+        out[i] = frame[o + 2]!;
+        out[i + 1] = frame[o + 1]!;
+        out[i + 2] = frame[o]!;
+      }
+      out[i + 3] = 255;
+    }
+  }
+  return out;
+}
+
+/** The text jsQR finds in an RGBA picture, or undefined. */
+export function decodeQr(
+  rgba: Uint8Array | Uint8ClampedArray,
+  width: number,
+  height: number,
+): string | undefined {
+  const data =
+    rgba instanceof Uint8ClampedArray
+      ? rgba
+      : new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength);
+  return jsQR(data, width, height, { inversionAttempts: 'dontInvert' })?.data;
+}
+
+/** The resolutions every screen is checked at (landscape and portrait, smallest to largest). */
+export const RESOLUTIONS: readonly (readonly [number, number])[] = [
+  [320, 240],
+  [480, 320],
+  [800, 480],
+  [480, 800],
+  [1024, 600],
+  [1920, 1080],
+];
