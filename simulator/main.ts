@@ -5,7 +5,7 @@
 // (a missing acknowledgmentMode means NO_ACKNOWLEDGMENT).
 import { parseArgs } from 'node:util';
 import { startSimulator } from './index.js';
-import type { SimulatorOptions } from './types.js';
+import type { SeqrSimulator, SimulatorOptions } from './types.js';
 
 function integer(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text === '') return fallback;
@@ -33,6 +33,11 @@ const options: SimulatorOptions = {
   host: values.host ?? env['SEQR_SIM_HOST'] ?? '127.0.0.1',
   port: integer('port', values.port ?? env['SEQR_SIM_PORT'], 8913),
   reversalMs: integer('reversal-ms', values['reversal-ms'] ?? env['SEQR_SIM_REVERSAL_MS'], 20_000),
+  onCall: (call) => {
+    const outcome =
+      call.fault ?? (call.resultCode === undefined ? 'no answer' : `resultCode ${call.resultCode}`);
+    console.log(`${new Date(call.at).toISOString()} ${call.op} -> ${outcome}`);
+  },
   ...(values['no-ack-default'] === true ? { missingAckMode: 'NO_ACKNOWLEDGMENT' as const } : {}),
   ...(terminalId === undefined
     ? {}
@@ -44,7 +49,15 @@ const options: SimulatorOptions = {
       }),
 };
 
-const sim = await startSimulator(options);
+let sim: SeqrSimulator;
+try {
+  sim = await startSimulator(options);
+} catch (err) {
+  console.error(
+    `seqr-sim: cannot listen on ${options.host ?? ''}:${options.port ?? ''}: ${(err as Error).message}`,
+  );
+  process.exit(1);
+}
 console.log(`SEQR simulator listening
   SOAP endpoint:   ${sim.soapUrl}
   WSDL:            ${sim.wsdlUrl}

@@ -195,6 +195,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     res.on('close', () => {
       record.endedAt = clock.now();
       leave(op);
+      options.onCall?.(record);
     });
     const fault = takeFault(op);
     if (fault) record.fault = fault.kind;

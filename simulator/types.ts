@@ -26,6 +26,8 @@ export interface SimulatorOptions {
    * before the report is served; default 1.
    */
   reportNotReadyCalls?: number;
+  /** Beyond the contract: called once per SOAP call when its connection ends (answered or not). */
+  onCall?: (record: Readonly<CallRecord>) => void;
 }
 
 /** A running simulator: a SOAP endpoint, its WSDL, and a control API, on one loopback server. */
