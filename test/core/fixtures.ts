@@ -1,0 +1,309 @@
+import type { LedgerEntry } from '../../daemon/ports/ledger.js';
+import { createCore } from '../../daemon/core/step.js';
+import type { Effect, Event, State, TimerName } from '../../daemon/core/types.js';
+import { testConfig } from '../support/core-config.js';
+
+export const core = createCore(testConfig);
+export const T0 = 1_000_000;
+const cola = testConfig.products[0]!;
+const purchase = { txId: 'tx-1', product: cola };
+const invoice = { reference: '20261122000000001', qrPayload: 'HTTP://SEQR.SE/R20261122000000001' };
+const polling = {
+  inFlight: true,
+  overdue: false,
+  dueAt: T0 + 1000,
+  version: 1,
+  status: 'ISSUED' as const,
+};
+const paid = { ersReference: '2026000000000000000000001', paidAt: '2026-11-22T08:00:00.000Z' };
+const base = { soldOut: [] as number[] };
+
+/** One representative of every state (and of each step that waits on something different). */
+export const STATES = {
+  starting: { ...base, kind: 'starting', deadline: 'starting:deadline:1' },
+  idle: { ...base, kind: 'idle' },
+  'invoicing/recording': { ...base, kind: 'invoicing', purchase, step: 'recording', deadline: 'd' },
+  'invoicing/issuing': { ...base, kind: 'invoicing', purchase, step: 'issuing', deadline: 'd' },
+  'awaitingPayment/paying': {
+    ...base,
+    kind: 'awaitingPayment',
+    purchase,
+    invoice,
+    polling,
+    stage: 'paying',
+    windowEndsAt: T0 + 30_000,
+    windowMs: 30_000,
+    deadline: 'd',
+    countdown: 'c',
+  },
+  'awaitingPayment/stillPaying': {
+    ...base,
+    kind: 'awaitingPayment',
+    purchase,
+    invoice,
+    polling,
+    stage: 'stillPaying',
+    windowEndsAt: T0 + 30_000,
+    windowMs: 30_000,
+    deadline: 'd',
+    countdown: 'c',
+  },
+  cancelling: {
+    ...base,
+    kind: 'cancelling',
+    purchase,
+    invoice,
+    polling,
+    reason: 'button',
+    cancel: 'inFlight',
+    overdueScreen: false,
+    deadline: 'd',
+  },
+  'dispensing/recordingPaid': {
+    ...base,
+    kind: 'dispensing',
+    purchase,
+    invoice,
+    paid,
+    step: 'recordingPaid',
+    deadline: 'd',
+  },
+  'dispensing/recordingStart': {
+    ...base,
+    kind: 'dispensing',
+    purchase,
+    invoice,
+    paid,
+    step: 'recordingStart',
+    deadline: 'd',
+  },
+  'dispensing/running': {
+    ...base,
+    kind: 'dispensing',
+    purchase,
+    invoice,
+    paid,
+    step: 'running',
+    deadline: 'd',
+  },
+  'refunding/recording': {
+    ...base,
+    kind: 'refunding',
+    purchase,
+    invoice,
+    paid,
+    step: 'recording',
+    deadline: 'd',
+  },
+  'refunding/requesting': {
+    ...base,
+    kind: 'refunding',
+    purchase,
+    invoice,
+    paid,
+    step: 'requesting',
+    deadline: 'd',
+  },
+  'finishing/printing': {
+    ...base,
+    kind: 'finishing',
+    purchase,
+    invoice,
+    paid,
+    step: 'printing',
+    thankYouUntil: T0,
+    deadline: 'd',
+  },
+  'finishing/submitting': {
+    ...base,
+    kind: 'finishing',
+    purchase,
+    invoice,
+    paid,
+    step: 'submitting',
+    thankYouUntil: T0,
+    deadline: 'd',
+  },
+  notice: { ...base, kind: 'notice', deadline: 'notice:deadline:1' },
+  outOfService: {
+    ...base,
+    kind: 'outOfService',
+    reason: 'seqrUnreachable',
+    failures: 1,
+    probing: true,
+    deadline: 'd',
+  },
+} as const satisfies Record<string, State>;
+
+export type StateName = keyof typeof STATES;
+
+/** The entry a state waits to see durable (or any entry of its transaction). */
+function awaitedEntry(s: State): LedgerEntry {
+  const txId = 'purchase' in s ? s.purchase.txId : 'tx-1';
+  switch (s.kind) {
+    case 'invoicing':
+      return { type: 'invoice.requested', txId, slot: 1, productName: 'Cola', price: cola.price };
+    case 'dispensing':
+      return s.step === 'recordingPaid'
+        ? { type: 'status.seen', txId, status: 'PAID', version: 2, ersReference: paid.ersReference }
+        : { type: 'dispense.started', txId, slot: 1 };
+    case 'refunding':
+      return { type: 'refund.requested', txId, amount: cola.price };
+    case 'starting':
+    case 'idle':
+    case 'awaitingPayment':
+    case 'cancelling':
+    case 'finishing':
+    case 'notice':
+    case 'outOfService':
+      return { type: 'invoice.issued', txId, invoiceReference: invoice.reference };
+  }
+}
+
+function tokenOf(s: State, name: TimerName): string {
+  if (name === 'deadline') return 'deadline' in s ? s.deadline : 'none';
+  if (name === 'countdown') return 'countdown' in s ? s.countdown : 'none';
+  return 'polling' in s ? `tx-1:poll:${s.polling.dueAt}` : 'none';
+}
+
+const at = T0 + 500;
+
+/** Every event kind (with variants that matter), built to match the state where it can. */
+export const EVENTS = {
+  'recovery.loaded': () => ({ type: 'recovery.loaded', transactions: [], at }),
+  'button.pressed/product': () => ({
+    type: 'button.pressed',
+    button: { kind: 'product', slot: 1 },
+    txId: 'tx-2',
+    at,
+  }),
+  'button.pressed/cancel': () => ({
+    type: 'button.pressed',
+    button: { kind: 'cancel' },
+    txId: 'tx-2',
+    at,
+  }),
+  'stock.updated': () => ({ type: 'stock.updated', soldOut: [3], at }),
+  'payment.issued': () => ({ type: 'payment.issued', txId: 'tx-1', invoice, at }),
+  'payment.statusReceived/ISSUED': () => ({
+    type: 'payment.statusReceived',
+    txId: 'tx-1',
+    status: { status: 'ISSUED', version: 1 },
+    at,
+  }),
+  'payment.statusReceived/PAID': () => ({
+    type: 'payment.statusReceived',
+    txId: 'tx-1',
+    status: { status: 'PAID', version: 2, ersReference: paid.ersReference, paidAt: paid.paidAt },
+    at,
+  }),
+  'payment.statusReceived/CANCELED': () => ({
+    type: 'payment.statusReceived',
+    txId: 'tx-1',
+    status: { status: 'CANCELED', version: 2 },
+    at,
+  }),
+  'payment.cancelAnswered': () => ({
+    type: 'payment.cancelAnswered',
+    txId: 'tx-1',
+    outcome: 'cancelled',
+    at,
+  }),
+  'payment.refunded': () => ({ type: 'payment.refunded', txId: 'tx-1', refundReference: 'r1', at }),
+  'payment.receiptSubmitted': () => ({ type: 'payment.receiptSubmitted', txId: 'tx-1', at }),
+  'payment.probed': () => ({ type: 'payment.probed', at }),
+  'payment.failed/issue': () => ({
+    type: 'payment.failed',
+    op: 'issue',
+    txId: 'tx-1',
+    code: 'E_SEQR_UNREACHABLE',
+    retryable: true,
+    at,
+  }),
+  'payment.failed/poll': () => ({
+    type: 'payment.failed',
+    op: 'poll',
+    txId: 'tx-1',
+    code: 'E_SEQR_TIMEOUT',
+    retryable: true,
+    at,
+  }),
+  'payment.failed/cancel': () => ({
+    type: 'payment.failed',
+    op: 'cancel',
+    txId: 'tx-1',
+    code: 'E_SEQR_TIMEOUT',
+    retryable: true,
+    at,
+  }),
+  'payment.failed/refund': () => ({
+    type: 'payment.failed',
+    op: 'refund',
+    txId: 'tx-1',
+    code: 'E_SEQR_TIMEOUT',
+    retryable: true,
+    at,
+  }),
+  'payment.failed/submitReceipt': () => ({
+    type: 'payment.failed',
+    op: 'submitReceipt',
+    txId: 'tx-1',
+    code: 'E_SEQR_HTTP',
+    retryable: true,
+    at,
+  }),
+  'payment.failed/probe': () => ({
+    type: 'payment.failed',
+    op: 'probe',
+    code: 'E_SEQR_UNREACHABLE',
+    retryable: true,
+    at,
+  }),
+  'ledger.recorded': (s: State) => ({ type: 'ledger.recorded', entry: awaitedEntry(s), at }),
+  'ledger.failed': (s: State) => ({
+    type: 'ledger.failed',
+    entry: awaitedEntry(s),
+    code: 'E_LEDGER_WRITE',
+    at,
+  }),
+  'dispense.finished': () => ({
+    type: 'dispense.finished',
+    txId: 'tx-1',
+    result: { outcome: 'delivered' },
+    at,
+  }),
+  'dispense.failed': () => ({
+    type: 'dispense.failed',
+    txId: 'tx-1',
+    code: 'E_DISPENSER_FAULT',
+    at,
+  }),
+  'printer.printed': () => ({ type: 'printer.printed', txId: 'tx-1', at }),
+  'printer.failed': () => ({ type: 'printer.failed', txId: 'tx-1', code: 'E_PRINTER_OFFLINE', at }),
+  'display.failed': () => ({ type: 'display.failed', code: 'E_DISPLAY_WRITE', at }),
+  'timer.expired/deadline': (s: State) => ({
+    type: 'timer.expired',
+    name: 'deadline',
+    token: tokenOf(s, 'deadline'),
+    at,
+  }),
+  'timer.expired/poll': (s: State) => ({
+    type: 'timer.expired',
+    name: 'poll',
+    token: tokenOf(s, 'poll'),
+    at,
+  }),
+  'timer.expired/countdown': (s: State) => ({
+    type: 'timer.expired',
+    name: 'countdown',
+    token: tokenOf(s, 'countdown'),
+    at,
+  }),
+  'timer.expired/stale': () => ({ type: 'timer.expired', name: 'deadline', token: 'stale', at }),
+} as const satisfies Record<string, (s: State) => Event>;
+
+export type EventName = keyof typeof EVENTS;
+
+export function effectTypes(effects: readonly Effect[]): string[] {
+  return effects.map((e) => e.type);
+}

@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import type { State } from '../../daemon/core/types.js';
+import { EVENTS, STATES, core, type EventName, type StateName } from './fixtures.js';
+
+/**
+ * The transition table, every state x event pair. A name is the state kind reached; `=` means the
+ * state handled the event in place (same kind, new state or effects); `stock` means only the
+ * sold-out list changed. Pairs not listed must be explicit no-ops: the same state object back
+ * and no effects.
+ */
+type Expect = Partial<Record<EventName, State['kind'] | '=' | 'stock' | 'no-op'>>;
+
+/** What every state does with these events (a row below overrides). */
+const ANY_STATE: Expect = {
+  'stock.updated': 'stock',
+  'display.failed': '=',
+  'payment.issued': '=',
+  'payment.refunded': '=',
+  'payment.failed/refund': '=',
+  'ledger.failed': '=',
+};
+
+const TABLE: Record<StateName, Expect> = {
+  starting: { 'recovery.loaded': 'idle', 'timer.expired/deadline': 'outOfService' },
+  idle: { 'button.pressed/product': 'invoicing', 'stock.updated': '=' },
+  'invoicing/recording': {
+    'ledger.recorded': '=',
+    'ledger.failed': 'notice',
+    'payment.failed/issue': 'outOfService',
+    'timer.expired/deadline': 'outOfService',
+  },
+  'invoicing/issuing': {
+    'payment.issued': 'awaitingPayment',
+    'payment.failed/issue': 'outOfService',
+    'timer.expired/deadline': 'outOfService',
+  },
+  'awaitingPayment/paying': {
+    'payment.statusReceived/ISSUED': '=',
+    'payment.statusReceived/PAID': 'dispensing',
+    'payment.statusReceived/CANCELED': 'notice',
+    'payment.failed/poll': '=',
+    'button.pressed/cancel': 'cancelling',
+    'timer.expired/deadline': '=',
+    'timer.expired/poll': '=',
+    'timer.expired/countdown': '=',
+  },
+  'awaitingPayment/stillPaying': {
+    'payment.statusReceived/ISSUED': '=',
+    'payment.statusReceived/PAID': 'dispensing',
+    'payment.statusReceived/CANCELED': 'notice',
+    'payment.failed/poll': '=',
+    'button.pressed/cancel': 'cancelling',
+    'button.pressed/product': '=',
+    'timer.expired/deadline': 'cancelling',
+    'timer.expired/poll': '=',
+    'timer.expired/countdown': '=',
+  },
+  cancelling: {
+    'payment.cancelAnswered': '=',
+    'payment.statusReceived/ISSUED': '=',
+    'payment.statusReceived/PAID': 'dispensing',
+    'payment.statusReceived/CANCELED': 'notice',
+    'payment.failed/poll': '=',
+    'payment.failed/cancel': '=',
+    'timer.expired/poll': '=',
+    'timer.expired/deadline': '=',
+  },
+  'dispensing/recordingPaid': {
+    'ledger.recorded': '=',
+    'ledger.failed': 'refunding',
+    'timer.expired/deadline': 'refunding',
+  },
+  'dispensing/recordingStart': {
+    'ledger.recorded': '=',
+    'ledger.failed': 'refunding',
+    'timer.expired/deadline': 'refunding',
+  },
+  'dispensing/running': {
+    'dispense.finished': 'finishing',
+    'dispense.failed': 'notice',
+    'timer.expired/deadline': 'notice',
+  },
+  'refunding/recording': {
+    'ledger.recorded': '=',
+    'ledger.failed': '=',
+    'timer.expired/deadline': 'notice',
+    'payment.refunded': 'no-op',
+    'payment.failed/refund': 'no-op',
+  },
+  'refunding/requesting': {
+    'payment.refunded': 'notice',
+    'payment.failed/refund': 'notice',
+    'timer.expired/deadline': 'notice',
+  },
+  'finishing/printing': {
+    'printer.printed': '=',
+    'printer.failed': '=',
+    'timer.expired/deadline': 'idle',
+  },
+  'finishing/submitting': {
+    'payment.receiptSubmitted': 'notice',
+    'payment.failed/submitReceipt': 'notice',
+    'timer.expired/deadline': 'idle',
+  },
+  notice: { 'timer.expired/deadline': 'idle', 'button.pressed/product': 'invoicing' },
+  outOfService: {
+    'payment.probed': 'idle',
+    'payment.failed/probe': '=',
+    'timer.expired/deadline': '=',
+  },
+};
+
+const cases = (Object.keys(STATES) as StateName[]).flatMap((stateName) =>
+  (Object.keys(EVENTS) as EventName[]).map((eventName) => {
+    const expected = { ...ANY_STATE, ...TABLE[stateName] }[eventName];
+    return { stateName, eventName, expected: expected ?? 'no-op' };
+  }),
+);
+
+describe('step: every state x event pair', () => {
+  it.each(cases)('$stateName + $eventName -> $expected', ({ stateName, eventName, expected }) => {
+    const state: State = STATES[stateName];
+    const event = EVENTS[eventName](state);
+    const t = core.step(state, event);
+    if (expected === 'no-op') {
+      expect(t.state).toBe(state);
+      expect(t.effects).toEqual([]);
+    } else if (expected === 'stock') {
+      expect(t.state).toEqual({ ...state, soldOut: [3] });
+    } else if (expected === '=') {
+      expect(t.state.kind).toBe(state.kind);
+      expect(t.state !== state || t.effects.length > 0).toBe(true);
+    } else {
+      expect(t.state.kind).toBe(expected);
+    }
+  });
+
+  it('every state but idle reached by a transition holds a deadline whose timer it started', () => {
+    for (const { stateName, eventName } of cases) {
+      const state: State = STATES[stateName];
+      const t = core.step(state, EVENTS[eventName](state));
+      if (t.state === state || t.state.kind === 'idle' || t.state.kind === state.kind) continue;
+      expect('deadline' in t.state, `${stateName} + ${eventName}`).toBe(true);
+      const started = t.effects.filter((e) => e.type === 'timer.start' && e.name === 'deadline');
+      expect(started.at(-1), `${stateName} + ${eventName}`).toMatchObject({
+        token: (t.state as { deadline: string }).deadline,
+      });
+    }
+  });
+
+  it('never throws and never returns Error objects, for any pair', () => {
+    for (const { stateName, eventName } of cases) {
+      const state: State = STATES[stateName];
+      const t = core.step(state, EVENTS[eventName](state));
+      expect(JSON.parse(JSON.stringify(t))).toEqual(t);
+    }
+  });
+});
