@@ -119,75 +119,87 @@ export class FakeSeqr implements PaymentGateway {
   }
 
   issueInvoice(request: InvoiceRequest): Promise<IssuedInvoice> {
-    this.#reach('issueInvoice');
-    for (const inv of this.invoices.values())
-      if (inv.status === 'ISSUED' && !inv.paying) {
-        inv.status = 'CANCELED';
-        inv.version++;
-      }
-    const reference = `R${++this.#n}`;
-    this.invoices.set(reference, {
-      status: 'ISSUED',
-      version: 1,
-      amount: request.price.minor,
-      paying: false,
+    return Promise.resolve().then(() => {
+      this.#reach('issueInvoice');
+      for (const inv of this.invoices.values())
+        if (inv.status === 'ISSUED' && !inv.paying) {
+          inv.status = 'CANCELED';
+          inv.version++;
+        }
+      const reference = `R${++this.#n}`;
+      this.invoices.set(reference, {
+        status: 'ISSUED',
+        version: 1,
+        amount: request.price.minor,
+        paying: false,
+      });
+      return { reference, qrPayload: `HTTP://SEQR.SE/R${reference}` };
     });
-    return Promise.resolve({ reference, qrPayload: `HTTP://SEQR.SE/R${reference}` });
   }
 
   getStatus(reference: string): Promise<PaymentStatus> {
-    this.#reach('getStatus');
-    const inv = this.invoices.get(reference);
-    if (!inv) throw new SeqrResultError('getPaymentStatus', 54);
-    if (inv.paying && inv.pollsLeft !== undefined && --inv.pollsLeft <= 0) {
-      if (inv.then === 'pay') this.pay(reference, 0);
-      else {
-        inv.paying = false;
-        inv.status = 'CANCELED';
-        inv.version++;
+    return Promise.resolve().then(() => {
+      this.#reach('getStatus');
+      const inv = this.invoices.get(reference);
+      if (!inv) throw new SeqrResultError('getPaymentStatus', 54);
+      if (inv.paying && inv.pollsLeft !== undefined && --inv.pollsLeft <= 0) {
+        if (inv.then === 'pay') this.pay(reference, 0);
+        else {
+          inv.paying = false;
+          inv.status = 'CANCELED';
+          inv.version++;
+        }
       }
-    }
-    if (inv.status === 'PAID') inv.committed = true;
-    return Promise.resolve({
-      status: inv.status,
-      version: inv.version,
-      ...(inv.ersReference === undefined ? {} : { ersReference: inv.ersReference }),
-      ...(inv.paidAt === undefined ? {} : { paidAt: inv.paidAt }),
+      if (inv.status === 'PAID') inv.committed = true;
+      return {
+        status: inv.status,
+        version: inv.version,
+        ...(inv.ersReference === undefined ? {} : { ersReference: inv.ersReference }),
+        ...(inv.paidAt === undefined ? {} : { paidAt: inv.paidAt }),
+      };
     });
   }
 
   cancelInvoice(reference: string): Promise<CancelOutcome> {
-    this.#reach('cancelInvoice');
-    const inv = this.invoices.get(reference);
-    if (!inv) throw new SeqrResultError('cancelInvoice', 54);
-    if (inv.paying) return Promise.resolve('inProgress');
-    if (inv.status === 'PAID') return Promise.resolve('paid');
-    if (inv.status !== 'ISSUED') return Promise.resolve('alreadyCancelled');
-    inv.status = 'CANCELED';
-    inv.version++;
-    return Promise.resolve('cancelled');
+    return Promise.resolve().then(() => {
+      this.#reach('cancelInvoice');
+      const inv = this.invoices.get(reference);
+      if (!inv) throw new SeqrResultError('cancelInvoice', 54);
+      if (inv.paying) return 'inProgress';
+      if (inv.status === 'PAID') return 'paid';
+      if (inv.status !== 'ISSUED') return 'alreadyCancelled';
+      inv.status = 'CANCELED';
+      inv.version++;
+      return 'cancelled';
+    });
   }
 
   submitReceipt(): Promise<void> {
-    this.#reach('submitReceipt');
-    return Promise.resolve();
+    return Promise.resolve().then(() => {
+      this.#reach('submitReceipt');
+    });
   }
 
   refund(request: RefundRequest): Promise<{ readonly refundReference: string }> {
-    this.#reach('refund');
-    const script = this.refundScript.shift() ?? 'ok';
-    if (script === 'notSent')
-      throw new VendError('E_SEQR_UNREACHABLE', 'connection refused', { retryable: true });
-    if (typeof script === 'number') throw new SeqrResultError('refundPayment', script);
-    const payment = this.payments.get(request.ersReference);
-    if (!payment) throw new SeqrResultError('refundPayment', 23);
-    if (payment.refunded + request.amount.minor > payment.amount)
-      throw new SeqrResultError('refundPayment', 98);
-    payment.refunded += request.amount.minor;
-    this.executedRefunds.push({ ersReference: request.ersReference, amount: request.amount.minor });
-    if (script === 'lostAnswer')
-      throw new VendError('E_SEQR_TIMEOUT', 'no answer in time', { retryable: true });
-    return Promise.resolve({ refundReference: `RF${this.executedRefunds.length}` });
+    return Promise.resolve().then(() => {
+      this.#reach('refund');
+      const script = this.refundScript.shift() ?? 'ok';
+      if (script === 'notSent')
+        throw new VendError('E_SEQR_UNREACHABLE', 'connection refused', { retryable: true });
+      if (typeof script === 'number') throw new SeqrResultError('refundPayment', script);
+      const payment = this.payments.get(request.ersReference);
+      if (!payment) throw new SeqrResultError('refundPayment', 23);
+      if (payment.refunded + request.amount.minor > payment.amount)
+        throw new SeqrResultError('refundPayment', 98);
+      payment.refunded += request.amount.minor;
+      this.executedRefunds.push({
+        ersReference: request.ersReference,
+        amount: request.amount.minor,
+      });
+      if (script === 'lostAnswer')
+        throw new VendError('E_SEQR_TIMEOUT', 'no answer in time', { retryable: true });
+      return { refundReference: `RF${this.executedRefunds.length}` };
+    });
   }
 
   // --- the customer's side ---
@@ -253,5 +265,46 @@ export class CountingDispenser implements Dispenser {
   }
   close(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/** A clock that moves only when told; `advance` fires the timers that fall due, in order. */
+export class ManualClock implements Clock {
+  #now: number;
+  readonly timers = new Map<number, { at: number; fn: () => void }>();
+  #next = 1;
+
+  constructor(start: number) {
+    this.#now = start;
+  }
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = this.#next++;
+    this.timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: TimerHandle): void {
+    this.timers.delete(handle as number);
+  }
+  /** The earliest pending timer's due time. */
+  nextDue(): number | undefined {
+    let due: number | undefined;
+    for (const t of this.timers.values()) if (due === undefined || t.at < due) due = t.at;
+    return due;
+  }
+  advance(ms: number): void {
+    const until = this.#now + ms;
+    for (;;) {
+      let first: [number, { at: number; fn: () => void }] | undefined;
+      for (const t of this.timers)
+        if (t[1].at <= until && (!first || t[1].at < first[1].at)) first = t;
+      if (!first) break;
+      this.timers.delete(first[0]);
+      this.#now = first[1].at;
+      first[1].fn();
+    }
+    this.#now = until;
   }
 }

@@ -58,12 +58,12 @@ async function purchase(
   await record({ type: 'invoice.issued', txId, invoiceReference: reference });
   if (plan.customer === 'pays') seqr.pay(reference, 0);
   if (plan.customer === 'paysWhileCancelling') seqr.paying(reference, 1, 'pay');
-  let status = await act(() => seqr.getStatus(reference, 0));
+  let status = await act(() => seqr.getStatus(reference));
   if (status.status !== 'PAID') {
     await record({ type: 'status.seen', txId, status: status.status, version: status.version });
     await record({ type: 'cancel.requested', txId });
     await act(() => seqr.cancelInvoice(reference));
-    status = await act(() => seqr.getStatus(reference, status.version));
+    status = await act(() => seqr.getStatus(reference));
   }
   if (status.status !== 'PAID') {
     await record({ type: 'status.seen', txId, status: status.status, version: status.version });

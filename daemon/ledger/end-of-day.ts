@@ -1,0 +1,265 @@
+import { VendError } from '../errors.js';
+import type { Clock, TimerHandle } from '../ports/clock.js';
+import { parseDecimal } from '../ports/money.js';
+import type { OpsLogger } from './refunds.js';
+import type { PeriodRecord, SalesTotals, SqliteLedger } from './sqlite-ledger.js';
+
+/** A reconciliation report as SEQR returns it (executeReport's `report`). */
+export interface ReconciliationReport {
+  readonly title?: string;
+  readonly mimeType?: string;
+  /** The report text (`contentString`, or `content` decoded from base64). */
+  readonly content: string;
+}
+
+/**
+ * SEQR's end-of-day calls, as the ledger needs them; the composition root adapts the SOAP
+ * client (reseller credentials) to it.
+ */
+export interface ReconciliationGateway {
+  /** markTransactionPeriod with `TERMINALID`: closes the terminal's period. Resolves its id. */
+  markPeriod(terminalId: string): Promise<string>;
+  /**
+   * executeReport with `transactionPeriodId` and `TERMINALID`. `notReady` is resultCode 2
+   * (REPORT_NOT_READY): ask again in 3-5 s. Other failures reject.
+   */
+  executeReport(
+    periodId: string,
+    reportId: string,
+    terminalId: string,
+  ): Promise<
+    | { readonly kind: 'ready'; readonly report: ReconciliationReport }
+    | { readonly kind: 'notReady' }
+  >;
+}
+
+/** The terminal summary report (per-terminal periods need 006 or 007, API.md §11). */
+export const DEFAULT_REPORT_ID = 'Reconciliation/STD_RECON_006.xml';
+
+/**
+ * The totals of a SEQR reconciliation report: summary rows (`SalesCount`, `SalesTotal`) are
+ * added up; without them, detail rows (`SalesAmount`) are counted and summed. Undefined when the
+ * report has neither.
+ */
+export function reportTotals(content: string): SalesTotals | undefined {
+  const rows = [...content.matchAll(/<Row\b[^>]*>([\s\S]*?)<\/Row>/g)].map((m) => m[1] ?? '');
+  const field = (row: string, name: string): string | undefined =>
+    new RegExp(`<${name}>\\s*([^<]*?)\\s*</${name}>`).exec(row)?.[1];
+  let count = 0;
+  let totalMinor = 0;
+  let summary = false;
+  let detail = false;
+  for (const row of rows) {
+    const salesCount = field(row, 'SalesCount');
+    const salesTotal = field(row, 'SalesTotal');
+    const amount = field(row, 'SalesAmount');
+    if (salesCount !== undefined && salesTotal !== undefined) {
+      const total = parseSigned(salesTotal);
+      if (!/^\d+$/.test(salesCount) || total === undefined) return undefined;
+      summary = true;
+      count += Number(salesCount);
+      totalMinor += total;
+    } else if (amount !== undefined) {
+      const minor = parseSigned(amount);
+      if (minor === undefined) return undefined;
+      detail = true;
+      count += 1;
+      totalMinor += minor;
+    }
+  }
+  if (summary && detail) return undefined;
+  if (!summary && !detail)
+    // A period without sales: the report's header and no rows.
+    return rows.length === 0 && /<Meta\b/.test(content) ? { count: 0, totalMinor: 0 } : undefined;
+  return { count, totalMinor };
+}
+
+function parseSigned(text: string): number | undefined {
+  const negative = text.trim().startsWith('-');
+  const minor = parseDecimal(negative ? text.trim().slice(1) : text);
+  return minor === undefined ? undefined : negative ? -minor : minor;
+}
+
+export interface EndOfDayOptions {
+  readonly ledger: SqliteLedger;
+  readonly reconciliation: ReconciliationGateway;
+  readonly clock: Clock;
+  readonly logger: OpsLogger;
+  readonly terminalId: string;
+  readonly reportId?: string;
+  /** Wait before asking again after REPORT_NOT_READY (or a failed call). Default 4 s. */
+  readonly retryDelayMs?: number;
+  /** executeReport calls at most. Default 10. */
+  readonly maxAttempts?: number;
+}
+
+/**
+ * Closes the terminal's reconciliation period and checks SEQR's report against the ledger:
+ * markTransactionPeriod, then executeReport for the returned period id (REPORT_NOT_READY and
+ * failed calls retried after `retryDelayMs`, at most `maxAttempts` calls). The period is saved as
+ * soon as SEQR closed it, then updated with the report, its totals, the ledger's own totals
+ * (payments first seen PAID after the previous period's close, up to this one) and whether they
+ * match. A mismatch is logged at error level (`E_RECONCILIATION_MISMATCH`); a report that cannot be
+ * fetched or read as `E_RECONCILIATION_REPORT`. Rejects only when markTransactionPeriod fails.
+ *
+ * The ledger's totals are gross (refunds are not subtracted): what SEQR's summary does with
+ * refunds is not documented, so a period with refunds may need the operator's eye.
+ */
+export async function closePeriod(options: EndOfDayOptions): Promise<PeriodRecord> {
+  const { ledger, reconciliation, clock, logger, terminalId } = options;
+  const reportId = options.reportId ?? DEFAULT_REPORT_ID;
+  const openedAt = ledger.lastPeriod(terminalId)?.closedAt ?? 0;
+  const periodId = await reconciliation.markPeriod(terminalId);
+  const closedAt = clock.now();
+  const marked: PeriodRecord = {
+    periodId,
+    terminalId,
+    openedAt,
+    closedAt,
+    reportId,
+    state: 'marked',
+  };
+  ledger.savePeriod(marked);
+  logger.info({ periodId, terminalId }, 'reconciliation period closed');
+  return fetchReport(options, marked);
+}
+
+/** Fetches (again) the report of a saved period and compares it; see {@link closePeriod}. */
+export async function fetchReport(
+  options: EndOfDayOptions,
+  period: PeriodRecord,
+): Promise<PeriodRecord> {
+  const { ledger, reconciliation, clock, logger } = options;
+  const delay = options.retryDelayMs ?? 4_000;
+  const maxAttempts = options.maxAttempts ?? 10;
+  let lastError = 'REPORT_NOT_READY';
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    if (attempt > 1)
+      await new Promise<void>((resolve) => {
+        clock.setTimeout(resolve, delay);
+      });
+    let answer: Awaited<ReturnType<ReconciliationGateway['executeReport']>>;
+    try {
+      answer = await reconciliation.executeReport(
+        period.periodId,
+        period.reportId,
+        period.terminalId,
+      );
+    } catch (err) {
+      lastError = err instanceof VendError ? err.code : 'error';
+      logger.warn({ periodId: period.periodId, err }, 'executeReport failed');
+      continue;
+    }
+    if (answer.kind === 'notReady') continue;
+    const seqr = reportTotals(answer.report.content);
+    const own = ledger.paidBetween(period.openedAt, period.closedAt);
+    const report = {
+      ...(answer.report.title === undefined ? {} : { title: answer.report.title }),
+      ...(answer.report.mimeType === undefined ? {} : { mimeType: answer.report.mimeType }),
+      content: answer.report.content,
+    };
+    if (!seqr) {
+      const failed: PeriodRecord = {
+        ...period,
+        state: 'reportFailed',
+        report,
+        ledger: own,
+        error: 'the report has no sales rows the ledger can read',
+      };
+      ledger.savePeriod(failed);
+      logger.error(
+        { code: 'E_RECONCILIATION_REPORT', periodId: period.periodId },
+        'reconciliation report could not be read',
+      );
+      return failed;
+    }
+    const matched = seqr.count === own.count && seqr.totalMinor === own.totalMinor;
+    const done: PeriodRecord = { ...period, state: 'reported', report, seqr, ledger: own, matched };
+    ledger.savePeriod(done);
+    if (matched) logger.info({ periodId: period.periodId, ...seqr }, 'reconciliation matches');
+    else
+      logger.error(
+        { code: 'E_RECONCILIATION_MISMATCH', periodId: period.periodId, seqr, ledger: own },
+        "SEQR's report differs from the ledger",
+      );
+    return done;
+  }
+  const failed: PeriodRecord = { ...period, state: 'reportFailed', error: lastError };
+  ledger.savePeriod(failed);
+  logger.error(
+    { code: 'E_RECONCILIATION_REPORT', periodId: period.periodId, failure: lastError },
+    `reconciliation report not obtained after ${maxAttempts} attempts`,
+  );
+  return failed;
+}
+
+/**
+ * The next moment (epoch ms) strictly after `now` when the local wall clock shows `hhmm`
+ * (`"23:30"`). Local time is the process's time zone (TZ); across a DST change the hour that does
+ * not exist resolves as `Date` does (moved forward).
+ */
+export function nextOccurrence(now: number, hhmm: string): number {
+  const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(hhmm);
+  if (!m) throw new VendError('E_CONFIG_INVALID', `end-of-day time must be HH:MM, got "${hhmm}"`);
+  const [h, min] = [Number(m[1]), Number(m[2])];
+  const at = new Date(now);
+  at.setHours(h, min, 0, 0);
+  while (at.getTime() <= now) {
+    at.setDate(at.getDate() + 1);
+    at.setHours(h, min, 0, 0);
+  }
+  return at.getTime();
+}
+
+/**
+ * Runs {@link closePeriod} every day at `at` (local HH:MM) on the injected clock. A failure is
+ * logged and the next day is scheduled as usual.
+ */
+export class EndOfDayScheduler {
+  readonly #options: EndOfDayOptions & { readonly at: string };
+  #timer: TimerHandle | undefined;
+  #running: Promise<unknown> | undefined;
+  #stopped = true;
+
+  constructor(options: EndOfDayOptions & { readonly at: string }) {
+    nextOccurrence(0, options.at);
+    this.#options = options;
+  }
+
+  /** Schedules the next run; returns its time (epoch ms). */
+  start(): number {
+    this.stop();
+    this.#stopped = false;
+    const { clock } = this.#options;
+    const due = nextOccurrence(clock.now(), this.#options.at);
+    this.#timer = clock.setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#running = closePeriod(this.#options)
+          .catch((err: unknown) => {
+            this.#options.logger.error(
+              { code: 'E_RECONCILIATION_REPORT', err },
+              'end of day: closing the period failed',
+            );
+          })
+          .finally(() => {
+            this.#running = undefined;
+            if (!this.#stopped) this.start();
+          });
+      },
+      Math.max(0, due - clock.now()),
+    );
+    return due;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The run in progress, if any (for an orderly shutdown). */
+  get running(): Promise<unknown> | undefined {
+    return this.#running;
+  }
+}
