@@ -416,7 +416,7 @@ export class SeqrClient {
       );
       const deadline = new Promise<never>((_resolve, reject) => {
         controller.signal.addEventListener('abort', () => {
-          reject(new Error('deadline'));
+          reject(controller.signal.reason as Error);
         });
       });
       const [parsed] = await Promise.race([request, deadline]);

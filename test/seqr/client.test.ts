@@ -1,10 +1,18 @@
 // Every operation of the client against the SEQR simulator over a real loopback socket.
+import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SeqrSimulator } from '../../simulator/index.js';
 import { SeqrResultError } from '../../daemon/seqr/call-errors.js';
 import type { SeqrClient } from '../../daemon/seqr/client.js';
 import type { SeqrInvoice } from '../../daemon/seqr/wire.js';
-import { clientFor, countingProxy, rejectionOf, startSim } from './support.js';
+import {
+  clientFor,
+  countingProxy,
+  rejectionOf,
+  RESELLER_PASSWORD,
+  startSim,
+  TERMINAL_PASSWORD,
+} from './support.js';
 
 let sim: SeqrSimulator;
 let client: SeqrClient;
@@ -242,6 +250,19 @@ describe('SeqrClient against the simulator', () => {
     } finally {
       viaProxy.close();
       await proxy.close();
+    }
+  });
+
+  it('holds no password where a logger could reach it', async () => {
+    await client.benchmarkingNop();
+    await client.sendInvoice(cola);
+    for (const rendering of [
+      inspect(client, { showHidden: true, depth: 20 }),
+      JSON.stringify(client),
+      String(client),
+    ]) {
+      expect(rendering).not.toContain(TERMINAL_PASSWORD);
+      expect(rendering).not.toContain(RESELLER_PASSWORD);
     }
   });
 
