@@ -104,7 +104,6 @@ interface InvoiceRecord {
   readonly reference: string;
   readonly terminalId: string;
   readonly resellerKey: string;
-  readonly createdAt: number;
   status: InvoiceStatus;
   version: number;
   invoice: InvoiceData;
@@ -314,10 +313,6 @@ export class SimulatorState {
     });
   }
 
-  hasTerminal(id: string): boolean {
-    return this.terminals.has(id);
-  }
-
   /** Stops every timer; later timers never fire. */
   close(): void {
     this.closed = true;
@@ -427,7 +422,6 @@ export class SimulatorState {
       reference,
       terminalId: terminal.id,
       resellerKey: terminal.resellerKey,
-      createdAt: now,
       status: 'ISSUED',
       version: 1,
       invoice: data,

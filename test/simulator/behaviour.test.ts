@@ -238,6 +238,23 @@ describe('reservations', () => {
     expect(status(await poll(sim, res))).toBe('PAID');
     expect(sim.control.invoice(res)).toMatchObject({ committed: true, amount: { value: '17.50' } });
   });
+  it('expires a reservation not committed within commitReservationTimeout seconds', async () => {
+    const answer = await call(
+      sim,
+      'sendInvoice',
+      '<invoice><paymentMode>RESERVATION_REQUIRED</paymentMode><acknowledgmentMode>NO_ACKNOWLEDGMENT</acknowledgmentMode>' +
+        '<totalAmount><currency>SEK</currency><value>5</value></totalAmount><commitReservationTimeout>60</commitReservationTimeout></invoice>',
+    );
+    const ref = childText(answer.ret, 'invoiceReference')!;
+    sim.control.pay(ref);
+    clock.advance(59_999);
+    expect(status(await poll(sim, ref))).toBe('RESERVED');
+    clock.advance(1);
+    expect(status(await poll(sim, ref))).toBe('EXPIRED');
+    expect(
+      (await call(sim, 'commitReservation', `<invoiceReference>${ref}</invoiceReference>`)).code,
+    ).toBe(96);
+  });
 });
 
 describe('refunds and receipts', () => {
