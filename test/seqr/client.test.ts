@@ -259,7 +259,6 @@ describe('SeqrClient against the simulator', () => {
     for (const rendering of [
       inspect(client, { showHidden: true, depth: 20 }),
       JSON.stringify(client),
-      String(client),
     ]) {
       expect(rendering).not.toContain(TERMINAL_PASSWORD);
       expect(rendering).not.toContain(RESELLER_PASSWORD);
