@@ -20,6 +20,14 @@ import {
 /** `EX_CONFIG` from sysexits.h: the exit status for an invalid configuration. */
 export const EXIT_CONFIG = 78;
 
+/**
+ * The exit status for an error that ends the daemon or a CLI command: {@link EXIT_CONFIG} for an
+ * invalid configuration or credential (systemd then leaves the service stopped), 1 otherwise.
+ */
+export function exitCodeFor(err: unknown): number {
+  return err instanceof VendError && err.code === 'E_CONFIG_INVALID' ? EXIT_CONFIG : 1;
+}
+
 /** The configuration file the unit and the CLI use unless `--config` says otherwise. */
 export const DEFAULT_CONFIG_PATH = '/etc/seqr-vend/config.yaml';
 

@@ -2,12 +2,13 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { VendError } from '../../daemon/errors.js';
+import { VendError } from '../../daemon/errors.js';
 import { TERMINAL_PASSWORD_CREDENTIAL } from '../../config/credentials.js';
 import {
   checkConfig,
   ConfigError,
   EXIT_CONFIG,
+  exitCodeFor,
   loadConfig,
   parseConfigText,
 } from '../../config/load.js';
@@ -96,8 +97,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig(path.join(dir, 'nope.yaml'), {})).toThrow(/cannot read/);
   });
 
-  it('exports exit status 78 (EX_CONFIG) for the unit', () => {
+  it('maps configuration errors to exit status 78 (EX_CONFIG) and anything else to 1', () => {
     expect(EXIT_CONFIG).toBe(78);
+    expect(exitCodeFor(new ConfigError(['x']))).toBe(78);
+    expect(exitCodeFor(new VendError('E_CONFIG_INVALID', 'credential missing'))).toBe(78);
+    expect(exitCodeFor(new VendError('E_SEQR_TIMEOUT', 'slow'))).toBe(1);
+    expect(exitCodeFor(new Error('bug'))).toBe(1);
   });
 });
 
