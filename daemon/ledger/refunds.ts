@@ -67,26 +67,34 @@ export type RefundDecision =
  * records the refund as confirmed-by-98 (`inferred: 'sumExceeded'`) and flags it for the operator
  * to verify. An unknown-outcome attempt of a different amount (a partial operator refund) cannot
  * be retried this way: it is flagged instead. Permanent refusals (codes 11, 23, 64, 97, 99) and a
- * payment without reference are flagged too.
+ * payment without reference are flagged too. An operator may ask for a smaller amount
+ * (`amountMinor`) and may retry after a permanent refusal.
  */
-export function refundDecision(view: TransactionView): RefundDecision {
+export function refundDecision(
+  view: TransactionView,
+  request: { readonly amountMinor?: number; readonly operator?: boolean } = {},
+): RefundDecision {
   if (view.ersReference === undefined)
     return { kind: 'flag', reason: 'the payment has no ersReference' };
   const remaining = view.price.minor - view.refundedMinor;
   if (remaining <= 0) return { kind: 'nothing' };
-  const amount: Money = { minor: remaining, currency: view.price.currency };
+  const minor = request.amountMinor ?? remaining;
+  if (minor <= 0 || minor > remaining)
+    return { kind: 'flag', reason: `at most ${remaining} minor units can be refunded` };
+  const amount: Money = { minor, currency: view.price.currency };
   const lastUnknown =
     view.refund === 'requested' ||
     (view.refund === 'failed' && outcomeUnknown(view.refundError ?? ''));
   if (lastUnknown) {
-    if (view.refundRequestedMinor !== remaining)
+    if (view.refundRequestedMinor !== remaining || minor !== remaining)
       return {
         kind: 'flag',
         reason: 'a partial refund attempt has an unknown outcome; verify it before refunding',
       };
     return { kind: 'send', amount, afterUnknown: true };
   }
-  if (view.refund === 'failed' && permanent(view.refundError ?? ''))
+  // The operator may insist after a refusal (e.g. once SEQR enabled refunds); the daemon may not.
+  if (request.operator !== true && view.refund === 'failed' && permanent(view.refundError ?? ''))
     return { kind: 'flag', reason: `SEQR refused the refund (${view.refundError ?? ''})` };
   return { kind: 'send', amount, afterUnknown: false };
 }
@@ -119,8 +127,12 @@ export async function attemptRefund(
   view: TransactionView,
   initiator: 'recovery' | 'refundWorker' | 'operator',
   reason = 'not delivered',
+  amountMinor?: number,
 ): Promise<RefundOutcome> {
-  const decision = refundDecision(view);
+  const decision = refundDecision(view, {
+    ...(amountMinor === undefined ? {} : { amountMinor }),
+    operator: initiator === 'operator',
+  });
   if (decision.kind === 'nothing') return decision;
   const { txId } = view;
   if (decision.kind === 'flag') {

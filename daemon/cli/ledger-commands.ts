@@ -1,0 +1,602 @@
+import { parseArgs } from 'node:util';
+import { VendError } from '../errors.js';
+import type { Clock } from '../ports/clock.js';
+import { parseDecimal, toDecimalString } from '../ports/money.js';
+import type { PaymentGateway } from '../ports/payment-gateway.js';
+import {
+  DEFAULT_REPORT_ID,
+  closePeriod,
+  fetchReport,
+  type ReconciliationGateway,
+} from '../ledger/end-of-day.js';
+import type { TransactionView } from '../ledger/projection.js';
+import { attemptRefund, type OpsLogger } from '../ledger/refunds.js';
+import { SqliteLedger, type PeriodRecord } from '../ledger/sqlite-ledger.js';
+
+/** The ledger commands `seqr-vend <command>` dispatches here. */
+export const LEDGER_COMMANDS = ['sales', 'pending', 'refund', 'close-period', 'report'] as const;
+export type LedgerCommand = (typeof LEDGER_COMMANDS)[number];
+
+/** Exit codes (sysexits where one fits). */
+export const EXIT = {
+  ok: 0,
+  /** The operation ran and failed: refund not confirmed, reconciliation mismatch, not found. */
+  failed: 1,
+  /** The operator answered no to the confirmation. */
+  declined: 2,
+  usage: 64,
+  /** The ledger is missing or unreadable. */
+  noInput: 66,
+  /** SEQR access (gateway, terminal id) is not configured. */
+  unavailable: 69,
+} as const;
+
+export interface LedgerCommandIo {
+  /** The ledger file (state directory + `ledger.sqlite`). */
+  readonly ledgerPath: string;
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  /** Asks the operator and resolves with the answer line; without it, `refund` needs `--yes`. */
+  readonly prompt?: (question: string) => Promise<string>;
+  /** For `refund`. */
+  readonly gateway?: Pick<PaymentGateway, 'refund'>;
+  /** For `close-period` and fetching a `report`. */
+  readonly reconciliation?: ReconciliationGateway;
+  readonly terminalId?: string;
+  /** SEQR cashierId on operator refunds. Default `operator`. */
+  readonly cashierId?: string;
+  /** now() for records; setTimeout for report retries. */
+  readonly clock: Clock;
+  readonly logger?: OpsLogger;
+  /** Report retry delay (default 4 s), for tests. */
+  readonly reportRetryDelayMs?: number;
+}
+
+const USAGE = `usage: seqr-vend <command> [options]
+  sales [--since DATE] [--until DATE] [--slot N] [--json]
+  pending [--since DATE] [--json]
+  refund <ersReference> [--amount 12.50] [--yes] [--json]
+  close-period [--report-id ID] [--json]
+  report <periodId> [--content] [--json]
+DATE is YYYY-MM-DD (local midnight) or an ISO 8601 time.
+`;
+
+class UsageError extends Error {}
+
+const silentLogger: OpsLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/**
+ * Runs one ledger command and resolves with its exit code; never throws. Read-only commands
+ * (`sales`, `pending`, `report`) open the ledger read-only, so they are safe while the daemon
+ * runs (WAL readers never block the writer); `refund` and `close-period` write through their own
+ * connection, waiting for the daemon's write lock (busy timeout). Output is a human table, or JSON
+ * with `--json`.
+ */
+export async function runLedgerCommand(
+  argv: readonly string[],
+  io: LedgerCommandIo,
+): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.stderr.write(USAGE);
+    return EXIT.usage;
+  }
+  try {
+    switch (command) {
+      case 'sales':
+        return sales(rest, io);
+      case 'pending':
+        return pending(rest, io);
+      case 'refund':
+        return await refund(rest, io);
+      case 'close-period':
+        return await closePeriodCommand(rest, io);
+      case 'report':
+        return await report(rest, io);
+      default:
+        io.stderr.write(`unknown command "${command}"\n${USAGE}`);
+        return EXIT.usage;
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err)) {
+      io.stderr.write(`${err.message}\n${USAGE}`);
+      return EXIT.usage;
+    }
+    if (err instanceof VendError) {
+      io.stderr.write(`${err.code}: ${err.message}\n`);
+      return err.code === 'E_LEDGER_UNREADABLE' ||
+        err.code === 'E_LEDGER_CORRUPT' ||
+        err.code === 'E_LEDGER_SCHEMA_TOO_NEW'
+        ? EXIT.noInput
+        : EXIT.failed;
+    }
+    io.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failed;
+  }
+}
+
+function parseDate(text: string, option: string): number {
+  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  const ms = day
+    ? new Date(Number(day[1]), Number(day[2]) - 1, Number(day[3])).getTime()
+    : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new UsageError(`${option}: not a date: "${text}"`);
+  return ms;
+}
+
+function withLedger<T>(io: LedgerCommandIo, readonly: boolean, fn: (l: SqliteLedger) => T): T {
+  const ledger = SqliteLedger.open({ path: io.ledgerPath, readonly });
+  try {
+    return fn(ledger);
+  } finally {
+    void ledger.close();
+  }
+}
+
+async function withLedgerAsync<T>(
+  io: LedgerCommandIo,
+  fn: (l: SqliteLedger) => Promise<T>,
+): Promise<T> {
+  const ledger = SqliteLedger.open({ path: io.ledgerPath });
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
+const money = (minor: number, currency: string): string =>
+  `${minor < 0 ? '-' : ''}${toDecimalString({ minor: Math.abs(minor), currency })} ${currency}`;
+
+const iso = (ms: number | undefined): string =>
+  ms === undefined ? '' : new Date(ms).toISOString();
+
+/** Left-aligned text columns, right-aligned numbers, two spaces apart. */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = headers.map(
+    (_, i) => rows.length > 0 && rows.every((r) => /^-?[\d.,% ]+[A-Z]{0,3}$/.test(r[i] ?? '')),
+  );
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return (
+    [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n'
+  );
+}
+
+export interface SalesRow {
+  readonly slot: number;
+  readonly product: string;
+  readonly currency: string;
+  readonly started: number;
+  readonly paid: number;
+  readonly sold: number;
+  readonly soldMinor: number;
+  readonly refunded: number;
+  readonly refundedMinor: number;
+  readonly cancelled: number;
+  readonly flagged: number;
+}
+
+export interface SlotRate {
+  readonly slot: number;
+  readonly dispenses: number;
+  readonly failures: number;
+  /** failures / dispenses (0 without dispenses). */
+  readonly failureRate: number;
+}
+
+/** Sales per slot and product, and the dispense failure rate per slot. */
+export function salesFigures(views: readonly TransactionView[]): {
+  rows: SalesRow[];
+  slots: SlotRate[];
+} {
+  const rows = new Map<string, { -readonly [K in keyof SalesRow]: SalesRow[K] }>();
+  const slots = new Map<number, { dispenses: number; failures: number }>();
+  for (const v of views) {
+    const key = `${v.slot}\u0000${v.productName}\u0000${v.price.currency}`;
+    let row = rows.get(key);
+    if (!row) {
+      row = {
+        slot: v.slot,
+        product: v.productName,
+        currency: v.price.currency,
+        started: 0,
+        paid: 0,
+        sold: 0,
+        soldMinor: 0,
+        refunded: 0,
+        refundedMinor: 0,
+        cancelled: 0,
+        flagged: 0,
+      };
+      rows.set(key, row);
+    }
+    row.started++;
+    if (v.paidAt !== undefined) row.paid++;
+    if (v.dispense === 'delivered' && v.closed !== 'refunded') {
+      row.sold++;
+      row.soldMinor += v.price.minor;
+    }
+    if (v.refundedMinor > 0) {
+      row.refunded++;
+      row.refundedMinor += v.refundedMinor;
+    }
+    if (v.closed === 'cancelled' || v.closed === 'failed') row.cancelled++;
+    if (v.closed === 'flagged') row.flagged++;
+    if (v.dispense !== 'none') {
+      const s = slots.get(v.slot) ?? { dispenses: 0, failures: 0 };
+      s.dispenses++;
+      if (v.dispense === 'notDelivered' || v.dispense === 'uncertain' || v.dispense === 'started')
+        s.failures++;
+      slots.set(v.slot, s);
+    }
+  }
+  return {
+    rows: [...rows.values()].sort((a, b) => a.slot - b.slot || a.product.localeCompare(b.product)),
+    slots: [...slots.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([slot, s]) => ({
+        slot,
+        ...s,
+        failureRate: s.dispenses === 0 ? 0 : s.failures / s.dispenses,
+      })),
+  };
+}
+
+function sales(args: readonly string[], io: LedgerCommandIo): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      since: { type: 'string' },
+      until: { type: 'string' },
+      slot: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const slot = values.slot === undefined ? undefined : Number(values.slot);
+  if (slot !== undefined && !Number.isInteger(slot)) throw new UsageError(`--slot: not a number`);
+  const filter = {
+    ...(values.since === undefined ? {} : { since: parseDate(values.since, '--since') }),
+    ...(values.until === undefined ? {} : { until: parseDate(values.until, '--until') }),
+    ...(slot === undefined ? {} : { slot }),
+  };
+  const figures = salesFigures(withLedger(io, true, (l) => l.transactions(filter)));
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  io.stdout.write(
+    table(
+      [
+        'slot',
+        'product',
+        'started',
+        'paid',
+        'sold',
+        'sold total',
+        'refunded',
+        'refunded total',
+        'cancelled',
+        'flagged',
+      ],
+      figures.rows.map((r) => [
+        String(r.slot),
+        r.product,
+        String(r.started),
+        String(r.paid),
+        String(r.sold),
+        money(r.soldMinor, r.currency),
+        String(r.refunded),
+        money(r.refundedMinor, r.currency),
+        String(r.cancelled),
+        String(r.flagged),
+      ]),
+    ),
+  );
+  io.stdout.write('\n');
+  io.stdout.write(
+    table(
+      ['slot', 'dispenses', 'failures', 'failure rate'],
+      figures.slots.map((s) => [
+        String(s.slot),
+        String(s.dispenses),
+        String(s.failures),
+        `${(s.failureRate * 100).toFixed(1)}%`,
+      ]),
+    ),
+  );
+  return EXIT.ok;
+}
+
+export interface PendingItem {
+  readonly txId: string;
+  readonly kind:
+    | 'open invoice'
+    | 'paid, not dispensed'
+    | 'uncertain dispense'
+    | 'refund unconfirmed'
+    | 'refund unverified'
+    | 'flagged'
+    | 'receipt not printed'
+    | 'receipt not submitted';
+  readonly openedAt: string;
+  readonly slot: number;
+  readonly product: string;
+  readonly amount: string;
+  readonly ersReference?: string;
+  readonly detail?: string;
+}
+
+/** Everything not finished or needing the operator, one line per transaction. */
+export function pendingItems(views: readonly TransactionView[]): PendingItem[] {
+  const items: PendingItem[] = [];
+  for (const v of views) {
+    let kind: PendingItem['kind'] | undefined;
+    let detail: string | undefined;
+    if (v.dispense === 'uncertain' || v.dispense === 'started') {
+      kind = 'uncertain dispense';
+      detail = v.dispenseDetail;
+    } else if (v.refundInferred) kind = 'refund unverified';
+    else if (v.refund === 'requested' || v.refund === 'failed') {
+      kind = 'refund unconfirmed';
+      detail = v.refundError;
+    } else if (v.closed === 'flagged') kind = 'flagged';
+    else if (v.closed === undefined && v.paidAt !== undefined) kind = 'paid, not dispensed';
+    else if (v.closed === undefined) {
+      kind = 'open invoice';
+      detail = v.invoiceReference;
+    } else if (v.closed === 'sold' && v.receipt !== 'printed') {
+      kind = 'receipt not printed';
+      detail = v.receiptError;
+    } else if (v.closed === 'sold' && !v.receiptSubmitted) kind = 'receipt not submitted';
+    // A refunded or operator-resolved purchase is finished.
+    if (kind === 'uncertain dispense' && v.closed === 'refunded') kind = undefined;
+    if (!kind) continue;
+    items.push({
+      txId: v.txId,
+      kind,
+      openedAt: iso(v.openedAt),
+      slot: v.slot,
+      product: v.productName,
+      amount: money(v.price.minor, v.price.currency),
+      ...(v.ersReference === undefined ? {} : { ersReference: v.ersReference }),
+      ...(detail === undefined ? {} : { detail }),
+    });
+  }
+  return items;
+}
+
+function pending(args: readonly string[], io: LedgerCommandIo): number {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { since: { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const since = values.since === undefined ? undefined : parseDate(values.since, '--since');
+  const items = pendingItems(
+    withLedger(io, true, (l) => l.transactions(since === undefined ? {} : { since })),
+  );
+  if (values.json) io.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+  else if (items.length === 0) io.stdout.write('nothing pending\n');
+  else
+    io.stdout.write(
+      table(
+        ['opened', 'tx', 'what', 'slot', 'product', 'amount', 'ersReference', 'detail'],
+        items.map((i) => [
+          i.openedAt,
+          i.txId,
+          i.kind,
+          String(i.slot),
+          i.product,
+          i.amount,
+          i.ersReference ?? '',
+          i.detail ?? '',
+        ]),
+      ),
+    );
+  return EXIT.ok;
+}
+
+async function refund(args: readonly string[], io: LedgerCommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      amount: { type: 'string' },
+      yes: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [ersReference, extra] = positionals;
+  if (ersReference === undefined || extra !== undefined)
+    throw new UsageError('refund: give exactly one ersReference');
+  const amountMinor = values.amount === undefined ? undefined : parseDecimal(values.amount);
+  if (values.amount !== undefined && (amountMinor === undefined || amountMinor <= 0))
+    throw new UsageError(`--amount: not an amount: "${values.amount}"`);
+  if (!io.gateway) {
+    io.stderr.write('refund: SEQR is not configured (no terminal credentials)\n');
+    return EXIT.unavailable;
+  }
+  if (!values.yes && !io.prompt)
+    throw new UsageError('refund: no terminal to confirm on; add --yes');
+  const gateway = io.gateway;
+  return withLedgerAsync(io, async (ledger) => {
+    const tx = ledger.findByErsReference(ersReference);
+    if (!tx) {
+      io.stderr.write(`refund: no payment with ersReference ${ersReference} in the ledger\n`);
+      return EXIT.failed;
+    }
+    if (tx.closed === undefined) {
+      io.stderr.write(
+        `refund: transaction ${tx.txId} is still being handled by the machine; see "seqr-vend pending"\n`,
+      );
+      return EXIT.failed;
+    }
+    const remaining = tx.price.minor - tx.refundedMinor;
+    const minor = amountMinor ?? remaining;
+    if (remaining <= 0 || minor > remaining) {
+      io.stderr.write(
+        `refund: ${money(tx.refundedMinor, tx.price.currency)} of ${money(tx.price.minor, tx.price.currency)} already refunded; at most ${money(Math.max(0, remaining), tx.price.currency)} can be\n`,
+      );
+      return EXIT.failed;
+    }
+    if (!values.yes && io.prompt) {
+      const answer = await io.prompt(
+        `Refund ${money(minor, tx.price.currency)} of ${tx.productName} (slot ${tx.slot}, paid ${iso(tx.paidAt)}, ersReference ${ersReference})? [y/N] `,
+      );
+      if (!/^y(es)?$/i.test(answer.trim())) {
+        io.stdout.write('not refunded\n');
+        return EXIT.declined;
+      }
+    }
+    const outcome = await attemptRefund(
+      {
+        ledger,
+        gateway,
+        clock: io.clock,
+        logger: io.logger ?? silentLogger,
+        cashierId: io.cashierId ?? 'operator',
+      },
+      tx,
+      'operator',
+      'operator refund',
+      minor,
+    );
+    const after = ledger.transaction(tx.txId);
+    const done = outcome.kind === 'confirmed' || outcome.kind === 'confirmedBy98';
+    if (done && after && after.refundedMinor >= after.price.minor && after.closed !== 'refunded')
+      await ledger.record(
+        { type: 'tx.closed', txId: tx.txId, outcome: 'refunded' },
+        io.clock.now(),
+      );
+    if (values.json) io.stdout.write(`${JSON.stringify({ txId: tx.txId, ...outcome }, null, 2)}\n`);
+    else
+      switch (outcome.kind) {
+        case 'confirmed':
+          io.stdout.write(
+            `refunded ${money(minor, tx.price.currency)}: refund ${outcome.refundReference}\n`,
+          );
+          break;
+        case 'confirmedBy98':
+          io.stdout.write(
+            'SEQR says the payment is already refunded by an earlier attempt (98); verify it in the report\n',
+          );
+          break;
+        case 'nothing':
+          io.stdout.write('already refunded\n');
+          break;
+        case 'failed':
+          io.stdout.write(`refund not confirmed (${outcome.code}); try again later\n`);
+          break;
+        case 'flag':
+          io.stdout.write(`refund not sent: ${outcome.reason}\n`);
+          break;
+      }
+    return done || outcome.kind === 'nothing' ? EXIT.ok : EXIT.failed;
+  });
+}
+
+function periodLines(p: PeriodRecord, content: boolean): string {
+  const totals = (t: PeriodRecord['seqr']): string =>
+    t === undefined
+      ? '-'
+      : `${t.count} sales, ${toDecimalString({ minor: t.totalMinor, currency: '' })}`;
+  const lines = [
+    `period     ${p.periodId} (terminal ${p.terminalId})`,
+    `from       ${p.openedAt === 0 ? 'the beginning' : iso(p.openedAt)}`,
+    `to         ${iso(p.closedAt)}`,
+    `report     ${p.reportId}: ${p.state}${p.error === undefined ? '' : ` (${p.error})`}`,
+    `SEQR       ${totals(p.seqr)}`,
+    `ledger     ${totals(p.ledger)}`,
+    `result     ${p.matched === undefined ? 'not compared' : p.matched ? 'match' : 'MISMATCH'}`,
+  ];
+  if (content && p.report) lines.push('', p.report.content);
+  return `${lines.join('\n')}\n`;
+}
+
+function endOfDayOptions(
+  io: LedgerCommandIo,
+  ledger: SqliteLedger,
+  reconciliation: ReconciliationGateway,
+  terminalId: string,
+  reportId?: string,
+) {
+  return {
+    ledger,
+    reconciliation,
+    clock: io.clock,
+    logger: io.logger ?? silentLogger,
+    terminalId,
+    ...(reportId === undefined ? {} : { reportId }),
+    ...(io.reportRetryDelayMs === undefined ? {} : { retryDelayMs: io.reportRetryDelayMs }),
+  };
+}
+
+async function closePeriodCommand(args: readonly string[], io: LedgerCommandIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { 'report-id': { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const { reconciliation, terminalId } = io;
+  if (!reconciliation || terminalId === undefined) {
+    io.stderr.write('close-period: SEQR reseller credentials or terminal id are not configured\n');
+    return EXIT.unavailable;
+  }
+  const period = await withLedgerAsync(io, (ledger) =>
+    closePeriod(
+      endOfDayOptions(
+        io,
+        ledger,
+        reconciliation,
+        terminalId,
+        values['report-id'] ?? DEFAULT_REPORT_ID,
+      ),
+    ),
+  );
+  io.stdout.write(
+    values.json ? `${JSON.stringify(period, null, 2)}\n` : periodLines(period, false),
+  );
+  return period.matched === true ? EXIT.ok : EXIT.failed;
+}
+
+async function report(args: readonly string[], io: LedgerCommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      content: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [periodId, extra] = positionals;
+  if (periodId === undefined || extra !== undefined)
+    throw new UsageError('report: give exactly one period id');
+  let period = withLedger(io, true, (l) => l.period(periodId));
+  if (!period) {
+    io.stderr.write(`report: no period ${periodId} in the ledger\n`);
+    return EXIT.failed;
+  }
+  const { reconciliation } = io;
+  if (period.state !== 'reported' && reconciliation) {
+    const stored = period;
+    period = await withLedgerAsync(io, (ledger) =>
+      fetchReport(endOfDayOptions(io, ledger, reconciliation, stored.terminalId), stored),
+    );
+  }
+  io.stdout.write(
+    values.json ? `${JSON.stringify(period, null, 2)}\n` : periodLines(period, values.content),
+  );
+  return period.matched === true ? EXIT.ok : EXIT.failed;
+}
