@@ -409,6 +409,8 @@ export class SeqrClient {
           httpAgent: this.#httpAgent,
           httpsAgent: this.#httpsAgent,
           maxRedirects: 0,
+          // Straight to SEQR: no HTTP(S)_PROXY from the environment between the agent's TLS and it.
+          proxy: false,
           // SOAP 1.1 faults come with 500; every other non-2xx status is an HTTP error.
           validateStatus: (status: number) => (status >= 200 && status < 300) || status === 500,
         },
