@@ -163,9 +163,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     res.end(body);
   };
 
-  const drip = (res: http.ServerResponse, body: string, totalMs: number): void => {
+  const drip = (res: http.ServerResponse, status: number, body: string, totalMs: number): void => {
     const bytes = Buffer.from(body, 'utf8');
-    res.writeHead(200, { 'content-type': XML_TYPE, 'content-length': bytes.length });
+    res.writeHead(status, { 'content-type': XML_TYPE, 'content-length': bytes.length });
     res.flushHeaders();
     const interval = bytes.length > 1 ? totalMs / (bytes.length - 1) : 0;
     let index = 0;
@@ -235,19 +235,23 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
       case undefined:
         break;
     }
-    if (!request) {
-      sendXml(res, 500, faultEnvelope('soap:Client', problem?.message ?? 'bad request'));
-      return;
+    let status = 200;
+    let envelope: string;
+    if (request) {
+      const handled: Handled = handle(state, request);
+      record.resultCode = handled.resultCode;
+      if (handled.terminalId !== undefined) record.terminalId = handled.terminalId;
+      envelope = handled.envelope;
+    } else {
+      status = 500;
+      envelope = faultEnvelope('soap:Client', problem?.message ?? 'bad request');
     }
-    const handled: Handled = handle(state, request);
-    record.resultCode = handled.resultCode;
-    if (handled.terminalId !== undefined) record.terminalId = handled.terminalId;
     if (fault?.kind === 'delay')
       later(() => {
-        sendXml(res, 200, handled.envelope);
+        sendXml(res, status, envelope);
       }, fault.ms);
-    else if (fault?.kind === 'drip') drip(res, handled.envelope, fault.totalMs);
-    else sendXml(res, 200, handled.envelope);
+    else if (fault?.kind === 'drip') drip(res, status, envelope, fault.totalMs);
+    else sendXml(res, status, envelope);
   };
 
   const control: SimulatorControl = {
