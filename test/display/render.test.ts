@@ -120,7 +120,7 @@ describe('ScreenRenderer', () => {
           }
         }
       }
-    });
+    }, 120_000);
   }
 
   it('draws the QR dark on white with a quiet zone of at least four modules', () => {
