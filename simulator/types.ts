@@ -36,7 +36,15 @@ export interface SeqrSimulator {
   readonly soapUrl: string;
   /** `soapUrl + '?wsdl'`: the project's WSDL with soap:address set to `soapUrl`. */
   readonly wsdlUrl: string;
-  /** `http://127.0.0.1:PORT/control`: the HTTP JSON form of {@link SimulatorControl}. */
+  /**
+   * `http://127.0.0.1:PORT/control`: the HTTP JSON form of {@link SimulatorControl}, for loopback
+   * peers only (403 otherwise). Routes: `POST /invoices/:ref/{scan,start-paying,pay,cancel,fail}`
+   * -> `{ invoice }` (404 / 409 `{ error }` when it does not apply); `GET /invoices` -> snapshot[];
+   * `GET /invoices/:ref` -> snapshot (404); `GET /active[?terminalId=]` -> `{ invoice | null }`;
+   * `GET /calls` -> CallRecord[]; `GET /max-concurrent[?op=]` -> `{ max }`;
+   * `POST /faults {op, fault, times?}` and `DELETE /faults` -> `{ ok }`;
+   * `POST /terminals {id, password}` -> `{ ok }`. A bad body answers 400 `{ error }`.
+   */
   readonly controlUrl: string;
   readonly terminal: { readonly id: string; readonly password: string };
   readonly reseller: { readonly id: string; readonly userId: string; readonly password: string };
