@@ -70,6 +70,26 @@ export interface SeqrCallOptions {
 
 export const DEFAULT_DEADLINE_MS = 10_000;
 
+/**
+ * The `soap` package's HTTP client, except that its debug log (`DEBUG=node-soap`) sees blanks of
+ * the same length instead of the request body, which holds the password.
+ */
+class QuietHttpClient extends soap.HttpClient {
+  override buildRequest(
+    rurl: string,
+    data: unknown,
+    exheaders?: soap.IHeaders,
+    exoptions?: soap.IExOptions,
+  ): Record<string, unknown> {
+    if (typeof data !== 'string')
+      return super.buildRequest(rurl, data, exheaders, exoptions) as Record<string, unknown>;
+    const blank = ' '.repeat(Buffer.byteLength(data, 'utf8'));
+    const options = super.buildRequest(rurl, blank, exheaders, exoptions) as Record<string, unknown>;
+    options['data'] = data;
+    return options;
+  }
+}
+
 type AsyncMethod = (
   args: WireObject,
   options: Record<string, unknown>,
@@ -127,6 +147,7 @@ export class SeqrClient {
     const client = await soap.createClientAsync(options.wsdlPath ?? defaultWsdlPath(), {
       endpoint: options.endpoint,
       disableCache: true,
+      httpClient: new QuietHttpClient(),
       // xs:decimal stays text (money is exact); dates stay as sent.
       customDeserializer: {
         decimal: (text: string) => text,

@@ -1,5 +1,6 @@
 // Every operation of the client against the SEQR simulator over a real loopback socket.
-import { inspect } from 'node:util';
+import { createRequire } from 'node:module';
+import { format, inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SeqrSimulator } from '../../simulator/index.js';
 import { SeqrResultError } from '../../daemon/seqr/call-errors.js';
@@ -263,6 +264,34 @@ describe('SeqrClient against the simulator', () => {
       expect(rendering).not.toContain(TERMINAL_PASSWORD);
       expect(rendering).not.toContain(RESELLER_PASSWORD);
     }
+  });
+
+  it("keeps the password out of the soap package's debug log (DEBUG=node-soap)", async () => {
+    // The debug module the soap package logs through; enabled here as an operator would.
+    const requireFromSoap = createRequire(createRequire(import.meta.url).resolve('soap'));
+    const debug = requireFromSoap('debug') as {
+      enable(ns: string): void;
+      disable(): string;
+      log: (...args: unknown[]) => void;
+    };
+    const lines: string[] = [];
+    const originalLog = debug.log;
+    debug.log = (...args: unknown[]) => {
+      lines.push(format(...args));
+    };
+    const previous = debug.disable();
+    debug.enable('node-soap');
+    try {
+      const { invoiceReference } = await client.sendInvoice(cola);
+      await client.getPaymentStatus(invoiceReference, 0);
+    } finally {
+      debug.disable();
+      if (previous) debug.enable(previous);
+      debug.log = originalLog;
+    }
+    const log = lines.join('\n');
+    expect(log).toContain('Http request');
+    expect(log).not.toContain(TERMINAL_PASSWORD);
   });
 
   it('rejects with E_CLOSED after close()', async () => {
