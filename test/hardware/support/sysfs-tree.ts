@@ -66,48 +66,69 @@ function errno(code: string): NodeJS.ErrnoException {
  * `direction` accepts in/out/high/low (high/low set the value atomically); values are 0/1.
  * `writes` records every write, to check that no glitch was driven.
  */
-export function kernelIo(root: string, chips: readonly ChipSpec[]): SysfsIo & { writes: string[] } {
+export function kernelIo(
+  root: string,
+  chips: readonly ChipSpec[],
+): SysfsIo & { writes: string[]; idle: () => Promise<void> } {
   const writes: string[] = [];
   const exported = new Set<number>();
-  return {
-    writes,
-    readFile: (file) => readFile(file, 'utf8'),
-    writable: (file) =>
-      access(file, constants.W_OK).then(
-        () => true,
-        () => false,
-      ),
-    async writeFile(file, data) {
-      const rel = path.relative(root, file);
-      writes.push(`${rel}=${data}`);
-      if (rel === 'export') {
-        const n = Number(data);
-        if (!chips.some((c) => n >= c.base && n < c.base + c.ngpio)) throw errno('EINVAL');
-        if (exported.has(n)) throw errno('EBUSY');
-        exported.add(n);
-        const dir = path.join(root, `gpio${n}`);
-        await mkdir(dir, { recursive: true });
-        await writeFile(path.join(dir, 'direction'), 'in\n');
-        await writeFile(path.join(dir, 'value'), '0\n');
-        await writeFile(path.join(dir, 'edge'), 'none\n');
-        await writeFile(path.join(dir, 'active_low'), '0\n');
-        return;
-      }
-      if (rel === 'unexport') {
-        exported.delete(Number(data));
-        return;
-      }
-      const [dir, attr] = rel.split(path.sep);
-      if (attr === 'direction') {
-        if (!['in', 'out', 'high', 'low'].includes(data)) throw errno('EINVAL');
-        await writeFile(file, data === 'in' ? 'in\n' : 'out\n');
-        if (data === 'high' || data === 'low')
-          await writeFile(path.join(root, dir ?? '', 'value'), data === 'high' ? '1\n' : '0\n');
-        return;
-      }
-      await writeFile(file, `${data}\n`);
-    },
+  let inflight = 0;
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inflight++;
+    return p.finally(() => inflight--);
   };
+  const io = {
+    writes,
+    /** Resolves once no file operation is in flight and none follows in the promise chains. */
+    async idle(): Promise<void> {
+      for (;;) {
+        while (inflight > 0) await new Promise((r) => setTimeout(r, 1));
+        await new Promise<void>((r) => setImmediate(r));
+        await new Promise<void>((r) => setImmediate(r));
+        if (inflight === 0) return;
+      }
+    },
+    readFile: (file: string) => track(readFile(file, 'utf8')),
+    writable: (file: string) =>
+      track(
+        access(file, constants.W_OK).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    writeFile: (file: string, data: string) => track(write(file, data)),
+  };
+  async function write(file: string, data: string): Promise<void> {
+    const rel = path.relative(root, file);
+    writes.push(`${rel}=${data}`);
+    if (rel === 'export') {
+      const n = Number(data);
+      if (!chips.some((c) => n >= c.base && n < c.base + c.ngpio)) throw errno('EINVAL');
+      if (exported.has(n)) throw errno('EBUSY');
+      exported.add(n);
+      const dir = path.join(root, `gpio${n}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'direction'), 'in\n');
+      await writeFile(path.join(dir, 'value'), '0\n');
+      await writeFile(path.join(dir, 'edge'), 'none\n');
+      await writeFile(path.join(dir, 'active_low'), '0\n');
+      return;
+    }
+    if (rel === 'unexport') {
+      exported.delete(Number(data));
+      return;
+    }
+    const [dir, attr] = rel.split(path.sep);
+    if (attr === 'direction') {
+      if (!['in', 'out', 'high', 'low'].includes(data)) throw errno('EINVAL');
+      await writeFile(file, data === 'in' ? 'in\n' : 'out\n');
+      if (data === 'high' || data === 'low')
+        await writeFile(path.join(root, dir ?? '', 'value'), data === 'high' ? '1\n' : '0\n');
+      return;
+    }
+    await writeFile(file, `${data}\n`);
+  }
+  return io;
 }
 
 /** Marks a line as exported by an earlier process (restart case), as an output at `level`. */
