@@ -79,6 +79,22 @@ export async function readCredential(
   }
 }
 
+/** The terminal password: credential `seqr-terminal-password` (see {@link readCredential}). */
+export function readTerminalPassword(
+  config: { readonly credentialsDirectory: string },
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  return readCredential(TERMINAL_PASSWORD_CREDENTIAL, env, config.credentialsDirectory);
+}
+
+/** The reseller user's password: credential `seqr-reseller-password`. */
+export function readResellerPassword(
+  config: { readonly credentialsDirectory: string },
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  return readCredential(RESELLER_PASSWORD_CREDENTIAL, env, config.credentialsDirectory);
+}
+
 /**
  * Writes credential `name` into `directory` as a root-only file (mode 0600, directory 0700),
  * atomically: a reader sees the old content or the new, never a partial file.

@@ -66,7 +66,13 @@ export function parseConfigText(text: string, label: string, env: NodeJS.Process
     found.push({ line: lineOf(err.pos[0]), path: [], message: `YAML: ${firstLine(err.message)}` });
   if (doc.errors.length > 0) throw new ConfigError(render(label, found));
 
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    // An alias bomb or an alias to nothing.
+    throw new ConfigError(render(label, [{ line: 1, path: [], message: `YAML: ${String(err)}` }]));
+  }
   const secretPaths = findSecretKeys(doc, lineOf);
   for (const { path, line } of secretPaths)
     found.push({

@@ -10,7 +10,13 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { credentialPath, readCredential, writeCredential } from '../../config/credentials.js';
+import {
+  credentialPath,
+  readCredential,
+  readResellerPassword,
+  readTerminalPassword,
+  writeCredential,
+} from '../../config/credentials.js';
 
 let dir: string;
 beforeEach(() => {
@@ -53,5 +59,17 @@ describe('credentials', () => {
     await expect(readCredential('link', {}, dir)).rejects.toMatchObject({
       code: 'E_CONFIG_INVALID',
     });
+  });
+
+  it('reads the terminal and reseller passwords by their credential names', async () => {
+    await writeCredential(dir, 'seqr-terminal-password', 'terminal-pw');
+    await writeCredential(dir, 'seqr-reseller-password', 'reseller-pw');
+    expect(
+      await readTerminalPassword(
+        { credentialsDirectory: '/nonexistent' },
+        { CREDENTIALS_DIRECTORY: dir },
+      ),
+    ).toBe('terminal-pw');
+    expect(await readResellerPassword({ credentialsDirectory: dir }, {})).toBe('reseller-pw');
   });
 });

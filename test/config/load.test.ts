@@ -198,6 +198,10 @@ endOfDay: "25:00"
     expect(lines.join('\n')).toMatch(/seqr\.terminalId: is required in production mode/);
   });
 
+  it('reports an alias to nothing as a YAML error instead of crashing', () => {
+    expect(errorsOf('mode: *nothing\n')[0]).toMatch(/^config\.yaml:\d+: YAML: /);
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const lines = errorsOf('mode: demo\nmachine:\n  name: [unclosed\n');
     expect(lines[0]).toMatch(/^config\.yaml:\d+: YAML: /);
