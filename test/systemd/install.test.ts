@@ -58,6 +58,10 @@ beforeEach(() => {
     path.join(source, 'config/example.config.yaml'),
   );
   cpSync(path.join(REPO, 'package.json'), path.join(source, 'package.json'));
+  cpSync(
+    path.join(REPO, 'config/config.schema.json'),
+    path.join(source, 'config/config.schema.json'),
+  );
 });
 afterEach(() => {
   rmSync(work, { recursive: true, force: true });
@@ -71,6 +75,7 @@ describe('systemd/install.sh --root', () => {
     expect(read('opt/seqr-vend/dist/daemon/main.js')).toBe('// build 1\n');
     expect(mode('opt/seqr-vend/dist/daemon/main.js')).toBe('0644');
     expect(mode('usr/local/bin/seqr-vend')).toBe('0755');
+    expect(mode('opt/seqr-vend/config/config.schema.json')).toBe('0644');
     expect(read('usr/local/bin/seqr-vend')).toContain('/opt/seqr-vend/dist/daemon/main.js "$@"');
     expect(mode('etc/seqr-vend')).toBe('0755');
     expect(mode('etc/seqr-vend/config.yaml')).toBe('0640');
