@@ -132,17 +132,6 @@ describe('faults become typed, retryable errors', () => {
     }
   });
 
-  it('an unknown host -> E_SEQR_UNREACHABLE', async () => {
-    const nowhere = await clientFor(sim, { endpoint: 'http://seqr.invalid/soap' });
-    try {
-      const err = await rejectionOf(nowhere.benchmarkingNop());
-      expect(err).toMatchObject({ code: 'E_SEQR_UNREACHABLE' });
-      expectNoSecrets(err, SECRETS);
-    } finally {
-      nowhere.close();
-    }
-  });
-
   it('reseller calls keep the reseller password out of errors too', async () => {
     sim.control.injectFault('markTransactionPeriod', { kind: 'malformed' });
     const err = await rejectionOf(client.markTransactionPeriod());

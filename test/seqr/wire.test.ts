@@ -190,6 +190,12 @@ describe('failure classification', () => {
 
   it.each([
     ['a refused connection', axiosLike({ code: 'ECONNREFUSED' }), 'E_SEQR_UNREACHABLE'],
+    ['an unknown host', axiosLike({ code: 'ENOTFOUND' }), 'E_SEQR_UNREACHABLE'],
+    [
+      'a reset wrapped by axios',
+      axiosLike({ cause: { code: 'ECONNRESET', message: 'socket hang up' } }),
+      'E_SEQR_UNREACHABLE',
+    ],
     ['a TLS failure', axiosLike({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'E_SEQR_UNREACHABLE'],
     ['an HTTP 502', axiosLike({ response: { status: 502, data: '<html/>' } }), 'E_SEQR_HTTP'],
     [
