@@ -1,0 +1,276 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EXIT, runLedgerCommand, type LedgerCommandIo } from '../../daemon/cli/ledger-commands.js';
+import type { ReconciliationGateway } from '../../daemon/ledger/end-of-day.js';
+import { SqliteLedger } from '../../daemon/ledger/sqlite-ledger.js';
+import type { LedgerEntry } from '../../daemon/ports/ledger.js';
+import { FakeSeqr, ManualClock } from '../ledger/fakes.js';
+import { SEK, saleEntries, tempDir } from '../ledger/helpers.js';
+
+const T0 = Date.UTC(2026, 10, 20, 10, 0, 0);
+let dir: string;
+let cleanup: () => void;
+let file: string;
+let clock: ManualClock;
+let seqr: FakeSeqr;
+
+async function seed(): Promise<void> {
+  const ledger = SqliteLedger.open({ path: file });
+  let at = T0;
+  const put = async (entries: readonly LedgerEntry[]): Promise<void> => {
+    for (const e of entries) await ledger.record(e, (at += 1000));
+  };
+  await put(saleEntries('s1', { slot: 1, price: 2500, product: 'Cola' }));
+  await put(saleEntries('s2', { slot: 1, price: 2500, product: 'Cola' }));
+  await put(saleEntries('s3', { slot: 2, price: 1500, product: 'Chips' }));
+  // Slot 2: paid, nothing came out, refunded.
+  await put([
+    ...saleEntries('r1', { slot: 2, price: 1500, product: 'Chips' }).slice(0, 5),
+    { type: 'dispense.finished', txId: 'r1', outcome: 'notDelivered', detail: 'noDrop' },
+    { type: 'refund.requested', txId: 'r1', amount: SEK(1500) },
+    { type: 'refund.confirmed', txId: 'r1', refundReference: 'RF-r1' },
+    { type: 'tx.closed', txId: 'r1', outcome: 'refunded' },
+  ]);
+  // Slot 2: dispense interrupted, flagged.
+  await put([
+    ...saleEntries('u1', { slot: 2, price: 1500, product: 'Chips' }).slice(0, 5),
+    {
+      type: 'dispense.finished',
+      txId: 'u1',
+      outcome: 'uncertain',
+      detail: 'restarted during the dispense',
+    },
+    { type: 'tx.closed', txId: 'u1', outcome: 'flagged' },
+  ]);
+  // Cancelled.
+  await put([
+    ...saleEntries('c1', { slot: 3, price: 1000, product: 'Gum' }).slice(0, 3),
+    { type: 'cancel.requested', txId: 'c1' },
+    { type: 'status.seen', txId: 'c1', status: 'CANCELED', version: 2 },
+    { type: 'tx.closed', txId: 'c1', outcome: 'cancelled' },
+  ]);
+  // Sold without a receipt (paper out).
+  await put([
+    ...saleEntries('p1', { slot: 3, price: 1000, product: 'Gum' }).slice(0, 6),
+    { type: 'receipt.unprinted', txId: 'p1', code: 'E_PRINTER_PAPER_OUT' },
+    { type: 'tx.closed', txId: 'p1', outcome: 'sold' },
+  ]);
+  // Refund failing, still open.
+  await put([
+    ...saleEntries('f1', { slot: 1, price: 2500, product: 'Cola' }).slice(0, 5),
+    { type: 'dispense.finished', txId: 'f1', outcome: 'notDelivered' },
+    { type: 'refund.requested', txId: 'f1', amount: SEK(2500) },
+    { type: 'refund.failed', txId: 'f1', code: 'E_SEQR_TIMEOUT' },
+  ]);
+  // An invoice on the screen right now.
+  await put(saleEntries('o1', { slot: 1, price: 2500, product: 'Cola' }).slice(0, 3));
+  await ledger.close();
+}
+
+function io(
+  extra: Partial<LedgerCommandIo> = {},
+  withGateway = true,
+): LedgerCommandIo & { out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    ledgerPath: file,
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: (t: string) => (err += t) },
+    clock,
+    ...(withGateway ? { gateway: seqr } : {}),
+    ...extra,
+    out: () => out,
+    err: () => err,
+  };
+}
+
+beforeEach(async () => {
+  ({ dir, cleanup } = tempDir());
+  file = path.join(dir, 'ledger.sqlite');
+  clock = new ManualClock(T0 + 3_600_000);
+  seqr = new FakeSeqr(clock);
+  for (const tx of ['s1', 's2', 's3', 'r1', 'u1', 'p1', 'f1'])
+    seqr.payments.set(`ers-${tx}`, { amount: 2500, refunded: 0 });
+  await seed();
+});
+afterEach(() => {
+  cleanup();
+});
+
+describe('sales', () => {
+  it('prints counts and totals per slot and product and failure rates per slot', async () => {
+    const o = io();
+    expect(await runLedgerCommand(['sales'], o)).toBe(EXIT.ok);
+    const text = o.out();
+    expect(text).toMatch(/^slot\s+product\s+started\s+paid\s+sold\s+sold total/m);
+    expect(text).toMatch(/^\s*1\s+Cola\s+4\s+3\s+2\s+50\.00 SEK\s+0\s+0\.00 SEK\s+0\s+0$/m);
+    expect(text).toMatch(/^\s*2\s+Chips\s+3\s+3\s+1\s+15\.00 SEK\s+1\s+15\.00 SEK\s+0\s+1$/m);
+    expect(text).toMatch(/^\s*2\s+3\s+2\s+66\.7%$/m);
+  });
+
+  it('filters by slot and date and answers JSON', async () => {
+    const o = io();
+    expect(await runLedgerCommand(['sales', '--slot', '3', '--json'], o)).toBe(EXIT.ok);
+    const json = JSON.parse(o.out()) as {
+      rows: { product: string; sold: number; cancelled: number }[];
+    };
+    expect(json.rows).toEqual([expect.objectContaining({ product: 'Gum', sold: 1, cancelled: 1 })]);
+    const later = io();
+    await runLedgerCommand(
+      ['sales', '--since', new Date(T0 + 3_600_000).toISOString(), '--json'],
+      later,
+    );
+    expect(JSON.parse(later.out())).toEqual({ rows: [], slots: [] });
+  });
+
+  it('rejects bad options with the usage text', async () => {
+    const o = io();
+    expect(await runLedgerCommand(['sales', '--since', 'yesterday'], o)).toBe(EXIT.usage);
+    expect(o.err()).toMatch(/not a date/);
+    expect(await runLedgerCommand(['sales', '--bogus'], io())).toBe(EXIT.usage);
+    expect(await runLedgerCommand(['frobnicate'], io())).toBe(EXIT.usage);
+  });
+
+  it('reads while another connection holds the write lock (daemon mid-commit)', async () => {
+    const writer = new Database(file);
+    writer.pragma('busy_timeout = 0');
+    writer.exec('BEGIN IMMEDIATE');
+    writer.prepare("UPDATE transactions SET closed = 'sold' WHERE tx_id = 'o1'").run();
+    const o = io();
+    expect(await runLedgerCommand(['pending', '--json'], o)).toBe(EXIT.ok);
+    expect((JSON.parse(o.out()) as { txId: string }[]).map((i) => i.txId)).toContain('o1');
+    writer.exec('ROLLBACK');
+    writer.close();
+  });
+
+  it('exits 66 when there is no ledger', async () => {
+    const o = io({ ledgerPath: path.join(dir, 'missing.sqlite') });
+    expect(await runLedgerCommand(['sales'], o)).toBe(EXIT.noInput);
+    expect(o.err()).toMatch(/E_LEDGER_UNREADABLE/);
+  });
+});
+
+describe('pending', () => {
+  it('lists everything unfinished, as a table and as JSON', async () => {
+    const o = io();
+    expect(await runLedgerCommand(['pending', '--json'], o)).toBe(EXIT.ok);
+    const items = JSON.parse(o.out()) as { txId: string; kind: string; detail?: string }[];
+    expect(items.map((i) => [i.txId, i.kind])).toEqual([
+      ['u1', 'uncertain dispense'],
+      ['p1', 'receipt not printed'],
+      ['f1', 'refund unconfirmed'],
+      ['o1', 'open invoice'],
+    ]);
+    expect(items.find((i) => i.txId === 'f1')?.detail).toBe('E_SEQR_TIMEOUT');
+    const t = io();
+    await runLedgerCommand(['pending'], t);
+    expect(t.out()).toMatch(
+      /^\S+\s+u1\s+uncertain dispense\s+2\s+Chips\s+15\.00 SEK\s+ers-u1\s+restarted during the dispense$/m,
+    );
+  });
+});
+
+describe('refund', () => {
+  it('asks, refunds the full amount, records it and resolves the flag', async () => {
+    const questions: string[] = [];
+    const o = io({
+      prompt: (q) => {
+        questions.push(q);
+        return Promise.resolve('y');
+      },
+    });
+    expect(await runLedgerCommand(['refund', 'ers-u1'], o)).toBe(EXIT.ok);
+    expect(questions[0]).toMatch(/Refund 15\.00 SEK of Chips \(slot 2/);
+    expect(o.out()).toMatch(/refunded 15\.00 SEK: refund RF1/);
+    expect(seqr.executedRefunds).toEqual([{ ersReference: 'ers-u1', amount: 1500 }]);
+    const ledger = SqliteLedger.open({ path: file, readonly: true });
+    expect(ledger.transaction('u1')).toMatchObject({
+      refund: 'confirmed',
+      closed: 'refunded',
+      refundedMinor: 1500,
+    });
+    expect(ledger.entries('u1').find((e) => e.type === 'refund.requested')).toMatchObject({
+      initiator: 'operator',
+    });
+    await ledger.close();
+    // A second refund of the same payment is refused before reaching SEQR.
+    const again = io();
+    expect(await runLedgerCommand(['refund', 'ers-u1', '--yes'], again)).toBe(EXIT.failed);
+    expect(again.err()).toMatch(/already refunded/);
+    expect(seqr.calls.filter((c) => c === 'refund')).toHaveLength(1);
+  });
+
+  it('does nothing when the operator declines, and needs --yes without a terminal', async () => {
+    const o = io({ prompt: () => Promise.resolve('n') });
+    expect(await runLedgerCommand(['refund', 'ers-s1'], o)).toBe(EXIT.declined);
+    expect(await runLedgerCommand(['refund', 'ers-s1'], io())).toBe(EXIT.usage);
+    expect(seqr.calls).toEqual([]);
+  });
+
+  it('refunds a partial amount with --yes --json, then at most the rest', async () => {
+    const o = io();
+    expect(
+      await runLedgerCommand(['refund', 'ers-s1', '--amount', '10.00', '--yes', '--json'], o),
+    ).toBe(EXIT.ok);
+    expect(JSON.parse(o.out())).toMatchObject({ txId: 's1', kind: 'confirmed' });
+    expect(await runLedgerCommand(['refund', 'ers-s1', '--amount', '20', '--yes'], io())).toBe(
+      EXIT.failed,
+    );
+    expect(await runLedgerCommand(['refund', 'ers-s1', '--yes'], io())).toBe(EXIT.ok);
+    expect(seqr.executedRefunds.map((r) => r.amount)).toEqual([1000, 1500]);
+  });
+
+  it('refuses unknown payments, open transactions, and works only with SEQR configured', async () => {
+    expect(await runLedgerCommand(['refund', 'nope', '--yes'], io())).toBe(EXIT.failed);
+    const open = io();
+    expect(await runLedgerCommand(['refund', 'ers-f1', '--yes'], open)).toBe(EXIT.failed);
+    expect(open.err()).toMatch(/still being handled/);
+    expect(await runLedgerCommand(['refund', 'ers-s1', '--yes'], io({}, false))).toBe(
+      EXIT.unavailable,
+    );
+    expect(seqr.calls).toEqual([]);
+  });
+});
+
+describe('close-period and report', () => {
+  const reconciliation = (count: number, total: string): ReconciliationGateway => ({
+    markPeriod: () => Promise.resolve('P-1'),
+    executeReport: () =>
+      Promise.resolve({
+        kind: 'ready',
+        report: {
+          content: `<TerminalTransactionSummary><Meta/><Row><SalesCount>${count}</SalesCount><SalesTotal>${total}</SalesTotal></Row></TerminalTransactionSummary>`,
+        },
+      }),
+  });
+
+  it('closes the period, compares, and shows the stored report', async () => {
+    // Paid in the ledger: s1 25 + s2 25 + s3 15 + r1 15 + u1 15 + p1 10 + f1 25 = 130.00 SEK.
+    const o = io({ reconciliation: reconciliation(7, '130.00'), terminalId: 'T1' });
+    expect(await runLedgerCommand(['close-period'], o)).toBe(EXIT.ok);
+    expect(o.out()).toMatch(/^result\s+match$/m);
+    const r = io();
+    expect(await runLedgerCommand(['report', 'P-1', '--json'], r)).toBe(EXIT.ok);
+    expect(JSON.parse(r.out())).toMatchObject({
+      periodId: 'P-1',
+      matched: true,
+      seqr: { count: 7, totalMinor: 13000 },
+    });
+    const c = io();
+    await runLedgerCommand(['report', 'P-1', '--content'], c);
+    expect(c.out()).toContain('<SalesCount>7</SalesCount>');
+  });
+
+  it('exits 1 and says MISMATCH when SEQR differs', async () => {
+    const o = io({ reconciliation: reconciliation(6, '115.00'), terminalId: 'T1' });
+    expect(await runLedgerCommand(['close-period'], o)).toBe(EXIT.failed);
+    expect(o.out()).toMatch(/MISMATCH/);
+    expect(await runLedgerCommand(['report', 'P-404'], io())).toBe(EXIT.failed);
+  });
+
+  it('needs reseller access and a terminal id', async () => {
+    expect(await runLedgerCommand(['close-period'], io())).toBe(EXIT.unavailable);
+  });
+});
