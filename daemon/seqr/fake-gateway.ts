@@ -83,6 +83,8 @@ export class FakePaymentGateway implements PaymentGateway {
   /** Every call, in start order. */
   readonly calls: FakeCall[] = [];
   readonly receipts: { readonly ersReference: string; readonly document: ReceiptDocument }[] = [];
+  /** The `lastVersion` the latest getStatus of each invoice acknowledged. */
+  readonly acknowledged = new Map<string, number>();
 
   readonly #clock: Clock;
   readonly #reversalMs: number | undefined;
@@ -206,8 +208,9 @@ export class FakePaymentGateway implements PaymentGateway {
     });
   }
 
-  getStatus(reference: string): Promise<PaymentStatus> {
+  getStatus(reference: string, lastVersion: number): Promise<PaymentStatus> {
     return this.#call('getStatus', reference, () => {
+      this.acknowledged.set(reference, lastVersion);
       const inv = this.#known(reference, 'getStatus', 54);
       if (inv.state === 'PAID_UNCOMMITTED') inv.state = 'PAID';
       const status = this.#reported(inv);

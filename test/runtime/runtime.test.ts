@@ -32,6 +32,7 @@ describe('runtime with fakes', () => {
     expect(h.display.current).toMatchObject({ qrPayload: `HTTP://SEQR.SE/R${ref}` });
     await h.advance(3000);
     expect(h.display.current).toMatchObject({ kind: 'pay', secondsLeft: 27 });
+    expect(h.fake.acknowledged.get(ref)).toBe(1);
     h.fake.pay();
     await h.advance(1000);
     expect(h.dispenser.dispenses).toHaveLength(1);
@@ -373,5 +374,54 @@ describe('runtime with fakes', () => {
     await h.advance(60_000, 1000);
     expect(h.transitions).toHaveLength(kinds);
     await expect(h.display.show({ kind: 'problem', problem: 'paymentFailed' })).rejects.toThrow();
+  });
+
+  it('recovery at start: an interrupted dispense is flagged, never dispensed; an open invoice is cancelled first', async () => {
+    const price = { minor: 2500, currency: 'SEK' };
+    h = await startHarness({
+      ledgerEntries: [
+        {
+          type: 'invoice.requested',
+          txId: 'old-1',
+          slot: 1,
+          productName: 'Cola',
+          price,
+          seq: 1,
+          at: 1,
+        },
+        { type: 'invoice.issued', txId: 'old-1', invoiceReference: 'R1', seq: 2, at: 2 },
+        {
+          type: 'status.seen',
+          txId: 'old-1',
+          status: 'PAID',
+          version: 2,
+          ersReference: 'E1',
+          seq: 3,
+          at: 3,
+        },
+        { type: 'dispense.started', txId: 'old-1', slot: 1, seq: 4, at: 4 },
+        {
+          type: 'invoice.requested',
+          txId: 'old-2',
+          slot: 2,
+          productName: 'Water',
+          price,
+          seq: 5,
+          at: 5,
+        },
+        { type: 'invoice.issued', txId: 'old-2', invoiceReference: 'R2', seq: 6, at: 6 },
+      ],
+    });
+    expect(h.fake.calls[0]).toMatchObject({ method: 'cancelInvoice', reference: 'R2' });
+    expect(stepsOf(h.ledger, 'old-1').slice(-2)).toEqual([
+      'dispense.finished',
+      'tx.closed:flagged',
+    ]);
+    await h.advance(2000);
+    // The simulator-less fake does not know R2 (54): nothing can be paid through it.
+    expect(stepsOf(h.ledger, 'old-2').at(-1)).toBe('tx.closed:failed');
+    await h.advance(5000);
+    expect(h.state().kind).toBe('idle');
+    expect(h.dispenser.dispenses).toHaveLength(0);
   });
 });
