@@ -84,7 +84,10 @@ class QuietHttpClient extends soap.HttpClient {
     if (typeof data !== 'string')
       return super.buildRequest(rurl, data, exheaders, exoptions) as Record<string, unknown>;
     const blank = ' '.repeat(Buffer.byteLength(data, 'utf8'));
-    const options = super.buildRequest(rurl, blank, exheaders, exoptions) as Record<string, unknown>;
+    const options = super.buildRequest(rurl, blank, exheaders, exoptions) as Record<
+      string,
+      unknown
+    >;
     options['data'] = data;
     return options;
   }
