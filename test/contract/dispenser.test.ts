@@ -76,7 +76,7 @@ describeDispenserContract('GpioDispenser on the sysfs backend over a fake Pi 4 t
           const m = /^gpio(\d+)\/(value|direction)=(0|1|high|low)$/.exec(w);
           if (!m) return [];
           const level = m[3] === '1' || m[3] === 'high' ? 1 : 0;
-          return [{ pin: Number(m[1]) - base, level: level as 0 | 1 }];
+          return [{ pin: Number(m[1]) - base, level: level }];
         }),
       ),
     energised: async () => {
