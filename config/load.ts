@@ -4,11 +4,16 @@
  * deep-frozen and passed down explicitly. An invalid configuration makes the daemon exit
  * {@link EXIT_CONFIG}, which the unit's `RestartPreventExitStatus=` turns into "stay failed".
  */
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { VendError } from '../daemon/errors.js';
-import { readCredential, TERMINAL_PASSWORD_CREDENTIAL } from './credentials.js';
+import {
+  readCredential,
+  RESELLER_PASSWORD_CREDENTIAL,
+  TERMINAL_PASSWORD_CREDENTIAL,
+} from './credentials.js';
 import {
   configSchema,
   environmentDefaults,
@@ -131,7 +136,8 @@ export interface CheckResult {
 
 /**
  * Everything `seqr-vend check-config` checks: the file, and in production mode that the terminal
- * password credential can be read (without printing it).
+ * password (and, with end-of-day reports, the reseller password) credential and the CA file can
+ * be read. Credentials are never printed.
  */
 export async function checkConfig(path: string, env: NodeJS.ProcessEnv): Promise<CheckResult> {
   let config: Config;
@@ -142,12 +148,28 @@ export async function checkConfig(path: string, env: NodeJS.ProcessEnv): Promise
     throw err;
   }
   if (config.mode === 'production') {
-    try {
-      await readCredential(TERMINAL_PASSWORD_CREDENTIAL, env, config.credentialsDirectory);
-    } catch (err) {
-      if (err instanceof VendError) return { ok: false, lines: [`${path}: ${err.message}`] };
-      throw err;
+    const problems: string[] = [];
+    const needs: string[] = [TERMINAL_PASSWORD_CREDENTIAL];
+    if (config.endOfDay !== undefined && config.seqr.reseller !== undefined)
+      needs.push(RESELLER_PASSWORD_CREDENTIAL);
+    for (const name of needs) {
+      try {
+        await readCredential(name, env, config.credentialsDirectory);
+      } catch (err) {
+        if (!(err instanceof VendError)) throw err;
+        problems.push(`${path}: ${err.message}`);
+      }
     }
+    const caFile = config.seqr.caFile;
+    if (caFile !== undefined) {
+      try {
+        await access(caFile, constants.R_OK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        problems.push(`${path}: seqr.caFile: ${caFile} cannot be read (${code})`);
+      }
+    }
+    if (problems.length > 0) return { ok: false, lines: problems };
   }
   const slots = config.products.map((p) => p.slot).join(', ');
   return {

@@ -256,7 +256,8 @@ const asInt = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as n
  * Checks across fields, run on the raw (pre-schema) data so they are reported together with the
  * schema's own errors: pins unique across buttons, relays and sensors; slots unique; prices above
  * zero; poll interval shorter than the payment window; drop window not shorter than the pulse;
- * stock and sold-out pin exclusive; production needs an https endpoint and a terminal id.
+ * stock and sold-out pin exclusive; production needs an https endpoint, a terminal id, and the
+ * reseller user when end-of-day reports are on.
  * Values of the wrong type are skipped here (the schema reports them).
  */
 export function semanticIssues(raw: unknown): SemanticIssue[] {
@@ -334,6 +335,11 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
       issues.push({
         path: ['seqr', 'terminalId'],
         message: 'is required in production mode (run `seqr-vend register-terminal`)',
+      });
+    if (root['endOfDay'] !== undefined && seqr?.['reseller'] === undefined)
+      issues.push({
+        path: ['endOfDay'],
+        message: 'end-of-day reports need the reseller user: add seqr.reseller (id, userId)',
       });
   }
   return issues;

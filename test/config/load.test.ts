@@ -154,6 +154,7 @@ endOfDay: "25:00"
       'config.yaml:31: timeouts.pollIntervalMs: 4000 must be shorter than timeouts.paymentWindowMs (3000)',
       'config.yaml:32: timeouts.paymentWindowMs: 3000 is below the minimum 5000',
       'config.yaml:33: endOfDay: "25:00" must be a 24-hour time "HH:MM"',
+      'config.yaml:33: endOfDay: end-of-day reports need the reseller user: add seqr.reseller (id, userId)',
     ]);
   });
 
@@ -190,6 +191,15 @@ endOfDay: "25:00"
     expect(lines).toContain('config.yaml:1: mode: is required');
     expect(lines).toContain('config.yaml:1: products: is required');
     expect(lines).toContain('config.yaml:1: buttons: is required');
+  });
+
+  it('needs the reseller user for end-of-day reports in production', () => {
+    const text = readFileSync(EXAMPLE, 'utf8').replace(/ {2}reseller:.*\n.*\n.*\n/, '');
+    expect(errorsOf(text)).toEqual([
+      expect.stringMatching(
+        /^config\.yaml:\d+: endOfDay: end-of-day reports need the reseller user/,
+      ),
+    ]);
   });
 
   it('requires an endpoint and a terminal id in production only', () => {
@@ -270,6 +280,20 @@ describe('checkConfig', () => {
     expect(open.lines.join('\n')).not.toContain('pw-1234');
 
     chmodSync(secretFile, 0o600);
+    // The example has end-of-day reports on, so the reseller password is needed too.
+    const noReseller = await checkConfig(file, env);
+    expect(noReseller.lines).toEqual([
+      expect.stringContaining(`${creds}/seqr-reseller-password does not exist`),
+    ]);
+    writeFileSync(path.join(creds, 'seqr-reseller-password'), 'rs-pw', { mode: 0o600 });
     expect((await checkConfig(file, env)).ok).toBe(true);
+
+    writeFileSync(
+      file,
+      text.replace('# caFile: /etc/seqr-vend/seqr-ca.pem', `caFile: ${dir}/nope.pem`),
+    );
+    expect((await checkConfig(file, env)).lines).toEqual([
+      `${file}: seqr.caFile: ${dir}/nope.pem cannot be read (ENOENT)`,
+    ]);
   });
 });
