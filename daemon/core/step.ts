@@ -243,7 +243,8 @@ function starting(c: CoreConfig, s: In<'starting'>, e: Event): Transition {
       status: 'ISSUED',
     };
     const entered = enterCancelling(c, s, purchase, invoice, polling, 'recovery', e.at);
-    return { state: entered.state, effects: [...plan.effects, ...entered.effects] };
+    // The refunds in the plan wait for their records; cancel and poll must not wait for any.
+    return { state: entered.state, effects: [...entered.effects, ...plan.effects] };
   }
   if (isTimer(e, 'deadline', s.deadline)) return enterOutOfService(c, s, 'starting', 0, e.at);
   return same(s);
@@ -431,7 +432,8 @@ function afterAnswer(
 ): Transition {
   if (!polling.overdue) return go(s, { ...s, polling }, effects);
   const next = startPoll(c, s.purchase.txId, s.invoice, polling, at);
-  return go(s, { ...s, polling: next.polling }, [...effects, ...next.effects]);
+  // The poll first: effects after a ledger.record wait for it (and would be skipped if it failed).
+  return go(s, { ...s, polling: next.polling }, [...next.effects, ...effects]);
 }
 
 const FINAL: ReadonlySet<InvoiceStatus> = new Set(['CANCELED', 'FAILED', 'EXPIRED']);

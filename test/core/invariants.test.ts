@@ -342,4 +342,28 @@ describe('core invariants over random runs', () => {
     );
     expect(dispenses).toBeGreaterThan(10);
   });
+
+  it('only refunds wait behind a ledger record in the same step (nothing else can be stranded by a failed write)', () => {
+    // The runtime starts payment, dispenser and printer effects listed after a ledger.record only
+    // once it is durable, and skips them if it fails: so a poll or cancel placed there could be lost.
+    const free = new Set([
+      'display.show',
+      'timer.start',
+      'timer.cancel',
+      'log',
+      'ledger.record',
+      'payment.refund',
+    ]);
+    fc.assert(
+      fc.property(runs, (choices) => {
+        for (const { event, effects } of simulate(choices).steps) {
+          const first = effects.findIndex((e) => e.type === 'ledger.record');
+          if (first < 0) continue;
+          for (const e of effects.slice(first))
+            expect(free.has(e.type), `${e.type} after a record on ${event.type}`).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });

@@ -103,4 +103,21 @@ describe('start-up recovery plan', () => {
   ] as [LedgerEntry[], string][])('%j -> %s', (tail, outcome) => {
     expect(recorded(plan(requested, issued, ...tail).effects)).toEqual([outcome]);
   });
+
+  it('the open invoice is cancelled and polled before any recovery record (a failed write cannot strand it)', () => {
+    const paidTx = [requested, issued, paid].map((e) => ({ ...e, txId: 'p' }));
+    const t = core.step(core.start(T0).state, {
+      type: 'recovery.loaded',
+      transactions: [
+        { txId: 'p', entries: paidTx },
+        { txId: 't', entries: [requested, issued] },
+      ],
+      at: T0,
+    });
+    const types = t.effects.map((e) => e.type);
+    const firstRecord = types.indexOf('ledger.record');
+    expect(types.indexOf('payment.cancel')).toBeLessThan(firstRecord);
+    expect(types.indexOf('payment.poll')).toBeLessThan(firstRecord);
+    expect(types.indexOf('payment.refund')).toBeGreaterThan(firstRecord);
+  });
 });
