@@ -55,7 +55,10 @@ export class UsbTransport implements PrinterTransport {
     const deadline = this.clock.now() + deadlineMs;
     let fh: FileHandle;
     try {
-      fh = await open(this.path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+      fh = await open(
+        this.path,
+        constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK | constants.O_NOCTTY,
+      );
     } catch (err) {
       throw mapUsbError(err, this.path);
     }
