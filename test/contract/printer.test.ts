@@ -19,7 +19,6 @@ import { EscPosPrinter } from '../../hardware/printer/escpos-printer.js';
 import { FakePrinter } from '../../hardware/printer/fake-printer.js';
 import { FakeClock } from '../hardware/support/fake-clock.js';
 import { countJobs } from '../hardware/support/escpos-decoder.js';
-import { HW, HW_PRINTER } from '../hardware/support/hw-env.js';
 import { describePrinterContract } from './printer.contract.js';
 
 const DEADLINE = 1500;
@@ -185,24 +184,4 @@ describePrinterContract(
         }),
     };
   },
-);
-
-describePrinterContract(
-  `EscPosPrinter on the real printer ${HW_PRINTER ?? '(none)'}`,
-  () =>
-    Promise.resolve({
-      printer: new EscPosPrinter({
-        clock: systemClock,
-        device: HW_PRINTER ?? '/dev/usb/lp0',
-        deadlineMs: 10_000,
-      }),
-      printed: () => Promise.resolve(0),
-      goOffline: () => Promise.resolve(),
-      stall: undefined,
-      wait: sleep,
-      deadlineMs: 10_000,
-    }),
-  HW && HW_PRINTER
-    ? 'real printer: run tools by hand, output is checked by eye'
-    : 'real hardware: set SEQR_VEND_HW_TEST=1 and SEQR_VEND_HW_PRINTER=/dev/usb/lp0 or tcp://host',
 );
