@@ -1,4 +1,3 @@
-import * as PImage from 'pureimage';
 import type { Screen } from '../../daemon/ports/display.js';
 import { VendError } from '../../daemon/errors.js';
 import { loadFaces, type Face, type Faces } from './font.js';
@@ -540,10 +539,6 @@ function union(boxes: readonly Box[]): Box | undefined {
   return { x, y, w: r - x, h: bottom - y };
 }
 
-function css([r, g, b]: Rgb): string {
-  return `rgb(${r},${g},${b})`;
-}
-
 /**
  * Renders screens into one RGBA buffer of a fixed size. Holds `width * height * 4` bytes plus the
  * shared fonts. When only the time left changed since the previous render (the per-second update
@@ -554,8 +549,7 @@ export class ScreenRenderer {
   readonly height: number;
   readonly locale: DisplayLocale;
   readonly #faces: Faces;
-  readonly #bitmap: PImage.Bitmap;
-  readonly #ctx: PImage.Context;
+  readonly #bitmap: { readonly data: Uint8Array; readonly width: number; readonly height: number };
   #last: { key: string; full: string; ops: readonly Op[]; background: Rgb } | undefined;
 
   constructor(options: RendererOptions) {
@@ -574,9 +568,7 @@ export class ScreenRenderer {
     this.height = height;
     this.locale = options.locale;
     this.#faces = loadFaces();
-    this.#bitmap = PImage.make(width, height);
-    this.#ctx = this.#bitmap.getContext('2d');
-    this.#ctx.imageSmoothingEnabled = true;
+    this.#bitmap = { data: new Uint8Array(width * height * 4), width, height };
   }
 
   /** Bytes of pixel memory this renderer holds. */
@@ -673,8 +665,7 @@ export class ScreenRenderer {
   #paint(op: Op): void {
     switch (op.kind) {
       case 'text':
-        this.#ctx.fillStyle = css(op.color);
-        op.face.draw(this.#ctx, op.text, op.x, op.baseline, op.size);
+        op.face.draw(this.#bitmap, op.text, op.x, op.baseline, op.size, op.color);
         return;
       case 'qr': {
         this.#fill(op.box, WHITE);
