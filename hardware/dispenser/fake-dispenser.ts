@@ -37,6 +37,7 @@ export class FakeDispenser implements Dispenser {
   readonly dispenses: { readonly slot: number; readonly at: number }[] = [];
   /** Every relay on/off edge, in order. */
   readonly relayLog: RelayEdge[] = [];
+  readonly #relayListeners = new Set<(edge: RelayEdge) => void>();
 
   readonly #clock: Clock;
   readonly #pulseMs: number;
@@ -64,6 +65,15 @@ export class FakeDispenser implements Dispenser {
   }
 
   /** The slot whose relay is energised now, if any. */
+  /**
+   * Calls `listener` synchronously with every relay edge, before the pulse goes on (the virtual
+   * kiosk's indicator, a recording of pulses). Returns the unsubscribe function.
+   */
+  onRelay(listener: (edge: RelayEdge) => void): () => void {
+    this.#relayListeners.add(listener);
+    return () => this.#relayListeners.delete(listener);
+  }
+
   get energised(): number | undefined {
     return this.#energised;
   }
@@ -197,12 +207,17 @@ export class FakeDispenser implements Dispenser {
     const at = this.#clock.now();
     this.#energised = slot;
     this.dispenses.push({ slot, at });
-    this.relayLog.push({ slot, energised: true, at });
+    this.#edge({ slot, energised: true, at });
+  }
+
+  #edge(edge: RelayEdge): void {
+    this.relayLog.push(edge);
+    for (const listener of this.#relayListeners) listener(edge);
   }
 
   #release(): void {
     if (this.#energised === undefined) return;
-    this.relayLog.push({ slot: this.#energised, energised: false, at: this.#clock.now() });
+    this.#edge({ slot: this.#energised, energised: false, at: this.#clock.now() });
     this.#energised = undefined;
   }
 

@@ -21,6 +21,7 @@ export interface FakePrinterOptions {
 export class FakePrinter implements Printer {
   /** Receipts the "device" accepted, in order. */
   readonly receipts: Receipt[] = [];
+  readonly #printListeners = new Set<(receipt: Receipt) => void>();
 
   readonly #clock: Clock;
   readonly #deadlineMs: number;
@@ -42,6 +43,12 @@ export class FakePrinter implements Printer {
       throw new RangeError(
         `"printMs" must be an integer in 0..deadlineMs: ${String(options.printMs)}`,
       );
+  }
+
+  /** Calls `listener` with every receipt the "device" accepted. Returns the unsubscribe function. */
+  onPrint(listener: (receipt: Receipt) => void): () => void {
+    this.#printListeners.add(listener);
+    return () => this.#printListeners.delete(listener);
   }
 
   /** The next job fails with `code`; E_PRINTER_TIMEOUT makes it stall until its deadline. */
@@ -88,5 +95,6 @@ export class FakePrinter implements Printer {
         retryable: true,
       });
     this.receipts.push(receipt);
+    for (const listener of this.#printListeners) listener(receipt);
   }
 }
