@@ -214,7 +214,16 @@ export function configSchema(defaults: EnvironmentDefaults) {
         .strictObject({
           enabled: z.boolean().optional().describe('The local web page; default on in demo only'),
           host: z.string().min(1).default('127.0.0.1'),
-          port: z.int().min(1).max(65_535).default(8_080),
+          port: z.int().min(0).max(65_535).default(8_080).describe('0 = any free port'),
+        })
+        .prefault({}),
+      virtual: z
+        .strictObject({
+          recordFile: absolutePath
+            .optional()
+            .describe(
+              'Demo mode: every relay edge of the virtual dispenser appended here as a JSON line, synced before the pulse',
+            ),
         })
         .prefault({}),
       control: z

@@ -10,6 +10,10 @@
 export const ERROR_CATALOGUE = {
   E_CONFIG_INVALID:
     'The configuration file is invalid; the daemon refuses to start (exit code 78).',
+  E_UNEXPECTED:
+    'An adapter failed with an error that carries no catalogue code (a bug: the log line has the stack).',
+  E_PRINTER_NONE:
+    "No receipt printer is configured (printer.type none): the receipt goes to the customer's app only.",
   E_CLOSED: 'An adapter was used after it was closed (a shutdown was in progress).',
   E_SEQR_RESULT: 'SEQR answered a call with a non-zero resultCode (the log names the code).',
   E_SEQR_AUTH:

@@ -15,7 +15,7 @@ export interface SignalTarget {
  * Ctrl-C cannot cut a dispense short. Resolves `stopped` when done. Returns the uninstaller.
  */
 export function installSignalHandlers(
-  runtime: Runtime,
+  runtime: Pick<Runtime, 'stop'>,
   log: Logger,
   target: SignalTarget = process,
 ): { readonly uninstall: () => void; readonly stopped: Promise<void> } {

@@ -1,0 +1,326 @@
+/**
+ * `seqr-vend <command>`: one binary for the daemon and the operator's commands. Every command
+ * resolves with its exit status and never throws; what it prints goes to the given streams.
+ */
+import { createInterface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import { readResellerPassword, readTerminalPassword } from '../../config/credentials.js';
+import { demoConfig } from '../../config/demo.js';
+import {
+  DEFAULT_CONFIG_PATH,
+  EXIT_CONFIG,
+  checkConfig,
+  exitCodeFor,
+  loadConfig,
+} from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { runSafeState } from '../../hardware/dispenser/safe-state.js';
+import { startApp, reconciliationGateway, type App } from '../app.js';
+import { VendError, errorCodeOf } from '../errors.js';
+import { ledgerPath } from '../ledger/sqlite-ledger.js';
+import { systemClock } from '../ports/clock.js';
+import { SeqrClient } from '../seqr/client.js';
+import { SeqrPaymentGateway } from '../seqr/gateway.js';
+import { packageInfo } from '../seqr/package-root.js';
+import { installSignalHandlers, type SignalTarget } from '../runtime/signals.js';
+import { requestControl } from '../service/control-socket.js';
+import { followLogs } from '../service/logs.js';
+import { registerTerminal } from '../service/register-terminal.js';
+import { runLedgerCommand } from './ledger-commands.js';
+
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  readonly env: NodeJS.ProcessEnv;
+  /** The daemon's stop signals; its exit code is set there. Default `process`. */
+  readonly signals?: SignalTarget;
+  /** Called with the running app (tests stop it through it). */
+  readonly onStarted?: (app: App) => void;
+}
+
+export const USAGE = `usage: seqr-vend [command] [--config PATH]
+
+Without a command, runs the daemon: with --config, that configuration file; without, the demo
+(built-in SEQR simulator, virtual hardware, kiosk page on http://127.0.0.1:8080/).
+
+  run [--config PATH]              run the daemon (the default command)
+  check-config [--config PATH]     validate the configuration and credentials; exit 78 if invalid
+  status [--config PATH] [--json]  what the running daemon is doing (control socket)
+  logs [--no-follow] [-n N]        the daemon's journal, formatted
+  safe-state [--config PATH]       drive every relay output to its safe level (systemd ExecStopPost)
+  register-terminal --config PATH --external-id ID --name NAME
+                                   register this machine as a SEQR terminal, store its password
+  sales | pending | refund | close-period | report   the ledger (see 'seqr-vend sales --help')
+  --version, --help
+
+The configuration defaults to ${DEFAULT_CONFIG_PATH} for every command but run.
+`;
+
+const LEDGER_COMMANDS = new Set(['sales', 'pending', 'refund', 'close-period', 'report']);
+
+/** Runs `argv` (without node and the script). */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const first = argv[0];
+  const command = first === undefined || first.startsWith('-') ? 'run' : first;
+  const rest = command === first ? argv.slice(1) : argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runDaemon(rest, io);
+      case 'check-config':
+        return await checkConfigCommand(rest, io);
+      case 'status':
+        return await statusCommand(rest, io);
+      case 'logs':
+        return await logsCommand(rest);
+      case 'safe-state':
+        return await safeStateCommand(rest, io);
+      case 'register-terminal':
+        return await registerCommand(rest, io);
+      case 'help':
+        io.stdout.write(USAGE);
+        return 0;
+      default:
+        if (LEDGER_COMMANDS.has(command)) return await ledgerCommand(command, rest, io);
+        io.stderr.write(`seqr-vend: unknown command "${command}"\n\n${USAGE}`);
+        return 64;
+    }
+  } catch (err) {
+    const code = errorCodeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr.write(`seqr-vend ${command}: ${code ? `${code}: ` : ''}${message}\n`);
+    return exitCodeFor(err);
+  }
+}
+
+function options(
+  argv: readonly string[],
+  extra: Record<string, { type: 'string' | 'boolean'; short?: string }> = {},
+) {
+  return parseArgs({
+    args: [...argv],
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+      ...extra,
+    },
+    allowPositionals: false,
+    strict: true,
+  }).values as Record<string, string | boolean | undefined>;
+}
+
+function configPath(values: Record<string, string | boolean | undefined>): string {
+  const path = values['config'];
+  return typeof path === 'string' ? path : DEFAULT_CONFIG_PATH;
+}
+
+async function runDaemon(argv: readonly string[], io: CliIo): Promise<number> {
+  const values = options(argv);
+  if (values['help'] === true) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (values['version'] === true) {
+    io.stdout.write(`seqr-vend ${packageInfo().version}\n`);
+    return 0;
+  }
+  const path = values['config'];
+  const config: Config = typeof path === 'string' ? loadConfig(path, io.env) : demoConfig(io.env);
+  const app = await startApp({ config, env: io.env });
+  io.onStarted?.(app);
+  const handlers = installSignalHandlers(app, app.log, io.signals ?? process);
+  await handlers.stopped;
+  handlers.uninstall();
+  return Number(io.signals?.exitCode ?? process.exitCode ?? 0);
+}
+
+async function checkConfigCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const path = configPath(options(argv));
+  const result = await checkConfig(path, io.env);
+  (result.ok ? io.stdout : io.stderr).write(`${result.lines.join('\n')}\n`);
+  return result.ok ? 0 : EXIT_CONFIG;
+}
+
+async function statusCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const values = options(argv, { json: { type: 'boolean' } });
+  const path = values['config'];
+  const config = typeof path === 'string' ? loadConfig(path, io.env) : demoConfigOr(io.env);
+  const status = await requestControl(config.control.socketPath, 'status');
+  if (values['json'] === true) {
+    io.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    return 0;
+  }
+  io.stdout.write(formatStatus(status));
+  return 0;
+}
+
+/** The production config if it exists, else the demo's (a laptop running `npm start`). */
+function demoConfigOr(env: NodeJS.ProcessEnv): Config {
+  try {
+    return loadConfig(DEFAULT_CONFIG_PATH, env);
+  } catch {
+    return demoConfig(env);
+  }
+}
+
+/** `status` as aligned `key: value` lines. */
+export function formatStatus(status: unknown): string {
+  const lines: string[] = [];
+  const walk = (value: unknown, prefix: string): void => {
+    if (value !== null && typeof value === 'object')
+      for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k);
+    else
+      lines.push(
+        `${prefix}: ${value === null || value === undefined ? '-' : JSON.stringify(value)}`,
+      );
+  };
+  walk(status, '');
+  return `${lines.join('\n')}\n`;
+}
+
+async function logsCommand(argv: readonly string[]): Promise<number> {
+  const values = parseArgs({
+    args: [...argv],
+    options: { 'no-follow': { type: 'boolean' }, lines: { type: 'string', short: 'n' } },
+    strict: true,
+  }).values;
+  const lines = values.lines === undefined ? undefined : Number(values.lines);
+  if (lines !== undefined && (!Number.isInteger(lines) || lines < 0))
+    throw new VendError(
+      'E_CONFIG_INVALID',
+      `-n must be a whole number, got "${values.lines ?? ''}"`,
+    );
+  return followLogs({
+    follow: values['no-follow'] !== true,
+    ...(lines === undefined ? {} : { lines }),
+    colour: process.stdout.isTTY,
+  });
+}
+
+async function safeStateCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const config = loadConfig(configPath(options(argv)), io.env);
+  if (config.mode === 'demo' || config.gpio.backend === 'fake') {
+    io.stdout.write('safe-state: virtual hardware, nothing to drive\n');
+    return 0;
+  }
+  const levels = new Set(config.products.map((p) => p.relayActiveLevel));
+  let failed = 0;
+  for (const level of levels) {
+    const outcomes = await runSafeState({
+      gpio: {
+        backend: config.gpio.backend,
+        ...(config.gpio.sysfsBase === undefined ? {} : { sysfsBase: config.gpio.sysfsBase }),
+        ...(config.gpio.chip === undefined ? {} : { chip: config.gpio.chip }),
+      },
+      relayPins: config.products.filter((p) => p.relayActiveLevel === level).map((p) => p.relayPin),
+      relayActiveLevel: level === 'high' ? 1 : 0,
+    });
+    for (const o of outcomes) {
+      if (o.ok) io.stdout.write(`GPIO${String(o.pin)}: safe\n`);
+      else {
+        failed += 1;
+        const why = o.error instanceof Error ? o.error.message : String(o.error);
+        io.stderr.write(`GPIO${String(o.pin)}: FAILED (${why})\n`);
+      }
+    }
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+async function registerCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const values = options(argv, {
+    'external-id': { type: 'string' },
+    name: { type: 'string' },
+  });
+  const path = configPath(values);
+  const config = loadConfig(path, io.env);
+  const externalId = values['external-id'];
+  const name = values['name'];
+  if (typeof externalId !== 'string' || typeof name !== 'string') {
+    io.stderr.write('register-terminal needs --external-id ID and --name NAME\n');
+    return 64;
+  }
+  if (config.seqr.endpoint === undefined || config.seqr.reseller === undefined)
+    throw new VendError(
+      'E_CONFIG_INVALID',
+      `${path}: register-terminal needs seqr.endpoint and seqr.reseller`,
+    );
+  const password = await readResellerPassword(config, io.env);
+  const client = await SeqrClient.create({
+    endpoint: config.seqr.endpoint,
+    reseller: { ...config.seqr.reseller, password },
+    deadlineMs: config.seqr.deadlineMs,
+  });
+  try {
+    const done = await registerTerminal({
+      register: (terminal) => client.registerTerminal(terminal),
+      credentialsDirectory: config.credentialsDirectory,
+      externalTerminalId: externalId,
+      name,
+      configPath: path,
+    });
+    io.stdout.write(
+      `registered: terminal id ${done.terminalId}\npassword stored in ${done.credentialFile}\n` +
+        (done.configUpdated
+          ? `seqr.terminalId written to ${path}\n`
+          : `set seqr.terminalId: ${done.terminalId} in ${path}\n`),
+    );
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+async function ledgerCommand(command: string, argv: readonly string[], io: CliIo): Promise<number> {
+  // --config is ours; everything else goes to the ledger command.
+  const at = argv.findIndex((a) => a === '--config' || a === '-c');
+  const path = at >= 0 ? argv[at + 1] : undefined;
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : [...argv];
+  const config = path === undefined ? demoConfigOr(io.env) : loadConfig(path, io.env);
+  const needsSeqr = command === 'refund' || command === 'close-period' || command === 'report';
+  let client: SeqrClient | undefined;
+  if (needsSeqr && config.seqr.endpoint !== undefined && config.seqr.terminalId !== undefined) {
+    const terminal = {
+      id: config.seqr.terminalId,
+      password: await readTerminalPassword(config, io.env),
+    };
+    const reseller =
+      config.seqr.reseller === undefined
+        ? undefined
+        : {
+            ...config.seqr.reseller,
+            password: await readResellerPassword(config, io.env),
+          };
+    client = await SeqrClient.create({
+      endpoint: config.seqr.endpoint,
+      terminal,
+      ...(reseller ? { reseller } : {}),
+      deadlineMs: config.seqr.deadlineMs,
+    });
+  }
+  const rl =
+    process.stdin.isTTY && command === 'refund'
+      ? createInterface({ input: process.stdin, output: process.stderr })
+      : undefined;
+  try {
+    return await runLedgerCommand([command, ...rest], {
+      ledgerPath: ledgerPath(config.stateDirectory),
+      stdout: io.stdout,
+      stderr: io.stderr,
+      clock: systemClock,
+      cashierId: config.machine.name,
+      ...(rl ? { prompt: (q: string) => rl.question(q) } : {}),
+      ...(client
+        ? {
+            gateway: new SeqrPaymentGateway(client),
+            reconciliation: reconciliationGateway(client),
+          }
+        : {}),
+      ...(config.seqr.terminalId === undefined ? {} : { terminalId: config.seqr.terminalId }),
+    });
+  } finally {
+    rl?.close();
+    client?.close();
+  }
+}

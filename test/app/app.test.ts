@@ -1,0 +1,247 @@
+// The composition root end to end in demo mode: the real SQLite ledger, the SOAP client against
+// the in-process simulator over loopback, the virtual hardware, the control socket. Real clock
+// with short windows (the runtime's timing is proven with the ManualClock elsewhere).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEMO_CONFIG_INPUT } from '../../config/demo.js';
+import { configSchema, type Config, type ConfigInput } from '../../config/schema.js';
+import { startApp, statusLine, type App } from '../../daemon/app.js';
+import { runCli } from '../../daemon/cli/cli.js';
+import { errorCodeOf } from '../../daemon/errors.js';
+import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
+
+const dirs: string[] = [];
+const apps: App[] = [];
+
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.stop().catch(() => undefined);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'seqr-vend-app-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function config(dir: string, extra: Partial<ConfigInput> = {}): Config {
+  return configSchema({
+    stateDirectory: path.join(dir, 'state'),
+    controlSocket: path.join(dir, 'control.sock'),
+  }).parse({
+    ...DEMO_CONFIG_INPUT,
+    kiosk: { enabled: false },
+    timeouts: { pollIntervalMs: 200, thankYouMs: 500, outcomeMs: 500, paymentWindowMs: 5_000 },
+    ...extra,
+  });
+}
+
+function lines(): { write(chunk: string): void; text(): string } {
+  let all = '';
+  return {
+    write(chunk) {
+      all += chunk;
+    },
+    text: () => all,
+  };
+}
+
+async function until<T>(what: string, probe: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function start(cfg: Config, log = lines()): Promise<App> {
+  const app = await startApp({ config: cfg, env: {}, logDestination: log });
+  apps.push(app);
+  return app;
+}
+
+describe('startApp in demo mode', () => {
+  it('sells: button, invoice at SEQR, payment, one relay pulse, receipt, ledger closed sold', async () => {
+    const dir = tempDir();
+    const log = lines();
+    const app = await start(config(dir), log);
+    const sim = app.simulator;
+    const hw = app.virtual;
+    if (!sim || !hw) throw new Error('demo mode must bring the simulator and virtual hardware');
+    expect(app.runtime.state().kind).toBe('idle');
+
+    hw.buttons.press({ kind: 'product', slot: 1 });
+    const invoice = await until('an invoice at SEQR', () => sim.control.activeInvoice());
+    expect(invoice.amount).toEqual({ value: '25.00', currency: 'SEK' });
+    sim.control.pay(invoice.reference);
+    await until('the thank-you', () => hw.printer.receipts.length === 1);
+
+    expect(hw.dispenser.dispenses.map((d) => d.slot)).toEqual([1]);
+    expect(sim.control.invoice(invoice.reference)?.status).toBe('PAID');
+    await until('idle again', () => app.runtime.state().kind === 'idle');
+    const status = await app.status();
+    expect(status).toMatchObject({
+      mode: 'demo',
+      state: 'idle',
+      status: 'idle',
+      today: { sales: 1, totalMinor: 2500, currency: 'SEK' },
+      seqr: { reachable: true, lastError: null },
+      printer: 'ready',
+    });
+    await app.stop();
+    const ledger = SqliteLedger.open({
+      path: ledgerPath(app.config.stateDirectory),
+      readonly: true,
+    });
+    try {
+      const [view] = ledger.transactions();
+      expect(view).toMatchObject({
+        invoiceReference: invoice.reference,
+        dispense: 'delivered',
+        receipt: 'printed',
+        closed: 'sold',
+      });
+    } finally {
+      await ledger.close();
+    }
+    // One info line per transition names the transaction; the terminal password never appears.
+    expect(log.text()).toContain('"msg":"ready"');
+    expect(log.text()).toContain(invoice.reference);
+    expect(log.text()).not.toContain(sim.terminal.password);
+  });
+
+  it('records every relay edge with its transaction and invoice, synced before the pulse', async () => {
+    const dir = tempDir();
+    const recordFile = path.join(dir, 'relays.jsonl');
+    const app = await start(config(dir, { virtual: { recordFile } }));
+    const sim = app.simulator;
+    const hw = app.virtual;
+    if (!sim || !hw) throw new Error('demo mode');
+    hw.buttons.press({ kind: 'product', slot: 3 });
+    const invoice = await until('an invoice', () => sim.control.activeInvoice());
+    sim.control.pay(invoice.reference);
+    await until('the receipt', () => hw.printer.receipts.length === 1);
+    const edges = readFileSync(recordFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(edges).toEqual([
+      expect.objectContaining({ slot: 3, energised: true, invoiceReference: invoice.reference }),
+      expect.objectContaining({ slot: 3, energised: false, invoiceReference: invoice.reference }),
+    ]);
+  });
+
+  it('answers `seqr-vend status` over the control socket', async () => {
+    const dir = tempDir();
+    const cfg = config(dir);
+    await start(cfg);
+    const out = lines();
+    const err = lines();
+    const yaml = path.join(dir, 'config.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      yaml,
+      JSON.stringify({
+        ...DEMO_CONFIG_INPUT,
+        stateDirectory: cfg.stateDirectory,
+        control: { socketPath: cfg.control.socketPath },
+      }),
+    );
+    const code = await runCli(['status', '--config', yaml, '--json'], {
+      stdout: out,
+      stderr: err,
+      env: {},
+    });
+    expect(err.text()).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(out.text())).toMatchObject({ state: 'idle', machine: 'seqr-vend demo' });
+  });
+
+  it('refuses to start on a damaged ledger, with the code and without trading', async () => {
+    const dir = tempDir();
+    const cfg = config(dir);
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(cfg.stateDirectory, { recursive: true });
+    writeFileSync(ledgerPath(cfg.stateDirectory), 'this is not a database'.repeat(300));
+    const log = lines();
+    const failure: unknown = await startApp({ config: cfg, env: {}, logDestination: log }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(errorCodeOf(failure)).toMatch(/^E_LEDGER/);
+    expect(log.text()).toContain('start-up failed');
+    expect(log.text()).not.toContain('"msg":"ready"');
+  });
+});
+
+describe('statusLine', () => {
+  it('names the invoice while awaiting payment and the reason when out of service', () => {
+    expect(statusLine({ kind: 'idle', soldOut: [] })).toBe('idle');
+    expect(
+      statusLine({
+        kind: 'outOfService',
+        reason: 'seqrUnreachable',
+        failures: 1,
+        probing: false,
+        deadline: 'x',
+        soldOut: [],
+      }),
+    ).toBe('out of service: SEQR unreachable');
+  });
+});
+
+describe('runCli', () => {
+  it('rejects an unknown command with usage and exit 64', async () => {
+    const out = lines();
+    const err = lines();
+    expect(await runCli(['frobnicate'], { stdout: out, stderr: err, env: {} })).toBe(64);
+    expect(err.text()).toContain('unknown command "frobnicate"');
+    expect(err.text()).toContain('usage: seqr-vend');
+  });
+
+  it('check-config: exit 78 with the line of the problem, 0 for the shipped example', async () => {
+    const dir = tempDir();
+    const bad = path.join(dir, 'bad.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(bad, 'mode: demo\nmachine: { name: x }\nproducts: []\n');
+    const err = lines();
+    expect(
+      await runCli(['check-config', '--config', bad], { stdout: lines(), stderr: err, env: {} }),
+    ).toBe(78);
+    expect(err.text()).toMatch(/products/);
+  });
+
+  it('status without a daemon: E_DAEMON_UNREACHABLE, exit 1', async () => {
+    const dir = tempDir();
+    const yaml = path.join(dir, 'config.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      yaml,
+      JSON.stringify({
+        ...DEMO_CONFIG_INPUT,
+        control: { socketPath: path.join(dir, 'none.sock') },
+      }),
+    );
+    const err = lines();
+    expect(
+      await runCli(['status', '--config', yaml], { stdout: lines(), stderr: err, env: {} }),
+    ).toBe(1);
+    expect(err.text()).toContain('E_DAEMON_UNREACHABLE');
+  });
+
+  it('safe-state on virtual hardware does nothing and says so', async () => {
+    const dir = tempDir();
+    const yaml = path.join(dir, 'config.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(yaml, JSON.stringify(DEMO_CONFIG_INPUT));
+    const out = lines();
+    expect(
+      await runCli(['safe-state', '--config', yaml], { stdout: out, stderr: lines(), env: {} }),
+    ).toBe(0);
+    expect(out.text()).toContain('virtual hardware');
+  });
+});
