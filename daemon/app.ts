@@ -58,6 +58,8 @@ export interface AppOptions {
   readonly logDestination?: LineSink;
   /** The sysfs graphics class directory for the framebuffer sink. Default `/sys/class/graphics`. */
   readonly sysfsRoot?: string;
+  /** Human-readable log lines (a terminal) instead of JSON; ignored under journald. Default false. */
+  readonly prettyLogs?: boolean;
   /** systemd notifications. Default {@link createNotifier} on the environment. */
   readonly notifier?: Notifier;
 }
@@ -133,7 +135,13 @@ export async function startApp(options: AppOptions): Promise<App> {
   const logLines = new LineFeed(
     options.logDestination ?? pino.destination({ dest: 1, sync: true }),
   );
-  const log = createLogger({ level: config.log.level, destination: logLines, secrets, env });
+  const log = createLogger({
+    level: config.log.level,
+    destination: logLines,
+    secrets,
+    env,
+    pretty: options.prettyLogs ?? false,
+  });
   const notifier = options.notifier ?? createNotifier({ env, log });
   const demo = config.mode === 'demo';
   const closers: (() => Promise<void> | void)[] = [];

@@ -48,8 +48,9 @@ Without a command, runs the daemon: with --config, that configuration file; with
   status [--config PATH] [--json]  what the running daemon is doing (control socket)
   logs [--no-follow] [-n N]        the daemon's journal, formatted
   safe-state [--config PATH]       drive every relay output to its safe level (systemd ExecStopPost)
-  register-terminal --config PATH --external-id ID --name NAME
+  register-terminal [--config PATH] [--external-id ID] [--name NAME]
                                    register this machine as a SEQR terminal, store its password
+                                   (both names default to machine.name)
   sales | pending | refund | close-period | report   the ledger (see 'seqr-vend sales --help')
   --version, --help
 
@@ -127,7 +128,9 @@ async function runDaemon(argv: readonly string[], io: CliIo): Promise<number> {
   }
   const path = values['config'];
   const config: Config = typeof path === 'string' ? loadConfig(path, io.env) : demoConfig(io.env);
-  const app = await startApp({ config, env: io.env });
+  const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
+  const app = await startApp({ config, env: io.env, prettyLogs: tty });
+  if (tty && app.kiosk) io.stdout.write(`\n  Virtual kiosk: ${app.kiosk.url}  (Ctrl-C stops)\n\n`);
   io.onStarted?.(app);
   const handlers = installSignalHandlers(app, app.log, io.signals ?? process);
   await handlers.stopped;
@@ -235,12 +238,14 @@ async function registerCommand(argv: readonly string[], io: CliIo): Promise<numb
   });
   const path = configPath(values);
   const config = loadConfig(path, io.env);
-  const externalId = values['external-id'];
-  const name = values['name'];
-  if (typeof externalId !== 'string' || typeof name !== 'string') {
-    io.stderr.write('register-terminal needs --external-id ID and --name NAME\n');
-    return 64;
-  }
+  // The machine name is both the merchant's id of this till and the name on the buyer's phone
+  // unless the operator says otherwise.
+  const given = (key: string): string | undefined => {
+    const value = values[key];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const externalId = given('external-id') ?? config.machine.name;
+  const name = given('name') ?? config.machine.name;
   if (config.seqr.endpoint === undefined || config.seqr.reseller === undefined)
     throw new VendError(
       'E_CONFIG_INVALID',
