@@ -6,6 +6,8 @@ export interface Figure {
   readonly name: string;
   readonly value: number;
   readonly unit: string;
+  /** The same figure measured for the baseline in the same run (end-to-end benchmarks). */
+  readonly baseline?: number;
 }
 
 /** A benchmark module's result: a titled group of figures. */
@@ -49,6 +51,32 @@ function format(value: number): string {
   return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2);
 }
 
+/** A figure of ours with the baseline's value from the same run. */
+export function compared(name: string, ours: number, baseline: number, unit: string): Figure {
+  return { name, value: ours, unit, baseline };
+}
+
+/** ours / baseline, or `-` when the baseline is 0 or either is not a number. */
+export function ratio(ours: number, baseline: number): string {
+  if (!Number.isFinite(ours) || !Number.isFinite(baseline) || baseline === 0) return '-';
+  return `${format(ours / baseline)}x`;
+}
+
+/** The Markdown table of the figures that carry a baseline: ours, baseline, ratio. */
+export function comparisonTable(results: readonly BenchResult[]): string | undefined {
+  const lines = [
+    '| benchmark | figure | ours | baseline | ours / baseline |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const r of results)
+    for (const f of r.figures)
+      if (f.baseline !== undefined)
+        lines.push(
+          `| ${r.title} | ${f.name} | ${format(f.value)} ${f.unit} | ${format(f.baseline)} ${f.unit} | ${ratio(f.value, f.baseline)} |`,
+        );
+  return lines.length > 2 ? lines.join('\n') : undefined;
+}
+
 /** Prints results as a Markdown table and writes them as JSON under `bench/results/`. */
 export function report(results: readonly BenchResult[], outDir: string): void {
   const lines = ['| benchmark | figure | value |', '| --- | --- | --- |'];
@@ -58,6 +86,8 @@ export function report(results: readonly BenchResult[], outDir: string): void {
   }
   console.log(`\nMachine: ${machineDescription()}\n`);
   console.log(lines.join('\n'));
+  const comparison = comparisonTable(results);
+  if (comparison) console.log(`\nOurs against the baseline (same run):\n\n${comparison}`);
   for (const r of results) if (r.note) console.log(`\n${r.title}: ${r.note}`);
   mkdirSync(outDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
