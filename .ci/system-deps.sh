@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the tests use. Idempotent; skips apt when everything is present.
 set -euo pipefail
+# Always: chromium for the virtual kiosk's browser tests (test/kiosk/browser.test.ts).
+set -- "$@" chromium
 need=()
 for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then

@@ -23,7 +23,10 @@ export interface KioskOptions {
   /** TCP port; 0 = ephemeral (read it back from `Kiosk.url`). */
   readonly port: number;
   readonly locale: 'en' | 'sv';
-  /** The panel as configured: the page shows the picture after rotation, as the customer sees it. */
+  /**
+   * The picture as the customer sees it: width and height after the panel's rotation (a 800 x 480
+   * panel turned 90 degrees is 480 x 800 here), which the renderer draws. `rotation` is shown only.
+   */
   readonly display: { width: number; height: number; rotation: 0 | 90 | 180 | 270 };
   /** The product buttons, `price` already formatted for people. */
   readonly products: readonly { slot: number; name: string; price: string }[];
@@ -207,9 +210,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
   const { buttons, dispenser, printer, clock, simulator } = options;
   const slots = new Set(options.products.map((p) => p.slot));
-  const turned = options.display.rotation === 90 || options.display.rotation === 270;
-  const width = turned ? options.display.height : options.display.width;
-  const height = turned ? options.display.width : options.display.height;
+  const { width, height } = options.display;
 
   const streams = new Set<ServerResponse>();
   const logs: string[] = [];

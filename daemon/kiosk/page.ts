@@ -96,7 +96,7 @@ function scriptJson(value: unknown): string {
 
 const STYLE = `
 *{box-sizing:border-box}
-body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;background:#eef0f3;color:#1a1a1a}
+body{margin:0;font:14px/20px system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;background:#eef0f3;color:#1a1a1a}
 header{display:flex;align-items:center;gap:12px;padding:10px 18px;background:#0b3d91;color:#fff}
 header h1{font-size:17px;margin:0;font-weight:600}
 #conn{margin-left:auto;font-size:12px;padding:2px 8px;border-radius:10px;background:#ffffff33}
@@ -132,8 +132,9 @@ h2{font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:#555;margi
 .paper{flex:none;background:#fffef8;padding:12px 10px 18px;box-shadow:0 1px 4px #0003;
  clip-path:polygon(0 0,100% 0,100% calc(100% - 6px),95% 100%,90% calc(100% - 6px),85% 100%,80% calc(100% - 6px),75% 100%,70% calc(100% - 6px),65% 100%,60% calc(100% - 6px),55% 100%,50% calc(100% - 6px),45% 100%,40% calc(100% - 6px),35% 100%,30% calc(100% - 6px),25% 100%,20% calc(100% - 6px),15% 100%,10% calc(100% - 6px),5% 100%,0 calc(100% - 6px))}
 .paper pre{margin:0;width:32ch;font:12px/1.3 ui-monospace,"DejaVu Sans Mono",monospace;white-space:pre}
-#journal{max-height:260px;background:#111;color:#ddd;padding:6px 8px;border-radius:6px}
-#journal li{white-space:pre-wrap;word-break:break-all}
+.wide{grid-column:1/-1}
+#journal{max-height:300px;background:#111;color:#ddd;padding:6px 8px;border-radius:6px}
+#journal li{white-space:pre-wrap;overflow-wrap:anywhere}
 #journal .l40{color:#ffb84d}#journal .l50,#journal .l60{color:#ff6b6b}#journal .l20,#journal .l10{color:#888}
 `;
 
@@ -330,8 +331,8 @@ export function kioskPage(model: PageModel): string {
 <button type="button" id="drop-not-delivered" data-drop="notDelivered">${escapeHtml(t.dropNotDelivered)}</button></div>
 <p class="hint">${escapeHtml(t.lastDrop)}: <span id="drop-last">–</span></p>
 </section>
-<section><h2>${escapeHtml(t.journal)}</h2><ul id="journal"></ul></section>
 </div>
+<section class="wide"><h2>${escapeHtml(t.journal)}</h2><ul id="journal"></ul></section>
 </main>
 <script type="application/json" id="model">${scriptJson({ simulator: model.simulator, text: t })}</script>
 <script>${SCRIPT}</script>

