@@ -331,22 +331,31 @@ export async function startApp(options: AppOptions): Promise<App> {
       const turned = config.display.rotation === 90 || config.display.rotation === 270;
       const w = config.display.width ?? 800;
       const h = config.display.height ?? 480;
-      kiosk = await startKiosk({
-        host: config.kiosk.host,
-        port: config.kiosk.port,
-        locale: config.locale,
-        display: {
-          width: turned ? h : w,
-          height: turned ? w : h,
-          rotation: config.display.rotation,
-        },
-        products: config.products.map((p) => ({ slot: p.slot, name: p.name, price: p.price })),
-        buttons: virtual.buttons,
-        dispenser: virtual.dispenser,
-        printer: virtual.printer,
-        ...(simulator ? { simulator: simulator.control } : {}),
-        logLines,
-        clock,
+      const kioskOn = (port: number): Promise<Kiosk> =>
+        startKiosk({
+          host: config.kiosk.host,
+          port,
+          locale: config.locale,
+          display: {
+            width: turned ? h : w,
+            height: turned ? w : h,
+            rotation: config.display.rotation,
+          },
+          products: config.products.map((p) => ({ slot: p.slot, name: p.name, price: p.price })),
+          buttons: virtual.buttons,
+          dispenser: virtual.dispenser,
+          printer: virtual.printer,
+          ...(simulator ? { simulator: simulator.control } : {}),
+          logLines,
+          clock,
+        });
+      kiosk = await kioskOn(config.kiosk.port).catch((err: unknown) => {
+        // `npm start` on a laptop whose port 8080 is taken still opens, on a free port.
+        const cause =
+          err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+        if (!demo || cause?.code !== 'EADDRINUSE' || config.kiosk.port === 0) throw err;
+        log.warn({ port: config.kiosk.port }, 'kiosk port in use: taking a free one');
+        return kioskOn(0);
       });
       const k = kiosk;
       closers.push(() => k.close());

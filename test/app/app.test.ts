@@ -135,6 +135,26 @@ describe('startApp in demo mode', () => {
     ]);
   });
 
+  it('opens the kiosk on a free port when the configured one is taken (demo only)', async () => {
+    const { createServer } = await import('node:net');
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    const taken = (squatter.address() as { port: number }).port;
+    try {
+      const log = lines();
+      const app = await start(
+        config(tempDir(), { kiosk: { enabled: true, host: '127.0.0.1', port: taken } }),
+        log,
+      );
+      const url = new URL(app.kiosk?.url ?? '');
+      expect(Number(url.port)).not.toBe(taken);
+      expect((await fetch(url)).status).toBe(200);
+      expect(log.text()).toContain('kiosk port in use');
+    } finally {
+      squatter.close();
+    }
+  });
+
   it('answers `seqr-vend status` over the control socket', async () => {
     const dir = tempDir();
     const cfg = config(dir);
