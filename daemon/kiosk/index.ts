@@ -436,8 +436,8 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
     };
     if (method === 'POST') {
       const origin = req.headers.origin;
-      if (origin !== undefined && hostName(new URL(origin, 'http://invalid').host) !== host)
-        throw new HttpError(403, `cross-origin request from ${origin} refused`);
+      if (origin !== undefined && hostName(URL.parse(origin)?.host) !== host)
+        throw new HttpError(403, `cross-origin request from ${JSON.stringify(origin)} refused`);
     }
     switch (path) {
       case '/':

@@ -114,6 +114,13 @@ describe('virtual kiosk: page and routes', () => {
       headers: { origin: 'http://attacker.example' },
     });
     expect(cross.status).toBe(403);
+    for (const origin of ['null', 'http://[bad', 'http://127.0.0.1.attacker.example']) {
+      const odd = await http(rig.url, 'POST', '/api/press', {
+        body: JSON.stringify({ button: { kind: 'cancel' } }),
+        headers: { origin },
+      });
+      expect(odd.status).toBe(403);
+    }
     const local = await http(rig.url, 'POST', '/api/press', {
       body: JSON.stringify({ button: { kind: 'cancel' } }),
       headers: { origin: rig.url.replace(/\/$/, ''), host: new URL(rig.url).host },
