@@ -12,7 +12,7 @@ import { openGpioButtons } from '../hardware/buttons/gpio-buttons.js';
 import { FakeButtons } from '../hardware/buttons/fake-buttons.js';
 import { FakeDispenser, type RelayEdge } from '../hardware/dispenser/fake-dispenser.js';
 import { openGpioDispenser } from '../hardware/dispenser/gpio-dispenser.js';
-import { createDisplay } from '../hardware/display/index.js';
+import { createDisplay, formatMoney } from '../hardware/display/index.js';
 import { openGpio } from '../hardware/gpio/open-gpio.js';
 import type { Level } from '../hardware/gpio/gpio.js';
 import { EscPosPrinter } from '../hardware/printer/escpos-printer.js';
@@ -233,7 +233,10 @@ export async function startApp(options: AppOptions): Promise<App> {
       const stock = Object.fromEntries(
         config.products.flatMap((p) => (p.stock === undefined ? [] : [[p.slot, p.stock]])),
       );
-      const drop = config.products.find((p) => p.dropSensor)?.dropSensor;
+      // The demo machine has a drop sensor, so the kiosk can show a product that does not drop.
+      const dropWindowMs =
+        config.products.find((p) => p.dropSensor)?.dropSensor?.windowMs ??
+        (demo ? 1_500 : undefined);
       virtual = {
         buttons: new FakeButtons({ clock, slots, stuckMs: config.buttons.stuckMs }),
         dispenser: new FakeDispenser({
@@ -241,7 +244,7 @@ export async function startApp(options: AppOptions): Promise<App> {
           slots,
           stock,
           pulseMs: config.products[0]?.pulseMs ?? 300,
-          ...(drop ? { dropWindowMs: drop.windowMs } : {}),
+          ...(dropWindowMs === undefined ? {} : { dropWindowMs }),
         }),
         printer: new FakePrinter({ clock }),
       };
@@ -341,7 +344,11 @@ export async function startApp(options: AppOptions): Promise<App> {
             height: turned ? w : h,
             rotation: config.display.rotation,
           },
-          products: config.products.map((p) => ({ slot: p.slot, name: p.name, price: p.price })),
+          products: config.products.map((p) => ({
+            slot: p.slot,
+            name: p.name,
+            price: formatMoney({ minor: p.priceMinor, currency: config.currency }, config.locale),
+          })),
           buttons: virtual.buttons,
           dispenser: virtual.dispenser,
           printer: virtual.printer,
