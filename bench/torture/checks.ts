@@ -30,6 +30,8 @@ export const VIOLATION_KINDS = [
   'deliveredAndRefunded',
   /** More than one refund of one payment at SEQR. */
   'refundedTwice',
+  /** A payment SEQR reversed: no status poll within its reversal time (invariant 5). */
+  'paymentReversed',
   /** An invoice still open at SEQR (ISSUED, pending, reserved, or PAID and never seen) at the end. */
   'invoiceLeftOpen',
 ] as const;
@@ -130,7 +132,14 @@ export function checkRun(input: CheckInput): CheckResult {
   let refundedAtSeqr = 0;
   for (const invoice of input.invoices) {
     const ref = invoice.reference;
-    if (invoice.reversed) reversed++;
+    if (invoice.reversed) {
+      reversed++;
+      add({
+        kind: 'paymentReversed',
+        invoiceReference: ref,
+        detail: `paid at ${invoice.paidAt ?? '-'}, never polled in time: SEQR reversed it`,
+      });
+    }
     if (invoice.refunds.length > 0) refundedAtSeqr++;
     if (invoice.refunds.length > 1)
       add({

@@ -12,6 +12,7 @@ import type { TransactionView } from '../../daemon/ledger/projection.js';
 import { startSimulator, type Operation, type SeqrSimulator } from '../../simulator/index.js';
 import { checkRun, parseRelayRecord, type CheckResult } from './checks.js';
 import { DaemonExited, DaemonProcess, type DaemonLine } from './daemon-process.js';
+import { percentile } from '../lib.js';
 import { Random } from './random.js';
 import {
   startSoapProxy,
@@ -66,6 +67,10 @@ export interface TortureResult {
   readonly directory: string;
   /** Diagnostics of stuck purchases and unexpected exits (daemon output tails). */
   readonly incidents: readonly string[];
+  /** For the first violations: SEQR's status history, relay edges and ledger steps. */
+  readonly evidence: readonly string[];
+  /** From each kill to the next daemon's READY (recovery included), ms; outages left out. */
+  readonly restartMs: readonly number[];
 }
 
 type Behaviour =
@@ -224,6 +229,7 @@ class TortureRun {
   readonly #calls: Record<string, number> = {};
   readonly #errorCodes: Record<string, number> = {};
   readonly #incidents: string[] = [];
+  readonly #restartMs: number[] = [];
 
   constructor(options: TortureOptions) {
     this.#options = options;
@@ -340,6 +346,7 @@ class TortureRun {
   }
 
   async #restart(old: DaemonProcess, outage: boolean): Promise<void> {
+    const killedAt = Date.now();
     await old.exited;
     if (outage) await sleep(MAX_CUSTOMER_AGE_MS + 500);
     if (this.#stopping) return;
@@ -357,6 +364,7 @@ class TortureRun {
     }
     if (this.#armed?.incarnation === daemon.incarnation) this.#disarm();
     this.#recoveryChain = 0;
+    if (!outage) this.#restartMs.push(Date.now() - killedAt);
   }
 
   /** Some restarts are killed again while recovering (at most two in a row). */
@@ -464,7 +472,6 @@ class TortureRun {
     const kill = (): void => {
       this.#kill(armed.label, daemon);
     };
-    // A PAID answer killed "before the call" is the same as losing it: SEQR committed on reading.
     if (armed.plan.phase === 'afterAnswer')
       return { action: 'afterAnswer', delayMs: armed.plan.delayMs, kill };
     return { action: 'answerLost', kill };
@@ -475,7 +482,15 @@ class TortureRun {
     const r = this.#random;
     const phase = (): Phase => r.pick<Phase>(['beforeSend', 'answerLost', 'afterAnswer']);
     const soap = (op: Operation, behaviours: readonly Behaviour[], paid = false, nth = 1) => ({
-      plan: { kind: 'soap', op, paid, nth, phase: phase(), delayMs: r.int(0, 30) } as const,
+      plan: {
+        kind: 'soap',
+        op,
+        paid,
+        nth,
+        // A PAID answer exists only once SEQR has acted: it can be lost or delivered.
+        phase: paid ? r.pick<Phase>(['answerLost', 'afterAnswer']) : phase(),
+        delayMs: r.int(0, 30),
+      } as const,
       behaviour: r.pick(behaviours),
     });
     const kind = r.weighted({ none: 6, delay: 18, soap: 52, state: 24 });
@@ -711,8 +726,33 @@ class TortureRun {
       readonly: true,
     });
     let views: TransactionView[];
+    let check: CheckResult;
+    const evidence: string[] = [];
     try {
       views = ledger.transactions();
+      check = checkRun({ invoices, relay: relay.records, ledger: views });
+      // The sequence behind the first violations: SEQR's history and the ledger's steps.
+      for (const v of check.violations.slice(0, 10)) {
+        const ref = v.invoiceReference;
+        const txId =
+          v.txId ?? views.find((w) => ref !== undefined && w.invoiceReference === ref)?.txId;
+        const history = ref === undefined ? undefined : sim.control.invoice(ref)?.history;
+        const steps = txId === undefined ? [] : ledger.entries(txId);
+        evidence.push(
+          [
+            `${v.kind} ${ref ?? '-'} tx ${txId ?? '-'}: ${v.detail}`,
+            `  SEQR: ${(history ?? []).map((h) => `${h.status}@${h.at}`).join(' ')}`,
+            `  relay: ${relay.records
+              .filter((e) => e.invoiceReference === ref || (txId !== undefined && e.txId === txId))
+              .map((e) => `${e.energised ? 'on' : 'off'}@${e.at}`)
+              .join(' ')}`,
+            ...steps.map(
+              (e) =>
+                `  ledger ${e.at} ${JSON.stringify({ ...e, txId: undefined, at: undefined, seq: undefined })}`,
+            ),
+          ].join('\n'),
+        );
+      }
     } finally {
       void ledger.close();
     }
@@ -734,10 +774,12 @@ class TortureRun {
       invoicesUnknownToLedger: invoices.filter((i) => !known.has(i.reference)).length,
       tornRelayLines: relay.torn,
       finalExitCode,
-      check: checkRun({ invoices, relay: relay.records, ledger: views }),
+      check,
+      evidence,
       durationMs: Date.now() - this.#started,
       directory: this.#dir,
       incidents: [...this.#incidents],
+      restartMs: [...this.#restartMs],
     };
   }
 }
@@ -759,7 +801,9 @@ export function describeResult(result: TortureResult): string[] {
     `behaviours: ${sorted(result.behaviours)}; payer too late ${result.customerTooLate}`,
     `SOAP calls: ${sorted(result.calls)}`,
     `daemon error codes: ${sorted(result.errorCodes)}`,
+    `kill to READY: p50 ${percentile(result.restartMs, 50)} ms, max ${percentile(result.restartMs, 100)} ms`,
     `unexpected exits ${result.unexpectedExits}, stuck ${result.stuck}, final exit code ${String(result.finalExitCode)}`,
+    ...result.evidence.map((e) => `EVIDENCE ${e}`),
     ...result.check.violations
       .slice(0, 20)
       .map((v) => `VIOLATION ${v.kind} ${v.invoiceReference ?? ''} ${v.txId ?? ''}: ${v.detail}`),

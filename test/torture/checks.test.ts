@@ -186,7 +186,7 @@ describe('checkRun', () => {
     ]);
   });
 
-  it('an invoice left ISSUED, pending or PAID-but-unseen at SEQR', () => {
+  it('an invoice left ISSUED, pending or PAID-but-unseen at SEQR, a payment reversed', () => {
     const input: CheckInput = {
       invoices: [
         invoice('r1', { status: 'ISSUED', committed: false }),
@@ -202,6 +202,7 @@ describe('checkRun', () => {
       ['invoiceLeftOpen', 'r1'],
       ['invoiceLeftOpen', 'r2'],
       ['invoiceLeftOpen', 'r3'],
+      ['paymentReversed', 'r4'],
     ]);
     expect(result.counts.reversed).toBe(1);
     expect(result.byKind.invoiceLeftOpen).toBe(3);
