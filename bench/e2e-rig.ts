@@ -3,25 +3,22 @@
 // simulator on loopback, the same FramebufferDisplay writing whole frames to a temp file, and the
 // same fake hardware; a fast-clock driver; and the money-safety invariants checked from the
 // simulator's and the fake dispenser's own records.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import dc from 'node:diagnostics_channel';
+import { mkdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pino } from 'pino';
-import { DEFAULT_TIMINGS, type CoreConfig, type ProductConfig } from '../daemon/core/config.js';
-import { SqliteLedger } from '../daemon/ledger/sqlite-ledger.js';
+import { parseConfigText } from '../config/load.js';
+import { startApp, type App } from '../daemon/app.js';
+import type { ProductConfig } from '../daemon/core/config.js';
 import type { Clock } from '../daemon/ports/clock.js';
 import type { Display, ProductView, Screen } from '../daemon/ports/display.js';
-import type { PaymentGateway } from '../daemon/ports/payment-gateway.js';
 import type { ManualClock } from '../daemon/runtime/manual-clock.js';
-import { createRuntime, type Runtime } from '../daemon/runtime/runtime.js';
 import { SeqrClient } from '../daemon/seqr/client.js';
-import { SeqrPaymentGateway } from '../daemon/seqr/gateway.js';
-import { FakeButtons } from '../hardware/buttons/fake-buttons.js';
 import { FakeDispenser } from '../hardware/dispenser/fake-dispenser.js';
 import { createDisplay } from '../hardware/display/index.js';
-import { FakePrinter } from '../hardware/printer/fake-printer.js';
 import { startSimulator, type CallRecord, type SeqrSimulator } from '../simulator/index.js';
-import { BaselineTerminal, everyOn, type BaselineClient } from './baseline.js';
+import { BaselineTerminal, everyOn } from './baseline.js';
 
 export type SideName = 'ours' | 'baseline';
 
@@ -43,46 +40,23 @@ export function fakeFramebuffer(dir: string, name = 'fb0'): string {
   return device;
 }
 
-/** Wraps a Display: reports each screen when its `show` resolved (the frame is written). */
-export class TimedDisplay implements Display {
+/** Wraps a Display: tells listeners of each screen at the moment it is asked for. */
+class ObservedDisplay implements Display {
   readonly #inner: Display;
-  readonly #listeners = new Set<(screen: Screen, at: number) => void>();
-  #pending = 0;
+  readonly #listeners = new Set<(screen: Screen) => void>();
 
   constructor(inner: Display) {
     this.#inner = inner;
   }
 
-  /** Frames being written now. */
-  get pending(): number {
-    return this.#pending;
-  }
-
-  onWritten(listener: (screen: Screen, at: number) => void): () => void {
+  onShow(listener: (screen: Screen) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  /** Resolves with performance.now() when a screen of `kind` has been written. */
-  next(kind: Screen['kind']): Promise<number> {
-    return new Promise((resolve) => {
-      const off = this.onWritten((s, at) => {
-        if (s.kind !== kind) return;
-        off();
-        resolve(at);
-      });
-    });
-  }
-
-  async show(screen: Screen): Promise<void> {
-    this.#pending++;
-    try {
-      await this.#inner.show(screen);
-      const at = performance.now();
-      for (const l of [...this.#listeners]) l(screen, at);
-    } finally {
-      this.#pending--;
-    }
+  show(screen: Screen): Promise<void> {
+    for (const l of [...this.#listeners]) l(screen);
+    return this.#inner.show(screen);
   }
 
   close(): Promise<void> {
@@ -90,31 +64,36 @@ export class TimedDisplay implements Display {
   }
 }
 
-/** Counts calls in flight through a gateway, so a fast-clock driver knows when I/O has settled. */
-function trackGateway(inner: PaymentGateway, counter: { n: number }): PaymentGateway {
-  const t = <T>(p: Promise<T>): Promise<T> => {
-    counter.n++;
-    return p.finally(() => counter.n--);
-  };
-  return {
-    issueInvoice: (r) => t(inner.issueInvoice(r)),
-    getStatus: (ref, v) => t(inner.getStatus(ref, v)),
-    cancelInvoice: (ref) => t(inner.cancelInvoice(ref)),
-    submitReceipt: (e, d) => t(inner.submitReceipt(e, d)),
-    refund: (r) => t(inner.refund(r)),
-  };
-}
+let inFlight: { n: number } | undefined;
 
-function trackClient(inner: SeqrClient, counter: { n: number }): BaselineClient {
-  const t = <T>(p: Promise<T>): Promise<T> => {
-    counter.n++;
-    return p.finally(() => counter.n--);
-  };
-  return {
-    sendInvoice: (i, tk, o) => t(inner.sendInvoice(i, tk, o)),
-    getPaymentStatus: (r, v, o) => t(inner.getPaymentStatus(r, v, o)),
-    cancelInvoice: (r, o) => t(inner.cancelInvoice(r, o)),
-  };
+/**
+ * HTTP client requests of this process not yet answered (response ended) or failed, from Node's
+ * HTTP diagnostics channels: the SOAP calls of whichever terminal runs here, seen from outside it.
+ */
+export function httpInFlight(): number {
+  if (!inFlight) {
+    const counter = { n: 0 };
+    const done = new WeakSet<object>();
+    const finish = (request: object): void => {
+      if (done.has(request)) return;
+      done.add(request);
+      counter.n--;
+    };
+    dc.subscribe('http.client.request.start', () => {
+      counter.n++;
+    });
+    dc.subscribe('http.client.response.finish', (message) => {
+      const { request, response } = message as { request: object; response: IncomingMessage };
+      response.once('end', () => {
+        finish(request);
+      });
+    });
+    dc.subscribe('http.client.request.error', (message) => {
+      finish((message as { request: object }).request);
+    });
+    inFlight = counter;
+  }
+  return inFlight.n;
 }
 
 export interface SideOptions {
@@ -123,14 +102,12 @@ export interface SideOptions {
   /** True on the system clock: the baseline then uses the global setInterval. */
   readonly realClock: boolean;
   readonly sim: SeqrSimulator;
-  /** The SOAP client's hard deadline per call (both sides). Default 10 s (the config default). */
+  /** The SOAP client's hard deadline per call (both sides), ms. Default 10 s (the config default). */
   readonly deadlineMs?: number;
   /** The baseline's polling window before it cancels. Default 30 s (the sample's). */
   readonly windowMs?: number;
-  /** Overrides of the core's timings (ours). */
-  readonly timings?: Partial<CoreConfig>;
-  /** The display; default the framebuffer sink on a temp file. */
-  readonly display?: Display;
+  /** `timeouts` of ours' configuration (config/schema.ts). */
+  readonly timeouts?: Readonly<Record<string, number>>;
 }
 
 /** One terminal under test, as the benchmarks drive and observe it. */
@@ -138,99 +115,115 @@ export interface Side {
   readonly name: SideName;
   readonly sim: SeqrSimulator;
   readonly dispenser: FakeDispenser;
-  readonly display: TimedDisplay;
+  /** The framebuffer file it writes. */
+  readonly device: string;
   press(slot: number): void;
   cancel(): void;
+  /** Calls `listener` when the terminal asks its display for a screen. */
+  onScreen(listener: (screen: Screen) => void): () => void;
   /** No purchase under way. */
   idle(): boolean;
-  /** SEQR calls in flight from this side. */
-  pending(): number;
   close(): Promise<void>;
 }
 
-const silentLog = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
+const nullSink = { write: (): boolean => true };
 
-function framebufferDisplay(dir: string, clock: Clock): Display {
-  return createDisplay(
-    {
-      sink: 'framebuffer',
-      device: fakeFramebuffer(dir),
-      ...PANEL,
-      rotation: 0,
-    },
-    'en',
-    { clock, sysfsRoot: path.join(dir, 'no-sysfs') },
-  );
+/** Ours as the daemon runs it in demo mode with SEQR at `soapUrl` and the framebuffer sink. */
+export function oursConfigText(o: {
+  readonly dir: string;
+  readonly device: string;
+  readonly soapUrl: string;
+  readonly terminalId: string;
+  readonly deadlineMs?: number;
+  readonly timeouts?: Readonly<Record<string, number>>;
+}): string {
+  const timeouts = Object.entries(o.timeouts ?? {})
+    .map(([k, v]) => `${k}: ${String(v)}`)
+    .join(', ');
+  return `mode: demo
+machine: { name: bench }
+merchant: { name: Bench }
+seqr: { endpoint: "${o.soapUrl}", terminalId: "${o.terminalId}", deadlineMs: ${String(o.deadlineMs ?? 10_000)} }
+products:
+  - { slot: 1, name: Cola 33 cl, price: "25.00", buttonPin: 5, relayPin: 17 }
+  - { slot: 2, name: Mineral water, price: "18.50", buttonPin: 6, relayPin: 27 }
+buttons: { cancelPin: 26 }
+gpio: { backend: fake }
+display: { sink: framebuffer, device: "${o.device}", width: ${String(PANEL.width)}, height: ${String(PANEL.height)}, bitsPerPixel: ${String(PANEL.bitsPerPixel)}, stride: ${String(PANEL.stride)} }
+printer: { type: none }
+timeouts: { ${timeouts} }
+kiosk: { enabled: false }
+stateDirectory: "${o.dir}/state"
+credentialsDirectory: "${o.dir}/credentials"
+control: { socketPath: "${o.dir}/control.sock" }
+`;
 }
 
-/** Ours: the vending runtime with the daemon's adapters (SOAP gateway, SQLite ledger, framebuffer). */
-export async function startOurs(o: SideOptions): Promise<Side & { runtime: Runtime }> {
-  const { clock } = o;
-  const counter = { n: 0 };
-  const client = await SeqrClient.create({
-    endpoint: o.sim.soapUrl,
-    terminal: o.sim.terminal,
-    deadlineMs: o.deadlineMs ?? 10_000,
-  });
-  const slots = PRODUCTS.map((p) => p.slot);
-  const buttons = new FakeButtons({ clock, slots });
-  const dispenser = new FakeDispenser({ clock, slots, pulseMs: 300 });
-  const display = new TimedDisplay(o.display ?? framebufferDisplay(o.dir, clock));
-  const config: CoreConfig = {
-    ...DEFAULT_TIMINGS,
-    machineName: 'bench',
-    merchant: { name: 'Bench', terminalId: o.sim.terminal.id },
-    products: PRODUCTS,
-    ...o.timings,
-  };
-  const runtime = createRuntime({
-    gateway: trackGateway(new SeqrPaymentGateway(client, { clock }), counter),
-    buttons,
-    dispenser,
-    display,
-    printer: new FakePrinter({ clock }),
-    ledger: SqliteLedger.open({ path: path.join(o.dir, 'ledger.sqlite') }),
-    clock,
-    log: silentLog,
+/** Ours: the daemon's composition root (startApp), in demo mode against the bench simulator. */
+export async function startOurs(o: SideOptions): Promise<Side & { app: App }> {
+  const device = fakeFramebuffer(o.dir);
+  const config = parseConfigText(
+    oursConfigText({
+      dir: o.dir,
+      device,
+      soapUrl: o.sim.soapUrl,
+      terminalId: o.sim.terminal.id,
+      ...(o.deadlineMs === undefined ? {} : { deadlineMs: o.deadlineMs }),
+      ...(o.timeouts === undefined ? {} : { timeouts: o.timeouts }),
+    }),
+    'bench config',
+    {},
+  );
+  const app = await startApp({
     config,
+    env: {},
+    clock: o.clock,
+    logDestination: nullSink,
+    sysfsRoot: path.join(o.dir, 'no-sysfs'),
   });
-  await runtime.start();
+  const virtual = app.virtual;
+  if (!virtual) throw new Error('demo mode without virtual hardware');
   return {
     name: 'ours',
     sim: o.sim,
-    runtime,
-    dispenser,
-    display,
+    app,
+    device,
+    dispenser: virtual.dispenser,
     press: (slot) => {
-      buttons.press({ kind: 'product', slot });
+      virtual.buttons.press({ kind: 'product', slot });
     },
     cancel: () => {
-      buttons.press({ kind: 'cancel' });
+      virtual.buttons.press({ kind: 'cancel' });
     },
-    idle: () => runtime.state().kind === 'idle',
-    pending: () => counter.n,
-    async close() {
-      await runtime.stop().catch(() => undefined);
-      client.close();
-    },
+    onScreen: (listener) =>
+      app.runtime.onTransition(({ effects }) => {
+        for (const e of effects) if (e.type === 'display.show') listener(e.screen);
+      }),
+    idle: () => app.runtime.state().kind === 'idle',
+    close: () => app.stop(),
   };
 }
 
-/** The baseline: the sample's loop over the same client, display and dispenser. */
+/** The baseline: the sample's loop over the same client, display sink and fake dispenser. */
 export async function startBaseline(
   o: SideOptions,
 ): Promise<Side & { terminal: BaselineTerminal }> {
   const { clock } = o;
-  const counter = { n: 0 };
+  const device = fakeFramebuffer(o.dir);
   const client = await SeqrClient.create({
     endpoint: o.sim.soapUrl,
     terminal: o.sim.terminal,
     deadlineMs: o.deadlineMs ?? 10_000,
   });
   const dispenser = new FakeDispenser({ clock, slots: PRODUCTS.map((p) => p.slot), pulseMs: 300 });
-  const display = new TimedDisplay(o.display ?? framebufferDisplay(o.dir, clock));
+  const display = new ObservedDisplay(
+    createDisplay({ sink: 'framebuffer', device, ...PANEL, rotation: 0 }, 'en', {
+      clock,
+      sysfsRoot: path.join(o.dir, 'no-sysfs'),
+    }),
+  );
   const terminal = new BaselineTerminal({
-    client: trackClient(client, counter),
+    client,
     dispenser,
     display,
     clock,
@@ -244,16 +237,16 @@ export async function startBaseline(
     name: 'baseline',
     sim: o.sim,
     terminal,
+    device,
     dispenser,
-    display,
     press: (slot) => {
       terminal.press(slot);
     },
     cancel: () => {
       terminal.cancel();
     },
+    onScreen: (listener) => display.onShow(listener),
     idle: () => !terminal.busy,
-    pending: () => counter.n,
     async close() {
       terminal.cancel();
       await dispenser.close();
@@ -277,6 +270,45 @@ export function benchSimulator(clock?: Clock): Promise<SeqrSimulator> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Writes to a framebuffer file as inotify reports them (performance.now() of each event). */
+export class FrameWatch {
+  readonly #times: number[] = [];
+  readonly #watcher: FSWatcher;
+
+  constructor(device: string) {
+    this.#watcher = watch(device, () => {
+      this.#times.push(performance.now());
+    });
+  }
+
+  /** The first write at or after `from`, once there is one (NaN after `timeoutMs`). */
+  async firstAfter(from: number, timeoutMs = 10_000): Promise<number> {
+    for (;;) {
+      const hit = this.#times.find((t) => t >= from);
+      if (hit !== undefined) return hit;
+      if (performance.now() - from > timeoutMs) return Number.NaN;
+      await sleep(2);
+    }
+  }
+
+  /**
+   * The last write at or after `from` once `quietMs` passed without another: the frame that
+   * ended a burst (a screen written after the ones it replaced).
+   */
+  async lastAfter(from: number, quietMs = 150, timeoutMs = 10_000): Promise<number> {
+    for (;;) {
+      await sleep(quietMs / 5);
+      const last = this.#times.at(-1);
+      if (last !== undefined && last >= from && performance.now() - last >= quietMs) return last;
+      if (performance.now() - from > timeoutMs) return Number.NaN;
+    }
+  }
+
+  close(): void {
+    this.#watcher.close();
+  }
+}
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**

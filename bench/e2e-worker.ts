@@ -19,6 +19,7 @@ import {
   PANEL,
   PRODUCTS,
   benchSimulator,
+  httpInFlight,
   startSide,
   type Side,
   type SideName,
@@ -82,7 +83,7 @@ async function rig(name: SideName, dir: string): Promise<Rig> {
   const clock = new ManualClock(Date.UTC(2026, 10, 29, 12));
   const sim = await benchSimulator(clock);
   const side = await startSide(name, { dir, clock, realClock: false, sim });
-  const fast = new FastClock(clock, () => side.pending() > 0 || side.display.pending > 0);
+  const fast = new FastClock(clock, () => httpInFlight() > 0);
   await fast.settle();
   return {
     side,

@@ -3,17 +3,19 @@
 // for the baseline (bench/baseline.ts: the official sample's setInterval loop).
 // Sizes: E2E_QUICK=1 for a short development run; E2E_SOAK, E2E_RSS_PURCHASES, E2E_IDLE_MS override.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../daemon/ports/clock.js';
+import type { Screen } from '../daemon/ports/display.js';
 import type { Fault } from '../simulator/index.js';
 import {
-  PANEL,
+  FrameWatch,
   benchSimulator,
   fakeFramebuffer,
+  oursConfigText,
   pollStats,
   sleep,
   startSide,
@@ -68,17 +70,17 @@ async function withSide<T>(
     realClock: true,
     sim,
     ...(opts.deadlineMs ? { deadlineMs: opts.deadlineMs } : {}),
-    ...(opts.longWindow ? { windowMs: 3_600_000 } : {}),
-    timings: {
-      // Short screens after a purchase, so the next one starts sooner; the paths measured are
-      // not affected.
-      thankYouMs: 200,
-      messageMs: 50,
-      ...(opts.longWindow ? { paymentWindowMs: 3_600_000, stillPayingWindowMs: 3_600_000 } : {}),
+    ...(opts.longWindow ? { windowMs: 300_000 } : {}),
+    // The shortest screens after a purchase the configuration allows, so the next one starts
+    // sooner; the paths measured are not affected.
+    timeouts: {
+      thankYouMs: 500,
+      outcomeMs: 500,
+      ...(opts.longWindow ? { paymentWindowMs: 300_000, stillPayingWindowMs: 300_000 } : {}),
     },
   });
   try {
-    await sleep(100);
+    await sleep(200);
     return await fn(side);
   } finally {
     await side.close();
@@ -88,20 +90,38 @@ async function withSide<T>(
 }
 
 async function untilIdle(side: Side): Promise<void> {
-  while (!side.idle() || side.pending() > 0 || side.sim.control.activeInvoice()) await sleep(5);
+  while (!side.idle() || side.sim.control.activeInvoice()) await sleep(5);
 }
 
-/** Button press -> the pay screen's frame written to the framebuffer file. */
+function screenAsked(side: Side, kind: Screen['kind']): Promise<number> {
+  return new Promise((resolve) => {
+    const off = side.onScreen((s) => {
+      if (s.kind !== kind) return;
+      off();
+      resolve(performance.now());
+    });
+  });
+}
+
+/**
+ * Button press -> the pay screen's frame written to the framebuffer file (inotify on the file:
+ * the last write of the burst that follows the terminal asking for the pay screen).
+ */
 async function pressToPayFrame(side: Side, n: number): Promise<number[]> {
+  const frames = new FrameWatch(side.device);
   const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const written = side.display.next('pay');
-    const t0 = performance.now();
-    side.press(1);
-    samples.push((await written) - t0);
-    side.cancel();
-    await untilIdle(side);
-    await sleep(20);
+  try {
+    for (let i = 0; i < n; i++) {
+      const asked = screenAsked(side, 'pay');
+      const t0 = performance.now();
+      side.press(1);
+      samples.push((await frames.lastAfter(await asked)) - t0);
+      side.cancel();
+      await untilIdle(side);
+      await sleep(20);
+    }
+  } finally {
+    frames.close();
   }
   return samples;
 }
@@ -110,9 +130,9 @@ async function pressToPayFrame(side: Side, n: number): Promise<number[]> {
 async function paidToRelay(side: Side, n: number): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < n; i++) {
-    const payFrame = side.display.next('pay');
+    const asked = screenAsked(side, 'pay');
     side.press(1);
-    await payFrame;
+    await asked;
     await sleep(Math.random() * 1000);
     const ref = side.sim.control.activeInvoice()?.reference;
     if (!ref) throw new Error(`${side.name}: no open invoice`);
@@ -185,15 +205,11 @@ async function spawnTerminal(
   terminalId: string,
 ): Promise<Started> {
   const device = fakeFramebuffer(dir);
-  let frame: (t: number) => void = () => undefined;
-  const firstFrame = new Promise<number>((r) => (frame = r));
-  const watcher = watch(device, () => {
-    frame(performance.now());
-  });
+  const frames = new FrameWatch(device);
   let argv: string[];
   if (name === 'ours') {
     const config = path.join(dir, 'config.yaml');
-    writeFileSync(config, oursConfig(dir, device, soapUrl, terminalId));
+    writeFileSync(config, oursConfigText({ dir, device, soapUrl, terminalId }));
     argv = [path.resolve(here, '../daemon/main.js'), '--config', config];
   } else {
     argv = [path.join(here, 'e2e-worker.js'), 'serve-baseline', soapUrl, terminalId, device];
@@ -202,33 +218,14 @@ async function spawnTerminal(
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const ready = await waitLine(child, '"msg":"ready"');
-    const frameAt = await Promise.race([firstFrame, sleep(10_000).then(() => Number.NaN)]);
+    const frameAt = await frames.firstAfter(t0);
     return { child, ready: ready - t0, firstFrame: frameAt - t0 };
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
   } finally {
-    watcher.close();
+    frames.close();
   }
-}
-
-function oursConfig(dir: string, device: string, soapUrl: string, terminalId: string): string {
-  return `mode: demo
-machine: { name: bench }
-merchant: { name: Bench }
-seqr: { endpoint: "${soapUrl}", terminalId: "${terminalId}" }
-products:
-  - { slot: 1, name: Cola 33 cl, price: "25.00", buttonPin: 5, relayPin: 17 }
-  - { slot: 2, name: Mineral water, price: "18.50", buttonPin: 6, relayPin: 27 }
-buttons: { cancelPin: 26 }
-gpio: { backend: fake }
-display: { sink: framebuffer, device: "${device}", width: ${PANEL.width}, height: ${PANEL.height}, bitsPerPixel: ${PANEL.bitsPerPixel}, stride: ${PANEL.stride} }
-printer: { type: none }
-kiosk: { enabled: false }
-stateDirectory: "${dir}/state"
-credentialsDirectory: "${dir}/credentials"
-control: { socketPath: "${dir}/control.sock" }
-`;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -256,17 +253,14 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-/** Start-up times (several runs) and, for the last run, CPU % over an idle window. */
-async function processFigures(
+/** Start-up times: spawn -> READY line and -> first frame, `starts` times one after the other. */
+async function startTimes(
   name: SideName,
   starts: number,
-  idleMs: number,
-): Promise<{ ready: number[]; frame: number[]; idleCpu: number; idleRss: number }> {
+): Promise<{ ready: number[]; frame: number[] }> {
   const sim = await benchSimulator();
   const ready: number[] = [];
   const frame: number[] = [];
-  let idleCpu = Number.NaN;
-  let idleRss = Number.NaN;
   try {
     for (let i = 0; i < starts; i++) {
       const dir = mkdtempSync(path.join(os.tmpdir(), `seqr-e2e-proc-${name}-`));
@@ -274,13 +268,6 @@ async function processFigures(
         const s = await spawnTerminal(name, dir, sim.soapUrl, sim.terminal.id);
         ready.push(s.ready);
         frame.push(s.firstFrame);
-        if (i === starts - 1 && s.child.pid !== undefined) {
-          await sleep(2000);
-          const c0 = cpuTicks(s.child.pid);
-          await sleep(idleMs);
-          idleCpu = ((cpuTicks(s.child.pid) - c0) / CLK_TCK / (idleMs / 1000)) * 100;
-          idleRss = rssOf(s.child.pid);
-        }
         await stopChild(s.child);
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -289,7 +276,31 @@ async function processFigures(
   } finally {
     await sim.close();
   }
-  return { ready, frame, idleCpu, idleRss };
+  return { ready, frame };
+}
+
+/** CPU % of an idle terminal process over `idleMs` (from /proc, after 2 s to settle), and its RSS. */
+async function idleFigures(name: SideName, idleMs: number): Promise<{ cpu: number; rss: number }> {
+  const sim = await benchSimulator();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `seqr-e2e-idle-${name}-`));
+  try {
+    const { child } = await spawnTerminal(name, dir, sim.soapUrl, sim.terminal.id);
+    try {
+      const pid = child.pid ?? 0;
+      await sleep(2000);
+      const c0 = cpuTicks(pid);
+      await sleep(idleMs);
+      return {
+        cpu: ((cpuTicks(pid) - c0) / CLK_TCK / (idleMs / 1000)) * 100,
+        rss: rssOf(pid),
+      };
+    } finally {
+      await stopChild(child);
+    }
+  } finally {
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs the worker in its own process and parses its last stdout line. */
@@ -333,7 +344,7 @@ const bench: Bench = async () => {
       compared('p50', p50(press.ours), p50(press.baseline), 'ms'),
       compared('p99', p99(press.ours), p99(press.baseline), 'ms'),
     ],
-    note: `${SIZES.presses} presses each, real clock, ${PANEL.width}x${PANEL.height} RGB565 frames to a file; ours records the purchase in SQLite (fsync) before sendInvoice`,
+    note: `${SIZES.presses} presses each, real clock, 800x480 RGB565 frames to a file; ours records the purchase in SQLite (fsync) before sendInvoice`,
   });
 
   log(`PAID -> relay, ${SIZES.payments} payments each (both sides at once)`);
@@ -384,42 +395,31 @@ const bench: Bench = async () => {
     });
   });
 
-  const haveMain = existsSync(path.resolve(here, '../daemon/main.js'));
-  log(
-    `process start x${SIZES.starts}, idle ${SIZES.idleMs} ms; RSS over ${SIZES.rssPurchases} purchases`,
-  );
-  const [procs, rss] = await Promise.all([
-    both(
-      (s) =>
-        s === 'ours' && !haveMain
-          ? Promise.resolve({ ready: [], frame: [], idleCpu: Number.NaN, idleRss: Number.NaN })
-          : processFigures(s, SIZES.starts, SIZES.idleMs),
-      true,
-    ),
-    both((s) => worker(['rss', s, String(SIZES.rssPurchases)]), true),
-  ]);
+  log(`process start x${String(SIZES.starts)} each, one at a time`);
+  const starts = await both((s) => startTimes(s, SIZES.starts), false);
   results.push({
     title: 'e2e process start',
     figures: [
-      compared('-> READY p50', p50(procs.ours.ready), p50(procs.baseline.ready), 'ms'),
-      compared('-> READY max', max(procs.ours.ready), max(procs.baseline.ready), 'ms'),
-      compared('-> first frame p50', p50(procs.ours.frame), p50(procs.baseline.frame), 'ms'),
-      compared('-> first frame max', max(procs.ours.frame), max(procs.baseline.frame), 'ms'),
+      compared('-> READY p50', p50(starts.ours.ready), p50(starts.baseline.ready), 'ms'),
+      compared('-> READY max', max(starts.ours.ready), max(starts.baseline.ready), 'ms'),
+      compared('-> first frame p50', p50(starts.ours.frame), p50(starts.baseline.frame), 'ms'),
+      compared('-> first frame max', max(starts.ours.frame), max(starts.baseline.frame), 'ms'),
     ],
-    note: haveMain
-      ? `${SIZES.starts} starts each: spawn -> stdout "msg":"ready" (ours: dist/daemon/main.js --config, READY=1 sent) and -> first write to the framebuffer file`
-      : 'dist/daemon/main.js not built: ours not measured',
+    note: `${String(SIZES.starts)} starts each: spawn -> stdout "msg":"ready" (ours: node dist/daemon/main.js --config, after READY=1) and -> first write to the framebuffer file (inotify)`,
   });
+
+  log(
+    `idle ${String(SIZES.idleMs)} ms, meanwhile RSS over ${String(SIZES.rssPurchases)} purchases`,
+  );
+  const [idle, rss] = await Promise.all([
+    both((s) => idleFigures(s, SIZES.idleMs), true),
+    both((s) => worker(['rss', s, String(SIZES.rssPurchases)]), true),
+  ]);
   results.push({
     title: 'e2e resources',
     figures: [
-      compared(
-        `idle CPU over ${SIZES.idleMs / 1000} s`,
-        procs.ours.idleCpu,
-        procs.baseline.idleCpu,
-        '%',
-      ),
-      compared('idle process RSS', procs.ours.idleRss, procs.baseline.idleRss, 'MiB'),
+      compared(`idle CPU over ${SIZES.idleMs / 1000} s`, idle.ours.cpu, idle.baseline.cpu, '%'),
+      compared('idle process RSS', idle.ours.rss, idle.baseline.rss, 'MiB'),
       compared(
         'RSS before purchases',
         n(rss.ours['rssBefore']),
