@@ -173,10 +173,15 @@ export function formatStatus(status: unknown): string {
   const walk = (value: unknown, prefix: string): void => {
     if (value !== null && typeof value === 'object')
       for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k);
-    else
-      lines.push(
-        `${prefix}: ${value === null || value === undefined ? '-' : JSON.stringify(value)}`,
-      );
+    else {
+      const text =
+        typeof value === 'string'
+          ? value
+          : value === null || value === undefined
+            ? '-'
+            : JSON.stringify(value);
+      lines.push(`${prefix.padEnd(22)} ${text}`);
+    }
   };
   walk(status, '');
   return `${lines.join('\n')}\n`;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG_INPUT } from '../../config/demo.js';
 import { configSchema, type Config, type ConfigInput } from '../../config/schema.js';
 import { startApp, statusLine, type App } from '../../daemon/app.js';
-import { runCli } from '../../daemon/cli/cli.js';
+import { formatStatus, runCli } from '../../daemon/cli/cli.js';
 import { errorCodeOf } from '../../daemon/errors.js';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
 
@@ -215,6 +215,12 @@ describe('statusLine', () => {
 });
 
 describe('runCli', () => {
+  it('formats status as aligned lines, strings bare, absent values as -', () => {
+    expect(formatStatus({ state: 'idle', seqr: { reachable: true, lastError: null } })).toBe(
+      `${'state'.padEnd(22)} idle\n${'seqr.reachable'.padEnd(22)} true\n${'seqr.lastError'.padEnd(22)} -\n`,
+    );
+  });
+
   it('rejects an unknown command with usage and exit 64', async () => {
     const out = lines();
     const err = lines();
