@@ -894,7 +894,7 @@ function refunding(c: CoreConfig, s: In<'refunding'>, e: Event): Transition {
       {
         type: 'log',
         level: 'error',
-        msg: 'refund failed: retried at the next start',
+        msg: 'refund failed: the refund worker retries it with backoff (seqr-vend pending lists it)',
         fields: { txId, code },
       },
     ]);
