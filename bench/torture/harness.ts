@@ -230,6 +230,7 @@ class TortureRun {
   readonly #errorCodes: Record<string, number> = {};
   readonly #incidents: string[] = [];
   readonly #restartMs: number[] = [];
+  readonly #killLog: { at: number; point: string; incarnation: number }[] = [];
 
   constructor(options: TortureOptions) {
     this.#options = options;
@@ -337,6 +338,7 @@ class TortureRun {
   #kill(point: string, target: DaemonProcess): boolean {
     if (this.#stopping || target !== this.#daemon || !target.alive || target.killed) return false;
     target.kill();
+    this.#killLog.push({ at: Date.now(), point, incarnation: target.incarnation });
     this.#kills += 1;
     count(this.#killsByPoint, point);
     const outage = this.#outagePending;
@@ -367,11 +369,11 @@ class TortureRun {
     if (!outage) this.#restartMs.push(Date.now() - killedAt);
   }
 
-  /** Some restarts are killed again while recovering (at most two in a row). */
+  /** Some restarts are killed again while recovering (at most three in a row). */
   #armRecoveryKill(daemon: DaemonProcess): void {
     this.#disarm();
     const r = this.#random;
-    if (this.#recoveryChain >= 2 || !r.chance(0.3)) return;
+    if (this.#recoveryChain >= 3 || !r.chance(0.45)) return;
     this.#recoveryChain += 1;
     const plan: KillPlan = r.chance(0.4)
       ? { kind: 'delay', ms: r.int(0, 1_500) }
@@ -607,7 +609,7 @@ class TortureRun {
     switch (behaviour) {
       case 'pay':
       case 'payNoDrop':
-        await sleep(r.int(50, 1_500));
+        await sleep(r.int(50, 1_000));
         act(() => {
           sim.control.pay(ref);
         });
@@ -616,23 +618,23 @@ class TortureRun {
         act(() => {
           sim.control.startPaying(ref);
         });
-        await sleep(r.int(100, 1_500));
+        await sleep(r.int(100, 1_000));
         act(() => {
           sim.control.pay(ref);
         });
         return;
       case 'cancelButton':
-        await sleep(r.int(50, 1_500));
+        await sleep(r.int(50, 1_000));
         await this.#post(this.#current, '/api/press', { button: { kind: 'cancel' } });
         return;
       case 'cancelInApp':
-        await sleep(r.int(50, 1_500));
+        await sleep(r.int(50, 1_000));
         act(() => {
           sim.control.cancelInApp(ref);
         });
         return;
       case 'fail':
-        await sleep(r.int(50, 1_500));
+        await sleep(r.int(50, 1_000));
         act(() => {
           sim.control.fail(ref);
         });
@@ -738,10 +740,15 @@ class TortureRun {
           v.txId ?? views.find((w) => ref !== undefined && w.invoiceReference === ref)?.txId;
         const history = ref === undefined ? undefined : sim.control.invoice(ref)?.history;
         const steps = txId === undefined ? [] : ledger.entries(txId);
+        const times = [...(history ?? []).map((h) => h.at), ...steps.map((e) => e.at)];
+        const from = Math.min(...times) - 1_000;
+        const to = Math.max(...times) + 1_000;
+        const kills = this.#killLog.filter((k) => k.at >= from && k.at <= to);
         evidence.push(
           [
             `${v.kind} ${ref ?? '-'} tx ${txId ?? '-'}: ${v.detail}`,
             `  SEQR: ${(history ?? []).map((h) => `${h.status}@${h.at}`).join(' ')}`,
+            `  kills: ${kills.map((k) => `${k.point}@${k.at} (#${k.incarnation})`).join(' ')}`,
             `  relay: ${relay.records
               .filter((e) => e.invoiceReference === ref || (txId !== undefined && e.txId === txId))
               .map((e) => `${e.energised ? 'on' : 'off'}@${e.at}`)
