@@ -48,6 +48,11 @@ function gcRss(): number {
   return rssMiB();
 }
 
+/** V8 heap in use, after the GC of {@link gcRss}. */
+function heapMiB(): number {
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
 /** What a customer does after the QR appears. */
 export type Behaviour = 'pay' | 'cancel' | 'timeout' | 'payLate' | 'notDelivered' | 'cancelRace';
 
@@ -168,6 +173,7 @@ async function runPurchases(
     // Warm-up purchases, so "before" is the terminal in service, not a half-loaded process.
     for (let i = 0; i < 5; i++) await purchase(r, 'pay', rand);
     const rssBefore = gcRss();
+    const heapBefore = heapMiB();
     const counts: Record<string, number> = {};
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
@@ -178,6 +184,7 @@ async function runPurchases(
     const wallMs = performance.now() - t0;
     const rssAfterRaw = rssMiB();
     const rssAfter = gcRss();
+    const heapAfter = heapMiB();
     // Let the simulator's reversal timers run out before the final check.
     await r.fast.pass(30_000);
     const violations = r.watch.check();
@@ -190,6 +197,8 @@ async function runPurchases(
       rssBefore,
       rssAfter,
       rssAfterRaw,
+      heapBefore,
+      heapAfter,
       counts,
       violations,
       sold: invoices.filter((i) => i.committed && !i.reversed && i.paidAt !== undefined).length,
