@@ -246,7 +246,7 @@ export async function startApp(options: AppOptions): Promise<App> {
           pulseMs: config.products[0]?.pulseMs ?? 300,
           ...(dropWindowMs === undefined ? {} : { dropWindowMs }),
         }),
-        printer: new FakePrinter({ clock }),
+        printer: new FakePrinter({ clock, keepReceipts: 100 }),
       };
       ({ buttons, dispenser, printer } = virtual);
       if (config.virtual.recordFile)

@@ -11,6 +11,8 @@ export interface FakePrinterOptions {
   readonly deadlineMs?: number;
   /** How long a job takes to be accepted. Default 0 ms. */
   readonly printMs?: number;
+  /** How many of the latest receipts `receipts` keeps (a long-running demo). Default all. */
+  readonly keepReceipts?: number;
 }
 
 /**
@@ -19,13 +21,14 @@ export interface FakePrinterOptions {
  * once), a stalled job rejects at its deadline and never appears later, no retry.
  */
 export class FakePrinter implements Printer {
-  /** Receipts the "device" accepted, in order. */
+  /** Receipts the "device" accepted, in order (the latest `keepReceipts`). */
   readonly receipts: Receipt[] = [];
   readonly #printListeners = new Set<(receipt: Receipt) => void>();
 
   readonly #clock: Clock;
   readonly #deadlineMs: number;
   readonly #printMs: number;
+  readonly #keep: number;
   readonly #failures: (PrinterFailure | 'stall')[] = [];
   #state: PrinterState = 'ready';
   #queue: Promise<unknown> = Promise.resolve();
@@ -35,6 +38,7 @@ export class FakePrinter implements Printer {
     this.#clock = options.clock;
     this.#deadlineMs = options.deadlineMs ?? 10_000;
     this.#printMs = options.printMs ?? 0;
+    this.#keep = options.keepReceipts ?? Number.POSITIVE_INFINITY;
     if (!Number.isInteger(this.#deadlineMs) || this.#deadlineMs <= 0)
       throw new RangeError(
         `"deadlineMs" must be a positive integer: ${String(options.deadlineMs)}`,
@@ -95,6 +99,7 @@ export class FakePrinter implements Printer {
         retryable: true,
       });
     this.receipts.push(receipt);
+    if (this.receipts.length > this.#keep) this.receipts.shift();
     for (const listener of this.#printListeners) listener(receipt);
   }
 }

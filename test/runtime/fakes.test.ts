@@ -3,10 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { errorCodeOf } from '../../daemon/errors.js';
 import { MemoryLedger } from '../../daemon/ledger/memory-ledger.js';
+import { systemClock } from '../../daemon/ports/clock.js';
 import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import { FakePaymentGateway } from '../../daemon/seqr/fake-gateway.js';
 import { SeqrResultError } from '../../daemon/seqr/call-errors.js';
 import { FakeDisplay } from '../../hardware/display/fake-display.js';
+import { FakePrinter } from '../../hardware/printer/fake-printer.js';
+import { RECEIPT } from '../hardware/receipt.js';
 
 const request = {
   clientInvoiceId: 'tx-1',
@@ -123,5 +126,16 @@ describe('FakeDisplay and MemoryLedger', () => {
     const open = await l.openTransactions();
     expect([...open.keys()]).toEqual(['b']);
     expect(open.get('b')).toEqual([{ type: 'receipt.printed', txId: 'b', seq: 3, at: 3 }]);
+  });
+});
+
+describe('FakePrinter', () => {
+  it('keeps only the latest keepReceipts receipts (a demo that runs for weeks)', async () => {
+    const printer = new FakePrinter({ clock: systemClock, keepReceipts: 2 });
+    const printed: string[] = [];
+    printer.onPrint((r) => printed.push(r.invoiceReference));
+    for (const ref of ['1', '2', '3']) await printer.print({ ...RECEIPT, invoiceReference: ref });
+    expect(printer.receipts.map((r) => r.invoiceReference)).toEqual(['2', '3']);
+    expect(printed).toEqual(['1', '2', '3']);
   });
 });
