@@ -48,6 +48,7 @@ const bench: Bench = async () => {
           unit: 'count',
         },
         { name: 'violations', value: result.check.violations.length, unit: 'count' },
+        { name: 'shown invoices walked away from', value: result.walkedAway.length, unit: 'count' },
         { name: 'stuck purchases', value: result.stuck, unit: 'count' },
         { name: 'unexpected daemon exits', value: result.unexpectedExits, unit: 'count' },
         { name: 'run time', value: result.durationMs / 1000, unit: 's' },

@@ -55,6 +55,11 @@ export interface TortureResult {
   readonly customerTooLate: number;
   /** The daemon ended without being killed or stopped (crash). */
   readonly unexpectedExits: number;
+  /**
+   * Invoices whose QR code a customer saw that were still open at SEQR (ISSUED, or PAID and never
+   * polled) while the daemon stood idle, READY, recovery done: walked away from (invariant 4).
+   */
+  readonly walkedAway: readonly string[];
   /** Purchases after which the machine did not settle (idle, invoice final) within the bound. */
   readonly stuck: number;
   /** Simulator invoices no ledger transaction names (sendInvoice answer lost). */
@@ -129,6 +134,8 @@ const PAID_ANSWER = /<(?:[\w.-]+:)?status>PAID</;
 const MAX_CUSTOMER_AGE_MS = 10_000;
 const READY_TIMEOUT_MS = 90_000;
 const SETTLE_TIMEOUT_MS = 120_000;
+/** Idle this long with the shown invoice still open at SEQR: the machine walked away from it. */
+const WALK_AWAY_MS = 3_000;
 
 /** The daemon configuration for a run (YAML is a superset of JSON). */
 function daemonConfig(dir: string, endpoint: string, terminalId: string): unknown {
@@ -230,6 +237,7 @@ class TortureRun {
   readonly #errorCodes: Record<string, number> = {};
   readonly #incidents: string[] = [];
   readonly #restartMs: number[] = [];
+  readonly #walkedAway: string[] = [];
   readonly #killLog: { at: number; point: string; incarnation: number }[] = [];
 
   constructor(options: TortureOptions) {
@@ -687,6 +695,7 @@ class TortureRun {
    */
   async #settle(ref: string | undefined): Promise<void> {
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    let idleSince: number | undefined;
     for (;;) {
       await this.#settledRestart();
       const daemon = this.#current;
@@ -694,7 +703,21 @@ class TortureRun {
       const invoiceFinal =
         !invoice ||
         (!OPEN_STATUS.has(invoice.status) && !(invoice.status === 'PAID' && !invoice.committed));
-      if (daemon.alive && daemon.ready && daemon.state === 'idle' && invoiceFinal) return;
+      const idle = daemon.alive && daemon.ready && daemon.state === 'idle';
+      if (idle && invoiceFinal) return;
+      idleSince = idle ? (idleSince ?? Date.now()) : undefined;
+      if (
+        ref !== undefined &&
+        invoice &&
+        idleSince !== undefined &&
+        Date.now() - idleSince > WALK_AWAY_MS
+      ) {
+        // Back at idle (recovery done) while the invoice it showed is still open at SEQR.
+        this.#walkedAway.push(
+          `${ref} ${invoice.status}${invoice.committed ? '' : ' (uncommitted)'}`,
+        );
+        return;
+      }
       if (Date.now() > deadline) {
         this.#stuck += 1;
         this.#incident(
@@ -787,6 +810,7 @@ class TortureRun {
       directory: this.#dir,
       incidents: [...this.#incidents],
       restartMs: [...this.#restartMs],
+      walkedAway: [...this.#walkedAway],
     };
   }
 }
@@ -809,6 +833,7 @@ export function describeResult(result: TortureResult): string[] {
     `SOAP calls: ${sorted(result.calls)}`,
     `daemon error codes: ${sorted(result.errorCodes)}`,
     `kill to READY: p50 ${percentile(result.restartMs, 50)} ms, max ${percentile(result.restartMs, 100)} ms`,
+    `walked away from shown invoices: ${result.walkedAway.length}${result.walkedAway.length > 0 ? ` (${result.walkedAway.slice(0, 10).join(', ')})` : ''}`,
     `unexpected exits ${result.unexpectedExits}, stuck ${result.stuck}, final exit code ${String(result.finalExitCode)}`,
     ...result.evidence.map((e) => `EVIDENCE ${e}`),
     ...result.check.violations

@@ -21,6 +21,7 @@ describe('crash torture', () => {
 
       expect(result.check.violations).toEqual([]);
       expect(result.unexpectedExits).toBe(0);
+      expect(result.walkedAway).toEqual([]);
       expect(result.stuck).toBe(0);
       expect(result.finalExitCode).toBe(0);
       expect(result.kills).toBeGreaterThanOrEqual(KILLS);
