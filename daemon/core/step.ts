@@ -218,6 +218,7 @@ function awaitsRecord(s: State, entry: LedgerEntry): boolean {
     case 'refunding':
       return s.step === 'recording' && entry.type === 'refund.requested';
     case 'awaitingPayment':
+      return entry.type === 'invoice.issued';
     case 'cancelling':
     case 'finishing':
     case 'idle':
@@ -383,11 +384,14 @@ function enterAwaitingPayment(
       countdown,
     },
     [
+      // Durable before the QR appears and the first poll goes out: a customer can pay only an
+      // invoice the ledger knows, and a payment is never committed by a poll the ledger cannot
+      // follow up after a crash.
+      record({ type: 'invoice.issued', txId, invoiceReference: invoice.reference }),
       show(payScreen(s, purchase, invoice, 'paying', windowEndsAt, c.paymentWindowMs, at)),
       ...first.effects,
       timer('deadline', deadline, windowEndsAt),
       timer('countdown', countdown, at + 1000),
-      record({ type: 'invoice.issued', txId, invoiceReference: invoice.reference }),
     ],
   );
 }
@@ -574,10 +578,28 @@ function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: Event): Tra
         return enterCancelling(c, s, s.purchase, s.invoice, s.polling, 'timeout', e.at);
       }
       return same(s);
+    case 'ledger.failed': {
+      // invoice.issued could not be made durable: the QR was not shown and the first poll did not
+      // go out (both wait for the record). The invoice is cancelled and followed to a final status.
+      if (e.entry.type !== 'invoice.issued' || e.entry.txId !== txId) return same(s);
+      const idle = { ...s.polling, inFlight: false, overdue: false };
+      const next = enterCancelling(c, s, s.purchase, s.invoice, idle, 'recovery', e.at);
+      return {
+        state: next.state,
+        effects: [
+          {
+            type: 'log',
+            level: 'error',
+            msg: 'invoice not recorded: cancelled before it was shown',
+            fields: { txId, code: e.code },
+          },
+          ...next.effects,
+        ],
+      };
+    }
     case 'dispense.failed':
     case 'dispense.finished':
     case 'display.failed':
-    case 'ledger.failed':
     case 'ledger.recorded':
     case 'payment.cancelAnswered':
     case 'payment.issued':
@@ -623,7 +645,8 @@ function enterCancelling(
   const txId = purchase.txId;
   const due = at + c.cancelDeadlineMs;
   const deadline = token(txId, 'deadline', due);
-  // In recovery no poll timer runs yet: start one now. Otherwise the running poll timer goes on.
+  // In recovery (or when the first poll never went out) no call is out yet: poll now. Otherwise
+  // the running poll timer goes on.
   const polls =
     reason === 'recovery' ? startPoll(c, txId, invoice, polling, at) : { polling, effects: [] };
   return go(

@@ -9,6 +9,7 @@ import { VendError } from '../errors.js';
 export class MemoryLedger implements Ledger {
   readonly #entries: StoredEntry[] = [];
   #failures = 0;
+  readonly #failTypes = new Set<LedgerEntry['type']>();
   #closed = false;
 
   constructor(initial: readonly StoredEntry[] = []) {
@@ -30,9 +31,16 @@ export class MemoryLedger implements Ledger {
     this.#failures += count;
   }
 
+  /** The next write of an entry of this type fails. */
+  failNextOf(type: LedgerEntry['type']): void {
+    this.#failTypes.add(type);
+  }
+
   async record(entry: LedgerEntry, at: number): Promise<void> {
     await Promise.resolve();
     if (this.#closed) throw new VendError('E_CLOSED', 'ledger is closed');
+    if (this.#failTypes.delete(entry.type))
+      throw new VendError('E_LEDGER_WRITE', `could not record ${entry.type}`, { retryable: true });
     if (this.#failures > 0) {
       this.#failures--;
       throw new VendError('E_LEDGER_WRITE', `could not record ${entry.type}`, { retryable: true });

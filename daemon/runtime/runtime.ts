@@ -66,9 +66,11 @@ export const PROBE_REFERENCE = '0';
  * `step`), effects through the ports, their results and failures back as events.
  *
  * Effects start in the order the core listed them and never block the mailbox. Ledger writes are
- * serialised in that order; the payment, dispenser and printer effects listed after a
+ * serialised in that order; the payment, dispenser, printer and display effects listed after a
  * `ledger.record` in the same step start only once it is durable and are skipped if it failed
- * (a record authorises what follows it). Screens, timers and logs are never held back.
+ * (a record authorises what follows it: the pay screen's QR appears only once its invoice is
+ * recorded). A held-back screen is dropped when a newer one was shown meanwhile. Timers and logs
+ * are never held back.
  */
 export function createRuntime(deps: RuntimeDeps): Runtime {
   const { gateway, buttons, dispenser, display, printer, ledger, clock, log, config } = deps;
@@ -186,11 +188,21 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
     );
   };
 
+  let screenSeq = 0;
   const run = (effects: readonly Effect[]): void => {
     let gate: Promise<boolean> | undefined;
     for (const effect of effects) {
       switch (effect.type) {
-        case 'display.show':
+        case 'display.show': {
+          const seq = ++screenSeq;
+          if (gate)
+            void gate.then((ok) => {
+              // A newer screen already went out: this one would be stale.
+              if (ok && seq === screenSeq) perform(effect);
+            });
+          else perform(effect);
+          break;
+        }
         case 'timer.start':
         case 'timer.cancel':
         case 'log':

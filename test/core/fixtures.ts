@@ -7,7 +7,10 @@ export const core = createCore(testConfig);
 export const T0 = 1_000_000;
 const cola = testConfig.products[0]!;
 const purchase = { txId: 'tx-1', product: cola };
-const invoice = { reference: '20261122000000001', qrPayload: 'HTTP://SEQR.SE/R20261122000000001' };
+export const invoice = {
+  reference: '20261122000000001',
+  qrPayload: 'HTTP://SEQR.SE/R20261122000000001',
+};
 const polling = {
   inFlight: true,
   overdue: false,

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Effect, Event, State, TimerName } from '../../daemon/core/types.js';
 import type { InvoiceStatus } from '../../daemon/ports/payment-gateway.js';
-import { core } from './fixtures.js';
+import { EVENTS, STATES, core, invoice } from './fixtures.js';
 
 /**
  * Random runs of the pure core. A driver plays the world: at each step it picks (from a random
@@ -279,6 +279,8 @@ describe('core invariants over random runs', () => {
           )
             inFlight = 0;
           if (holdsInvoice(from) === undefined) inFlight = 0;
+          // The runtime skips what waited behind a failed record: the first poll never went out.
+          if (event.type === 'ledger.failed' && event.entry.type === 'invoice.issued') inFlight = 0;
           const polls = effects.filter((e) => e.type === 'payment.poll').length;
           expect(inFlight + polls).toBeLessThanOrEqual(1);
           if (polls > 0) inFlight = 1;
@@ -343,9 +345,11 @@ describe('core invariants over random runs', () => {
     expect(dispenses).toBeGreaterThan(10);
   });
 
-  it('only refunds wait behind a ledger record in the same step (nothing else can be stranded by a failed write)', () => {
-    // The runtime starts payment, dispenser and printer effects listed after a ledger.record only
-    // once it is durable, and skips them if it fails: so a poll or cancel placed there could be lost.
+  it('only refunds, and the first poll behind invoice.issued, wait behind a ledger record (nothing else can be stranded by a failed write)', () => {
+    // The runtime starts payment, dispenser, printer and display effects listed after a
+    // ledger.record only once it is durable, and skips them if it fails: so a poll or cancel placed
+    // there could be lost. The one exception is the first poll of an invoice, held back until
+    // invoice.issued is durable: the core restarts polling when that record fails (tested below).
     const free = new Set([
       'display.show',
       'timer.start',
@@ -359,11 +363,39 @@ describe('core invariants over random runs', () => {
         for (const { event, effects } of simulate(choices).steps) {
           const first = effects.findIndex((e) => e.type === 'ledger.record');
           if (first < 0) continue;
+          const onlyIssued = effects.every(
+            (e) => e.type !== 'ledger.record' || e.entry.type === 'invoice.issued',
+          );
           for (const e of effects.slice(first))
-            expect(free.has(e.type), `${e.type} after a record on ${event.type}`).toBe(true);
+            expect(
+              free.has(e.type) || (e.type === 'payment.poll' && onlyIssued),
+              `${e.type} after a record on ${event.type}`,
+            ).toBe(true);
         }
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('invoice.issued recorded before the pay screen and the first poll; if it fails, cancelled and polled to a final status', () => {
+    const issued = core.step(STATES['invoicing/issuing'], EVENTS['payment.issued']());
+    const types = issued.effects.map((e) => e.type);
+    const record = types.indexOf('ledger.record');
+    expect(issued.effects[record]).toMatchObject({ entry: { type: 'invoice.issued' } });
+    expect(record).toBeLessThan(types.indexOf('display.show'));
+    expect(record).toBeLessThan(types.indexOf('payment.poll'));
+
+    const failed = core.step(issued.state, {
+      type: 'ledger.failed',
+      entry: { type: 'invoice.issued', txId: 'tx-1', invoiceReference: invoice.reference },
+      code: 'E_LEDGER_WRITE',
+      at: 0,
+    });
+    expect(failed.state).toMatchObject({ kind: 'cancelling', polling: { inFlight: true } });
+    const after = failed.effects.map((e) => e.type);
+    // Neither the cancel nor the new poll waits behind a record (the ledger is failing).
+    const firstRecord = after.indexOf('ledger.record');
+    expect(after.indexOf('payment.cancel')).toBeLessThan(firstRecord);
+    expect(after.indexOf('payment.poll')).toBeLessThan(firstRecord);
   });
 });

@@ -35,6 +35,7 @@ const TABLE: Record<StateName, Expect> = {
     'timer.expired/deadline': 'outOfService',
   },
   'awaitingPayment/paying': {
+    'ledger.failed': 'cancelling',
     'payment.statusReceived/ISSUED': '=',
     'payment.statusReceived/PAID': 'dispensing',
     'payment.statusReceived/CANCELED': 'notice',
@@ -45,6 +46,7 @@ const TABLE: Record<StateName, Expect> = {
     'timer.expired/countdown': '=',
   },
   'awaitingPayment/stillPaying': {
+    'ledger.failed': 'cancelling',
     'payment.statusReceived/ISSUED': '=',
     'payment.statusReceived/PAID': 'dispensing',
     'payment.statusReceived/CANCELED': 'notice',

@@ -356,6 +356,21 @@ describe('runtime with fakes', () => {
     expect(h.display.current).toEqual({ kind: 'problem', problem: 'invoiceFailed' });
   });
 
+  it('the invoice.issued record failing: the QR never shows, no poll goes out first; the invoice is cancelled and confirmed', async () => {
+    h = await startHarness();
+    h.ledger.failNextOf('invoice.issued');
+    await h.pressProduct(1);
+    await h.advance(1500);
+    expect(h.display.screens.map((s) => s.kind)).not.toContain('pay');
+    const reference = h.fake.calls.find((c) => c.method === 'cancelInvoice')?.reference;
+    const methods = h.fake.calls.map((c) => c.method);
+    expect(methods.indexOf('cancelInvoice')).toBeGreaterThan(0);
+    expect(methods.indexOf('cancelInvoice')).toBeLessThan(methods.indexOf('getStatus'));
+    expect(reference && h.fake.status(reference)).toBe('CANCELED');
+    await h.advance(6000);
+    expect(h.runtime.state().kind).toBe('idle');
+  });
+
   it('stop during a dispense: the pulse finishes, its outcome is recorded, adapters close', async () => {
     h = await startHarness();
     await h.pressProduct(1);
