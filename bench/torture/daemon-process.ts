@@ -1,6 +1,7 @@
 // The real daemon as a child process: its pino lines parsed as they arrive, the state machine
 // followed from its "state changed" lines, and SIGKILL / SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 
 /** A pino line from the daemon's stdout (the journald `<N>` prefix stripped). */
 export type DaemonLine = Record<string, unknown> & { readonly msg?: string };
@@ -38,6 +39,7 @@ export class DaemonProcess {
   readonly tail: string[] = [];
   readonly #listeners = new Set<(line: DaemonLine) => void>();
   #gone = false;
+  #framesOpen = false;
 
   constructor(options: DaemonProcessOptions) {
     this.incarnation = options.incarnation;
@@ -64,9 +66,10 @@ export class DaemonProcess {
         return;
       }
       if (line.msg === 'state changed' && typeof line['to'] === 'string') this.state = line['to'];
-      else if (line.msg === 'virtual kiosk listening' && typeof line['url'] === 'string')
+      else if (line.msg === 'virtual kiosk listening' && typeof line['url'] === 'string') {
         this.kioskUrl = line['url'].replace(/\/$/, '');
-      else if (line.msg === 'ready') this.ready = true;
+        this.#watchFrames(this.kioskUrl);
+      } else if (line.msg === 'ready') this.ready = true;
       for (const listener of [...this.#listeners]) listener(line);
     });
     this.#readLines(this.child.stderr, (text) => {
@@ -78,7 +81,11 @@ export class DaemonProcess {
     return !this.#gone;
   }
 
-  /** Calls `listener` with every parsed line (and `{msg: '(exit)'}` at exit). */
+  /**
+   * Calls `listener` with every parsed line, `{msg: '(frame)', screen, invoiceReference}` for each
+   * frame the display produced (from the kiosk's event stream: what the customer sees), and
+   * `{msg: '(exit)'}` at exit.
+   */
   onLine(listener: (line: DaemonLine) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -113,7 +120,7 @@ export class DaemonProcess {
     });
   }
 
-  /** Resolves once both the kiosk URL and `ready` were logged. */
+  /** Resolves once the kiosk URL and `ready` were logged and the frame stream is open. */
   async whenReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(this.ready && this.kioskUrl !== undefined)) {
@@ -122,6 +129,12 @@ export class DaemonProcess {
         Math.max(1, deadline - Date.now()),
         'ready line',
       );
+    }
+    while (!this.#framesOpen) {
+      if (this.#gone) throw new DaemonExited(this.incarnation);
+      if (Date.now() > deadline)
+        throw new Error(`daemon #${this.incarnation}: kiosk event stream not open`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
@@ -140,6 +153,39 @@ export class DaemonProcess {
     const { code } = await this.exited;
     clearTimeout(timer);
     return code;
+  }
+
+  /** Follows the kiosk's Server-Sent Events; a frame showing a QR code names its invoice. */
+  #watchFrames(kioskUrl: string): void {
+    const req = http.get(`${kioskUrl}/events`, (res) => {
+      this.#framesOpen = true;
+      let pending = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        pending += chunk;
+        let end: number;
+        while ((end = pending.indexOf('\n\n')) >= 0) {
+          const block = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          if (!block.startsWith('event: frame\n')) continue;
+          const data = block.slice(block.indexOf('data: ') + 6);
+          try {
+            const frame = JSON.parse(data) as Record<string, unknown>;
+            const line: DaemonLine = {
+              msg: '(frame)',
+              screen: frame['screen'],
+              invoiceReference: frame['invoiceReference'],
+            };
+            for (const listener of [...this.#listeners]) listener(line);
+          } catch {
+            // A frame cut short by the kill.
+          }
+        }
+      });
+      res.on('error', () => undefined);
+    });
+    req.on('error', () => undefined);
+    void this.exited.then(() => req.destroy());
   }
 
   #keep(text: string): void {

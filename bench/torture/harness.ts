@@ -582,9 +582,10 @@ class TortureRun {
     count(this.#behaviours, behaviour);
     const daemon = this.#current;
     const slot = r.int(1, 3);
+    // The customer pays what the screen shows: a frame with the QR code, not a log line.
     const shown = daemon
       .waitFor(
-        (l) => l.msg === 'state changed' && l['to'] === 'awaitingPayment',
+        (l) => l.msg === '(frame)' && typeof l['invoiceReference'] === 'string',
         15_000,
         'pay screen',
       )
