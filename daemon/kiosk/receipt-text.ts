@@ -1,28 +1,10 @@
 import type { Receipt } from '../ports/printer.js';
-import { columnsFor, formatAmount } from '../../hardware/printer/receipt-encoder.js';
-
-const LABELS = {
-  en: {
-    terminal: 'Terminal',
-    date: 'Date',
-    total: 'Total',
-    vat: 'VAT',
-    invoice: 'Invoice',
-    reference: 'Reference',
-    paidWith: 'SEQR payment',
-    qr: 'QR',
-  },
-  sv: {
-    terminal: 'Terminal',
-    date: 'Datum',
-    total: 'Totalt',
-    vat: 'Moms',
-    invoice: 'Faktura',
-    reference: 'Referens',
-    paidWith: 'SEQR-betalning',
-    qr: 'QR',
-  },
-} as const;
+import {
+  RECEIPT_LABELS,
+  columnsFor,
+  formatAmount,
+  formatDate,
+} from '../../hardware/printer/receipt-encoder.js';
 
 /** Hard-wraps `text` at `width` columns. */
 function wrap(text: string, width: number): string[] {
@@ -55,16 +37,15 @@ function leftRight(left: string, right: string, width: number): string[] {
  */
 export function receiptText(receipt: Receipt, locale: 'en' | 'sv' = 'en'): string {
   const width = columnsFor(58);
-  const labels = LABELS[locale];
+  const labels = RECEIPT_LABELS[locale];
   const rule = '-'.repeat(width);
-  const date = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(receipt.date);
   const amount = formatAmount(receipt.amount);
   const lines = [
     ...centre(receipt.merchantName.toUpperCase(), width),
     ...(receipt.merchantAddress ?? []).flatMap((line) => centre(line, width)),
     rule,
     ...leftRight(labels.terminal, receipt.terminalId, width),
-    ...leftRight(labels.date, date ? `${date[1]} ${date[2]}` : receipt.date, width),
+    ...leftRight(labels.date, formatDate(receipt.date), width),
     rule,
     ...leftRight(receipt.productName, amount, width),
     ...leftRight(labels.total, amount, width),
@@ -80,9 +61,7 @@ export function receiptText(receipt: Receipt, locale: 'en' | 'sv' = 'en'): strin
     ...leftRight(`${labels.reference}:`, receipt.ersReference, width),
     '',
     ...centre(labels.paidWith, width),
-    ...(receipt.qrPayload === undefined
-      ? []
-      : ['', ...centre(`[${labels.qr}] ${receipt.qrPayload}`, width)]),
+    ...(receipt.qrPayload === undefined ? [] : ['', ...centre(`[QR] ${receipt.qrPayload}`, width)]),
   ];
   return `${lines.join('\n')}\n`;
 }

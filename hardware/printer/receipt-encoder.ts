@@ -31,15 +31,29 @@ export interface ReceiptLabels {
   readonly paidWith: string;
 }
 
-const DEFAULT_LABELS: ReceiptLabels = {
-  terminal: 'Terminal',
-  date: 'Date',
-  total: 'Total',
-  vat: 'VAT',
-  invoice: 'Invoice',
-  reference: 'Reference',
-  paidWith: 'SEQR payment',
+/** The receipt labels per display locale (`layout.labels`). */
+export const RECEIPT_LABELS: Readonly<Record<'en' | 'sv', ReceiptLabels>> = {
+  en: {
+    terminal: 'Terminal',
+    date: 'Date',
+    total: 'Total',
+    vat: 'VAT',
+    invoice: 'Invoice',
+    reference: 'Reference',
+    paidWith: 'SEQR payment',
+  },
+  sv: {
+    terminal: 'Terminal',
+    date: 'Datum',
+    total: 'Totalt',
+    vat: 'Moms',
+    invoice: 'Faktura',
+    reference: 'Referens',
+    paidWith: 'SEQR-betalning',
+  },
 };
+
+const DEFAULT_LABELS = RECEIPT_LABELS.en;
 
 const SYMBOLS: Readonly<Record<string, string>> = { EUR: '€', SEK: 'kr', NOK: 'kr', DKK: 'kr' };
 
@@ -51,7 +65,8 @@ export function formatAmount(money: Money): string {
 }
 
 /** `2026-11-22T09:14:05` (+ optional zone) -> `2026-11-22 09:14`, as the payment's local time. */
-function formatDate(iso: string): string {
+/** `2026-11-22T09:14:05...` -> `2026-11-22 09:14` (other text unchanged). */
+export function formatDate(iso: string): string {
   const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
   return match?.[1] && match[2] ? `${match[1]} ${match[2]}` : iso;
 }

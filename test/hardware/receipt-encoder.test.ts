@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { encodeReceipt, formatAmount } from '../../hardware/printer/receipt-encoder.js';
+import {
+  RECEIPT_LABELS,
+  encodeReceipt,
+  formatAmount,
+} from '../../hardware/printer/receipt-encoder.js';
 import { decodeEscPos, readRasterQr } from './support/escpos-decoder.js';
 import { RECEIPT } from './receipt.js';
 
@@ -23,6 +27,15 @@ describe('receipt encoder', () => {
     });
     expect(job.cuts).toBe(1);
     expect(job.lines.every((l) => l.text.trimEnd().length <= 48)).toBe(true);
+  });
+
+  it('prints the Swedish labels of a Swedish machine', async () => {
+    const job = decodeEscPos(await encodeReceipt(RECEIPT, { labels: RECEIPT_LABELS.sv }));
+    const t = texts(job.lines);
+    expect(t.some((l) => l.startsWith('Datum') && l.endsWith('2026-11-22 09:14'))).toBe(true);
+    expect(t.some((l) => l.startsWith('Moms 12%'))).toBe(true);
+    expect(t).toContain('Faktura: 12345678901234567');
+    expect(t).toContain('SEQR-betalning');
   });
 
   it('selects PC858 by default and prints å ä ö and € from it; WPC1252 on request', async () => {
