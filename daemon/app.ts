@@ -4,6 +4,7 @@
  * open, starts the vending runtime and the background workers, and tells systemd it is ready.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { readResellerPassword, readTerminalPassword } from '../config/credentials.js';
@@ -16,6 +17,7 @@ import { createDisplay, formatMoney } from '../hardware/display/index.js';
 import { openGpio } from '../hardware/gpio/open-gpio.js';
 import type { Level } from '../hardware/gpio/gpio.js';
 import { EscPosPrinter } from '../hardware/printer/escpos-printer.js';
+import { RECEIPT_LABELS } from '../hardware/printer/receipt-encoder.js';
 import { FakePrinter } from '../hardware/printer/fake-printer.js';
 import { NoPrinter } from '../hardware/printer/no-printer.js';
 import { startSimulator } from '../simulator/index.js';
@@ -179,7 +181,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (endpoint === undefined || config.seqr.terminalId === undefined)
         throw new VendError(
           'E_CONFIG_INVALID',
-          'seqr.endpoint and seqr.terminalId are required in production mode',
+          'seqr.endpoint and seqr.terminalId are required (in demo mode, terminalId whenever endpoint is set)',
         );
       const password = await readTerminalPassword(config, env).catch((err: unknown) => {
         if (demo) return SIMULATOR_DEFAULT_PASSWORD;
@@ -317,7 +319,7 @@ export async function startApp(options: AppOptions): Promise<App> {
               clock,
               device: p.type === 'usb' ? p.path : `tcp://${p.host}:${String(p.port)}`,
               deadlineMs: p.jobDeadlineMs,
-              layout: { paperMm: p.width, qrMode: p.qr },
+              layout: { paperMm: p.width, qrMode: p.qr, labels: RECEIPT_LABELS[config.locale] },
             });
     }
 
@@ -758,7 +760,6 @@ export function reconciliationGateway(client: SeqrClient): ReconciliationGateway
 }
 
 async function readCa(file: string): Promise<Buffer> {
-  const { readFile } = await import('node:fs/promises');
   return readFile(file).catch((err: unknown) => {
     throw new VendError('E_CONFIG_INVALID', `seqr.caFile ${file} cannot be read`, { cause: err });
   });

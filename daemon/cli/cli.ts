@@ -2,6 +2,7 @@
  * `seqr-vend <command>`: one binary for the daemon and the operator's commands. Every command
  * resolves with its exit status and never throws; what it prints goes to the given streams.
  */
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { readResellerPassword, readTerminalPassword } from '../../config/credentials.js';
@@ -160,11 +161,8 @@ async function statusCommand(argv: readonly string[], io: CliIo): Promise<number
 
 /** The production config if it exists, else the demo's (a laptop running `npm start`). */
 function demoConfigOr(env: NodeJS.ProcessEnv): Config {
-  try {
-    return loadConfig(DEFAULT_CONFIG_PATH, env);
-  } catch {
-    return demoConfig(env);
-  }
+  // A broken production config is reported, never silently replaced by the demo's.
+  return existsSync(DEFAULT_CONFIG_PATH) ? loadConfig(DEFAULT_CONFIG_PATH, env) : demoConfig(env);
 }
 
 /** `status` as aligned `key: value` lines. */

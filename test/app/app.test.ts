@@ -1,7 +1,8 @@
 // The composition root end to end in demo mode: the real SQLite ledger, the SOAP client against
 // the in-process simulator over loopback, the virtual hardware, the control socket. Real clock
 // with short windows (the runtime's timing is proven with the ManualClock elsewhere).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { startApp, statusLine, type App } from '../../daemon/app.js';
 import { formatStatus, runCli } from '../../daemon/cli/cli.js';
 import { errorCodeOf } from '../../daemon/errors.js';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
+import { startSimulator } from '../../simulator/index.js';
 
 const dirs: string[] = [];
 const apps: App[] = [];
@@ -36,6 +38,13 @@ function config(dir: string, extra: Partial<ConfigInput> = {}): Config {
     timeouts: { pollIntervalMs: 200, thankYouMs: 500, outcomeMs: 500, paymentWindowMs: 5_000 },
     ...extra,
   });
+}
+
+/** Writes `input` (the demo config plus overrides) as `dir/config.yaml` (JSON is YAML). */
+function configFile(dir: string, overrides: Partial<ConfigInput> = {}): string {
+  const file = path.join(dir, 'config.yaml');
+  writeFileSync(file, JSON.stringify({ ...DEMO_CONFIG_INPUT, ...overrides }));
+  return file;
 }
 
 function lines(): { write(chunk: string): void; text(): string } {
@@ -135,8 +144,39 @@ describe('startApp in demo mode', () => {
     ]);
   });
 
+  it('a refund that failed before a restart is retried once at start and then left to the refund worker, never sent twice', async () => {
+    const sim = await startSimulator({ host: '127.0.0.1', port: 0 });
+    try {
+      const dir = tempDir();
+      const cfg = config(dir, { seqr: { endpoint: sim.soapUrl, terminalId: sim.terminal.id } });
+      const refundCalls = (): number =>
+        sim.control.calls().filter((c) => c.op === 'refundPayment').length;
+      // Connection resets: the outcome of each attempt is unknown, nothing is refunded at SEQR.
+      sim.control.injectFault('refundPayment', { kind: 'reset' }, { times: 2 });
+
+      const first = await start(cfg);
+      first.virtual?.dispenser.nextResult(undefined, { outcome: 'notDelivered', reason: 'noDrop' });
+      first.virtual?.buttons.press({ kind: 'product', slot: 1 });
+      const invoice = await until('an invoice', () => sim.control.activeInvoice());
+      sim.control.pay(invoice.reference);
+      await until('the failed refund', () => first.ledger.transactions()[0]?.refund === 'failed');
+      await first.stop();
+      expect(refundCalls()).toBe(1);
+
+      // Start-up recovery retries it once (and fails again); the core must not send another.
+      const second = await start(cfg);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(refundCalls()).toBe(2);
+      const view = second.ledger.transactions()[0];
+      expect(view?.refund).toBe('failed');
+      expect(view?.closed).toBeUndefined();
+      expect(sim.control.invoice(invoice.reference)?.refunds).toEqual([]);
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('opens the kiosk on a free port when the configured one is taken (demo only)', async () => {
-    const { createServer } = await import('node:net');
     const squatter = createServer();
     await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
     const taken = (squatter.address() as { port: number }).port;
@@ -161,16 +201,10 @@ describe('startApp in demo mode', () => {
     await start(cfg);
     const out = lines();
     const err = lines();
-    const yaml = path.join(dir, 'config.yaml');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(
-      yaml,
-      JSON.stringify({
-        ...DEMO_CONFIG_INPUT,
-        stateDirectory: cfg.stateDirectory,
-        control: { socketPath: cfg.control.socketPath },
-      }),
-    );
+    const yaml = configFile(dir, {
+      stateDirectory: cfg.stateDirectory,
+      control: { socketPath: cfg.control.socketPath },
+    });
     const code = await runCli(['status', '--config', yaml, '--json'], {
       stdout: out,
       stderr: err,
@@ -184,7 +218,6 @@ describe('startApp in demo mode', () => {
   it('refuses to start on a damaged ledger, with the code and without trading', async () => {
     const dir = tempDir();
     const cfg = config(dir);
-    const { mkdirSync, writeFileSync } = await import('node:fs');
     mkdirSync(cfg.stateDirectory, { recursive: true });
     writeFileSync(ledgerPath(cfg.stateDirectory), 'this is not a database'.repeat(300));
     const log = lines();
@@ -232,7 +265,6 @@ describe('runCli', () => {
   it('check-config: exit 78 with the line of the problem, 0 for the shipped example', async () => {
     const dir = tempDir();
     const bad = path.join(dir, 'bad.yaml');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(bad, 'mode: demo\nmachine: { name: x }\nproducts: []\n');
     const err = lines();
     expect(
@@ -243,15 +275,7 @@ describe('runCli', () => {
 
   it('status without a daemon: E_DAEMON_UNREACHABLE, exit 1', async () => {
     const dir = tempDir();
-    const yaml = path.join(dir, 'config.yaml');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(
-      yaml,
-      JSON.stringify({
-        ...DEMO_CONFIG_INPUT,
-        control: { socketPath: path.join(dir, 'none.sock') },
-      }),
-    );
+    const yaml = configFile(dir, { control: { socketPath: path.join(dir, 'none.sock') } });
     const err = lines();
     expect(
       await runCli(['status', '--config', yaml], { stdout: lines(), stderr: err, env: {} }),
@@ -261,9 +285,7 @@ describe('runCli', () => {
 
   it('safe-state on virtual hardware does nothing and says so', async () => {
     const dir = tempDir();
-    const yaml = path.join(dir, 'config.yaml');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(yaml, JSON.stringify(DEMO_CONFIG_INPUT));
+    const yaml = configFile(dir);
     const out = lines();
     expect(
       await runCli(['safe-state', '--config', yaml], { stdout: out, stderr: lines(), env: {} }),
