@@ -1,0 +1,39 @@
+import type { Config } from '../../config/schema.js';
+import { DEFAULT_TIMINGS, type CoreConfig } from '../core/config.js';
+
+/** The core's view of the configuration. */
+export function coreConfig(config: Config, terminalId: string): CoreConfig {
+  const t = config.timeouts;
+  return {
+    ...DEFAULT_TIMINGS,
+    products: config.products.map((p) => ({
+      slot: p.slot,
+      buttonLabel: String(p.slot),
+      name: p.name,
+      price: { minor: p.priceMinor, currency: config.currency },
+      taxRatePercent: config.merchant.vatBasisPoints / 100,
+    })),
+    machineName: config.machine.name,
+    merchant: {
+      name: config.merchant.name,
+      ...(config.merchant.address === '' ? {} : { address: config.merchant.address.split('\n') }),
+      terminalId,
+    },
+    paymentWindowMs: t.paymentWindowMs,
+    stillPayingWindowMs: t.stillPayingWindowMs,
+    pollIntervalMs: t.pollIntervalMs,
+    thankYouMs: t.thankYouMs,
+    messageMs: t.outcomeMs,
+    dispenseDeadlineMs: Math.max(t.dispenseTimeoutMs, maxDispenseMs(config) + 1_000),
+    outOfServiceBackoffMaxMs: t.outOfServiceRetryMs,
+    outOfServiceBackoffMinMs: Math.min(
+      DEFAULT_TIMINGS.outOfServiceBackoffMinMs,
+      t.outOfServiceRetryMs,
+    ),
+  };
+}
+
+/** The longest a dispense can take: its pulse, or the drop window when one is longer. */
+function maxDispenseMs(config: Config): number {
+  return Math.max(...config.products.map((p) => Math.max(p.pulseMs, p.dropSensor?.windowMs ?? 0)));
+}
