@@ -11,9 +11,8 @@ import type { Config } from '../config/schema.js';
 import type { SeqrSimulator } from '../simulator/types.js';
 import { coreConfig } from './app/core-config.js';
 import { openDisplay } from './app/display.js';
-import { openHardware, type VirtualHardware } from './app/hardware.js';
+import { openHardware, recordRelaysIfAsked, type VirtualHardware } from './app/hardware.js';
 import { LineFeed } from './app/log-feed.js';
-import { DispenseTracker, recordRelays } from './app/relay-record.js';
 import { openSeqr } from './app/seqr.js';
 import { startService } from './app/service.js';
 import { statusReader, type StatusSnapshot } from './app/status.js';
@@ -105,12 +104,10 @@ export async function startApp(options: AppOptions): Promise<App> {
     stopOrder.add(async () => {
       if (!ledgerClosed) await ledger.close();
     });
-    const tracked = new DispenseTracker(ledger);
 
     const hardware = await openHardware(config, { clock, log });
     const { virtual, buttons, dispenser, printer } = hardware;
-    if (virtual && config.virtual.recordFile)
-      stopOrder.add(recordRelays(virtual.dispenser, config.virtual.recordFile, tracked));
+    const tracked = await recordRelaysIfAsked(config, hardware, ledger, stopOrder);
     // Until the runtime starts, the adapters are closed here; from then on runtime.stop() does.
     let runtimeOwnsAdapters = false;
     stopOrder.add(async () => {

@@ -5,7 +5,7 @@
 import type { Config } from '../../config/schema.js';
 import { createDisplay, formatMoney } from '../../hardware/display/index.js';
 import type { SeqrSimulator } from '../../simulator/types.js';
-import { startKiosk, type Kiosk } from '../kiosk/index.js';
+import type { Kiosk } from '../kiosk/index.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../ports/clock.js';
 import type { Display } from '../ports/display.js';
@@ -40,6 +40,8 @@ export interface OpenedDisplay {
 export async function openDisplay(config: Config, deps: DisplayDeps): Promise<OpenedDisplay> {
   const { clock, log, stopOrder, virtual, simulator, logLines } = deps;
   if (virtual && config.kiosk.enabled) {
+    // Imported only here: a machine without the kiosk never loads it.
+    const { startKiosk } = await import('../kiosk/index.js');
     const demo = config.mode === 'demo';
     const turned = config.display.rotation === 90 || config.display.rotation === 270;
     const w = config.display.width ?? 800;

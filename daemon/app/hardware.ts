@@ -4,28 +4,24 @@
  * test opens, drives and closes it on its own).
  */
 import type { Config } from '../../config/schema.js';
-import { FakeButtons } from '../../hardware/buttons/fake-buttons.js';
 import { openGpioButtons } from '../../hardware/buttons/gpio-buttons.js';
-import { FakeDispenser } from '../../hardware/dispenser/fake-dispenser.js';
 import { openGpioDispenser } from '../../hardware/dispenser/gpio-dispenser.js';
 import type { Level } from '../../hardware/gpio/gpio.js';
 import { openGpio } from '../../hardware/gpio/open-gpio.js';
 import { EscPosPrinter } from '../../hardware/printer/escpos-printer.js';
-import { FakePrinter } from '../../hardware/printer/fake-printer.js';
 import { NoPrinter } from '../../hardware/printer/no-printer.js';
 import { RECEIPT_LABELS } from '../../hardware/printer/receipt-encoder.js';
+import type { VirtualHardware } from '../../hardware/virtual/index.js';
+import type { SqliteLedger } from '../ledger/sqlite-ledger.js';
 import type { Logger } from '../log.js';
 import type { Buttons } from '../ports/buttons.js';
 import type { Clock } from '../ports/clock.js';
 import type { Dispenser } from '../ports/dispenser.js';
+import type { Ledger } from '../ports/ledger.js';
 import type { Printer } from '../ports/printer.js';
+import type { StopOrder } from './stop-order.js';
 
-/** The virtual hardware of demo mode, which the kiosk page and tests drive. */
-export interface VirtualHardware {
-  readonly buttons: FakeButtons;
-  readonly dispenser: FakeDispenser;
-  readonly printer: FakePrinter;
-}
+export type { VirtualHardware } from '../../hardware/virtual/index.js';
 
 export interface Hardware {
   readonly buttons: Buttons;
@@ -52,7 +48,7 @@ export async function openHardware(config: Config, deps: HardwareDeps): Promise<
   const { clock, log } = deps;
   const demo = config.mode === 'demo';
   if (demo || config.gpio.backend === 'fake') {
-    const virtual = openVirtualHardware(config, clock);
+    const virtual = await openVirtualHardware(config, clock);
     const { buttons, dispenser, printer } = virtual;
     return {
       buttons,
@@ -141,26 +137,50 @@ export async function openHardware(config: Config, deps: HardwareDeps): Promise<
   };
 }
 
-function openVirtualHardware(config: Config, clock: Clock): VirtualHardware {
+/** The virtual hardware, imported only here: a machine with real hardware never loads it. */
+async function openVirtualHardware(config: Config, clock: Clock): Promise<VirtualHardware> {
+  const { createVirtualHardware } = await import('../../hardware/virtual/index.js');
   const demo = config.mode === 'demo';
-  const slots = config.products.map((p) => p.slot);
-  const stock = Object.fromEntries(
-    config.products.flatMap((p) => (p.stock === undefined ? [] : [[p.slot, p.stock]])),
-  );
   // The demo machine has a drop sensor, so the kiosk can show a product that does not drop.
   const dropWindowMs =
     config.products.find((p) => p.dropSensor)?.dropSensor?.windowMs ?? (demo ? 1_500 : undefined);
-  return {
-    buttons: new FakeButtons({ clock, slots, stuckMs: config.buttons.stuckMs }),
-    dispenser: new FakeDispenser({
-      clock,
-      slots,
-      stock,
-      pulseMs: config.products[0]?.pulseMs ?? 300,
-      ...(dropWindowMs === undefined ? {} : { dropWindowMs }),
-    }),
-    printer: new FakePrinter({ clock, keepReceipts: 100 }),
-  };
+  return createVirtualHardware({
+    clock,
+    slots: config.products.map((p) => p.slot),
+    stock: Object.fromEntries(
+      config.products.flatMap((p) => (p.stock === undefined ? [] : [[p.slot, p.stock]])),
+    ),
+    pulseMs: config.products[0]?.pulseMs ?? 300,
+    ...(dropWindowMs === undefined ? {} : { dropWindowMs }),
+    stuckMs: config.buttons.stuckMs,
+    keepReceipts: 100,
+  });
+}
+
+/**
+ * With `virtual.recordFile` on virtual hardware, starts the crash-torture relay record (closed by
+ * the stop order) and returns the ledger the runtime must use so the record names each pulse's
+ * transaction; otherwise returns `ledger` unchanged.
+ */
+export async function recordRelaysIfAsked(
+  config: Config,
+  hardware: Hardware,
+  ledger: SqliteLedger,
+  stopOrder: StopOrder,
+): Promise<Ledger> {
+  const file = config.virtual.recordFile;
+  if (hardware.virtual === undefined || file === undefined) return ledger;
+  const { recordRelays } = await import('../../hardware/virtual/index.js');
+  const record = recordRelays(
+    hardware.virtual.dispenser,
+    file,
+    ledger,
+    (txId) => ledger.transaction(txId)?.invoiceReference ?? null,
+  );
+  stopOrder.add(() => {
+    record.close();
+  });
+  return record.ledger;
 }
 
 /** Closes each device in order, every one even when an earlier failed; rejects with the first. */

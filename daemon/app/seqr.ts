@@ -5,7 +5,6 @@
 import { readFile } from 'node:fs/promises';
 import { readResellerPassword, readTerminalPassword } from '../../config/credentials.js';
 import type { Config } from '../../config/schema.js';
-import { startSimulator } from '../../simulator/index.js';
 import type { SeqrSimulator } from '../../simulator/types.js';
 import { VendError, errorCodeOf } from '../errors.js';
 import type { ReconciliationGateway } from '../ledger/end-of-day.js';
@@ -58,6 +57,8 @@ export async function openSeqr(config: Config, deps: SeqrDeps): Promise<Seqr> {
   let terminal: { id: string; password: string };
   let reseller: SeqrResellerCredentials | undefined;
   if (demo && endpoint === undefined) {
+    // Imported only here: a machine that talks to a real SEQR never loads the simulator.
+    const { startSimulator } = await import('../../simulator/index.js');
     simulator = await startSimulator({ host: '127.0.0.1', port: 0, clock });
     const sim = simulator;
     stopOrder.add(() => sim.close());
