@@ -1,81 +1,50 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import * as PImage from 'pureimage';
-
-/** The part of an opentype.js 0.4 font this module uses (pureimage loads it; it ships no types). */
-interface OpentypeGlyph {
-  readonly index: number;
-  readonly advanceWidth?: number;
-  getPath(x: number, y: number, size: number): { commands: PathCommand[] };
-  getMetrics(): { xMin: number; xMax: number; yMin: number; yMax: number };
-}
-type PathCommand =
-  | { readonly type: 'M' | 'L'; readonly x: number; readonly y: number }
-  | {
-      readonly type: 'Q';
-      readonly x1: number;
-      readonly y1: number;
-      readonly x: number;
-      readonly y: number;
-    }
-  | {
-      readonly type: 'C';
-      readonly x1: number;
-      readonly y1: number;
-      readonly x2: number;
-      readonly y2: number;
-      readonly x: number;
-      readonly y: number;
-    }
-  | { readonly type: 'Z' };
-interface OpentypeFont {
-  readonly unitsPerEm: number;
-  readonly ascender: number;
-  readonly descender: number;
-  stringToGlyphs(text: string): OpentypeGlyph[];
-  getKerningValue(left: OpentypeGlyph, right: OpentypeGlyph): number;
-}
-
-/** The drawing calls a face needs from a pureimage context. */
-export type PathSink = Pick<
-  PImage.Context,
-  'beginPath' | 'moveTo' | 'lineTo' | 'quadraticCurveTo' | 'bezierCurveTo' | 'closePath' | 'fill'
->;
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ATLAS_FILE, decodeAtlas, PathOp, type PackedFace } from './glyph-atlas.js';
 
 /**
- * A loaded TrueType face. Measurement and drawing use the same glyph advances and kerning, so a
- * measured width is the drawn width. `inkBox` bounds every pixel the text can touch, including
- * glyph overhang (DejaVu's `j` reaches 0.06 em left of its origin) and anti-aliasing.
+ * A face of the glyph atlas (glyph-atlas.ts). Measurement and drawing use the same glyph advances
+ * and kerning, so a measured width is the drawn width. `inkBox` bounds every pixel the text can
+ * touch, including glyph overhang (DejaVu's `j` reaches 0.06 em left of its origin) and
+ * anti-aliasing. A character the atlas lacks is drawn as the font's replacement box, never
+ * skipped: `missing` says which characters of a text those are.
  */
 export class Face {
-  readonly #font: OpentypeFont;
+  readonly #face: PackedFace;
   readonly #masks = new Map<string, GlyphMask | undefined>();
 
-  constructor(font: OpentypeFont) {
-    this.#font = font;
+  constructor(face: PackedFace) {
+    this.#face = face;
+  }
+
+  /** The characters of `text` the atlas lacks (drawn as a box), each once, in order. */
+  missing(text: string): string[] {
+    const out = new Set<string>();
+    for (const ch of text) if (!this.#face.cmap.has(ch.codePointAt(0) ?? 0)) out.add(ch);
+    return [...out];
   }
 
   /** Advance width of `text` at `size` px, kerning included. */
   width(text: string, size: number): number {
-    const font = this.#font;
-    const glyphs = font.stringToGlyphs(text);
+    const glyphs = this.#glyphs(text);
     let units = 0;
-    glyphs.forEach((glyph, i) => {
-      units += glyph.advanceWidth ?? 0;
+    for (let i = 0; i < glyphs.length; i++) {
+      const g = glyphs[i] ?? 0;
+      units += this.#face.advance[g] ?? 0;
       const next = glyphs[i + 1];
-      if (next) units += font.getKerningValue(glyph, next);
-    });
-    return (units / font.unitsPerEm) * size;
+      if (next !== undefined) units += this.#kerning(g, next);
+    }
+    return (units / this.#face.unitsPerEm) * size;
   }
 
   /** Distance from the baseline up to the highest point of any glyph (accented capitals). */
   ascent(size: number): number {
-    return (this.#font.ascender / this.#font.unitsPerEm) * size;
+    return (this.#face.ascender / this.#face.unitsPerEm) * size;
   }
 
   /** Distance from the baseline down to the lowest point of any glyph (positive). */
   descent(size: number): number {
-    return (-this.#font.descender / this.#font.unitsPerEm) * size;
+    return (-this.#face.descender / this.#face.unitsPerEm) * size;
   }
 
   /** Horizontal room to leave on each side for overhang and anti-aliasing. */
@@ -105,8 +74,7 @@ export class Face {
 
   /**
    * Blends `text` in `color` into an opaque RGBA buffer. Each glyph is rasterised once per size and
-   * quarter-pixel offset by pureimage (anti-aliased) into a coverage mask and cached: pureimage's
-   * per-pixel compositing is far too slow to run for every frame, a cached mask is a plain blend.
+   * quarter-pixel offset into a coverage mask and cached; drawing is a plain blend of masks.
    */
   draw(
     target: { readonly data: Uint8Array; readonly width: number; readonly height: number },
@@ -116,44 +84,48 @@ export class Face {
     size: number,
     color: readonly [number, number, number],
   ): void {
-    const font = this.#font;
-    const scale = size / font.unitsPerEm;
-    const glyphs = font.stringToGlyphs(text);
+    const scale = size / this.#face.unitsPerEm;
+    const glyphs = this.#glyphs(text);
     const top = Math.round(baseline);
     let pen = x;
-    glyphs.forEach((glyph, i) => {
+    for (let i = 0; i < glyphs.length; i++) {
+      const g = glyphs[i] ?? 0;
       const whole = Math.floor(pen);
       const quarter = Math.round((pen - whole) * 4);
-      const mask = this.#mask(glyph, size, quarter / 4);
+      const mask = this.#mask(g, size, quarter / 4);
       if (mask) blend(target, mask, whole + Math.floor(quarter / 4), top, color);
-      pen += (glyph.advanceWidth ?? 0) * scale;
+      pen += (this.#face.advance[g] ?? 0) * scale;
       const next = glyphs[i + 1];
-      if (next) pen += font.getKerningValue(glyph, next) * scale;
-    });
+      if (next !== undefined) pen += this.#kerning(g, next) * scale;
+    }
   }
 
-  #mask(glyph: OpentypeGlyph, size: number, offset: number): GlyphMask | undefined {
-    const key = `${glyph.index}:${size}:${offset}`;
-    if (this.#masks.has(key)) return this.#masks.get(key);
-    const scale = size / this.#font.unitsPerEm;
-    const m = glyph.getMetrics();
-    const commands = glyph.getPath(0, 0, size).commands;
-    let mask: GlyphMask | undefined;
-    if (commands.length > 0 && Number.isFinite(m.xMin)) {
-      const left = Math.floor(offset + m.xMin * scale) - 1;
-      const up = Math.floor(-m.yMax * scale) - 1;
-      const w = Math.ceil(offset + m.xMax * scale) + 1 - left;
-      const h = Math.ceil(-m.yMin * scale) + 1 - up;
-      const bitmap = PImage.make(w, h);
-      bitmap.data.fill(255);
-      const ctx = bitmap.getContext('2d');
-      ctx.imageSmoothingEnabled = true;
-      ctx.fillStyle = 'rgb(0,0,0)';
-      fillPath(ctx, glyph.getPath(offset - left, -up, size).commands);
-      const coverage = new Uint8Array(w * h);
-      for (let p = 0; p < coverage.length; p++) coverage[p] = 255 - (bitmap.data[p * 4] ?? 255);
-      mask = { dx: left, dy: up, w, h, coverage };
+  /** Glyph per character (code point); 0, the replacement box, where the atlas has none. */
+  #glyphs(text: string): number[] {
+    const out: number[] = [];
+    for (const ch of text) out.push(this.#face.cmap.get(ch.codePointAt(0) ?? 0) ?? 0);
+    return out;
+  }
+
+  #kerning(left: number, right: number): number {
+    const keys = this.#face.kernKeys;
+    const key = ((left << 16) | right) >>> 0;
+    let lo = 0;
+    let hi = keys.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = keys[mid] ?? 0;
+      if (k === key) return this.#face.kernValues[mid] ?? 0;
+      if (k < key) lo = mid + 1;
+      else hi = mid - 1;
     }
+    return 0;
+  }
+
+  #mask(glyph: number, size: number, offset: number): GlyphMask | undefined {
+    const key = `${glyph}:${size}:${offset}`;
+    if (this.#masks.has(key)) return this.#masks.get(key);
+    const mask = rasterize(this.#face, glyph, size, offset);
     this.#masks.set(key, mask);
     return mask;
   }
@@ -167,6 +139,154 @@ interface GlyphMask {
   readonly h: number;
   /** 0 = untouched, 255 = fully covered. */
   readonly coverage: Uint8Array;
+}
+
+/** Segments per quadratic curve: plenty at screen sizes (a 40 px glyph's bowl is ~ 20 px). */
+const CURVE_STEP = 0.1;
+
+/**
+ * Rasterises glyph `g` at `size` px with the pen `offset` px right of a pixel edge, into a mask
+ * with a one-pixel margin. Anti-aliasing is horizontal: each pixel row is sampled at one height and
+ * the pixels where an edge crosses it are covered by the crossing's fraction, spans filled even-odd
+ * -- the rasterisation the golden images were drawn with (pureimage 0.4), reproduced exactly.
+ */
+function rasterize(
+  face: PackedFace,
+  g: number,
+  size: number,
+  offset: number,
+): GlyphMask | undefined {
+  const opFrom = face.opStart[g] ?? 0;
+  const opTo = face.opStart[g + 1] ?? 0;
+  if (opTo === opFrom) return undefined;
+  const c0 = face.coordStart[g] ?? 0;
+  const c1 = face.coordStart[g + 1] ?? 0;
+  const { coords } = face;
+  let xMin = Infinity;
+  let xMax = -Infinity;
+  let yMin = Infinity;
+  let yMax = -Infinity;
+  for (let i = c0; i < c1; i += 2) {
+    const x = (coords[i] ?? 0) / 2;
+    const y = (coords[i + 1] ?? 0) / 2;
+    if (x < xMin) xMin = x;
+    if (x > xMax) xMax = x;
+    if (y < yMin) yMin = y;
+    if (y > yMax) yMax = y;
+  }
+  const scale = size / face.unitsPerEm;
+  const left = Math.floor(offset + xMin * scale) - 1;
+  const up = Math.floor(-yMax * scale) - 1;
+  const w = Math.ceil(offset + xMax * scale) + 1 - left;
+  const h = Math.ceil(-yMin * scale) + 1 - up;
+
+  // Flatten the outline into edges, in mask pixels (y down).
+  const ox = offset - left;
+  const oy = -up;
+  const s = (1 / face.unitsPerEm) * size;
+  const edges: number[] = [];
+  let cx = 0;
+  let cy = 0;
+  let sx = 0;
+  let sy = 0;
+  let top = Infinity;
+  let bottom = -Infinity;
+  const to = (x: number, y: number): void => {
+    edges.push(cx, cy, x, y);
+    cx = x;
+    cy = y;
+    if (y < top) top = y;
+    if (y > bottom) bottom = y;
+  };
+  let c = c0;
+  for (let i = opFrom; i < opTo; i++) {
+    const px = (k: number): number => ox + ((coords[c + k] ?? 0) / 2) * s;
+    const py = (k: number): number => oy + (-(coords[c + k + 1] ?? 0) / 2) * s;
+    switch (face.ops[i] as PathOp) {
+      case PathOp.M:
+        cx = sx = px(0);
+        cy = sy = py(0);
+        if (cy < top) top = cy;
+        if (cy > bottom) bottom = cy;
+        c += 2;
+        break;
+      case PathOp.L:
+        to(px(0), py(0));
+        c += 2;
+        break;
+      case PathOp.Q: {
+        const [x0, y0, x1, y1, x2, y2] = [cx, cy, px(0), py(0), px(2), py(2)];
+        for (let t = CURVE_STEP; t < 1; t += CURVE_STEP)
+          to(
+            (1 - t) * (1 - t) * x0 + 2 * (1 - t) * t * x1 + t * t * x2,
+            (1 - t) * (1 - t) * y0 + 2 * (1 - t) * t * y1 + t * t * y2,
+          );
+        c += 4;
+        break;
+      }
+      case PathOp.Z:
+        to(sx, sy);
+        break;
+    }
+  }
+
+  const shade = new Uint8Array(w * h).fill(255);
+  const table = blendTable();
+  const xs: number[] = [];
+  for (let y = Math.min(bottom + 1, h); y >= Math.max(top - 1, 0); y--) {
+    if (y >= h) continue;
+    xs.length = 0;
+    for (let e = 0; e < edges.length; e += 4) {
+      const ax = edges[e] ?? 0;
+      const ay = edges[e + 1] ?? 0;
+      const bx = edges[e + 2] ?? 0;
+      const by = edges[e + 3] ?? 0;
+      if ((ay < y && by >= y) || (by < y && ay >= y))
+        xs.push(ax + ((y - ay) / (by - ay)) * (bx - ax));
+    }
+    xs.sort((a, b) => a - b);
+    const row = Math.floor(y) * w;
+    for (let i = 0; i + 1 < xs.length; i += 2) {
+      const a = xs[i] ?? 0;
+      const b = xs[i + 1] ?? 0;
+      const start = Math.floor(a);
+      const end = Math.floor(b);
+      for (let x = start; x <= end; x++) {
+        if (x < 0 || x >= w) continue;
+        const alpha =
+          x === start
+            ? Math.trunc((1 - (a - start)) * 255)
+            : x === end
+              ? Math.trunc((b - end) * 255)
+              : 255;
+        shade[row + x] = table[((shade[row + x] ?? 255) << 8) | alpha] ?? 0;
+      }
+    }
+  }
+  const coverage = new Uint8Array(w * h);
+  for (let p = 0; p < coverage.length; p++) coverage[p] = 255 - (shade[p] ?? 255);
+  return { dx: left, dy: up, w, h, coverage };
+}
+
+let blendCache: Uint8Array | undefined;
+
+/**
+ * `table[shade << 8 | alpha]`: the grey left after painting black at `alpha` over `shade`,
+ * computed in floating point and truncated as the golden images' rasteriser did, so repeated
+ * blends over a shared pixel round the same way.
+ */
+function blendTable(): Uint8Array {
+  if (!blendCache) {
+    blendCache = new Uint8Array(256 * 256);
+    for (let shade = 0; shade < 256; shade++)
+      for (let alpha = 0; alpha < 256; alpha++) {
+        const m = alpha / 255;
+        blendCache[(shade << 8) | alpha] = Math.trunc(
+          (((shade / 255) * (1 - m)) / (m + (1 - m))) * 255,
+        );
+      }
+  }
+  return blendCache;
 }
 
 function blend(
@@ -195,30 +315,6 @@ function blend(
   }
 }
 
-function fillPath(ctx: PathSink, commands: readonly PathCommand[]): void {
-  ctx.beginPath();
-  for (const c of commands) {
-    switch (c.type) {
-      case 'M':
-        ctx.moveTo(c.x, c.y);
-        break;
-      case 'L':
-        ctx.lineTo(c.x, c.y);
-        break;
-      case 'Q':
-        ctx.quadraticCurveTo(c.x1, c.y1, c.x, c.y);
-        break;
-      case 'C':
-        ctx.bezierCurveTo(c.x1, c.y1, c.x2, c.y2, c.x, c.y);
-        break;
-      case 'Z':
-        ctx.closePath();
-        break;
-    }
-  }
-  ctx.fill();
-}
-
 export interface Faces {
   readonly regular: Face;
   readonly bold: Face;
@@ -226,25 +322,29 @@ export interface Faces {
 
 let loaded: Faces | undefined;
 
-/** Directory of the TTF files of the `dejavu-fonts-ttf` package (its LICENSE ships beside them). */
-export function fontDirectory(): string {
-  const pkg = createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json');
-  return path.join(path.dirname(pkg), 'ttf');
+/** The atlas file beside this module (`dist/hardware/display/glyphs/` once built). */
+export function atlasPath(): string {
+  return fileURLToPath(new URL(ATLAS_FILE, import.meta.url));
 }
 
 /**
- * DejaVu Sans regular and bold, parsed once per process (about 80 ms on x86, the bulk of the
- * first frame's time) and shared by every renderer; faces are immutable.
+ * DejaVu Sans regular and bold from the glyph atlas, read once per process (about 150 kB) and
+ * shared by every renderer; faces are immutable apart from their mask caches.
  */
 export function loadFaces(): Faces {
   if (!loaded) {
-    const dir = fontDirectory();
-    const load = (file: string): Face => {
-      const registered = PImage.registerFont(path.join(dir, file), `seqr-vend ${file}`);
-      const font: unknown = registered.loadSync().font;
-      return new Face(font as OpentypeFont);
-    };
-    loaded = { regular: load('DejaVuSans.ttf'), bold: load('DejaVuSans-Bold.ttf') };
+    const file = atlasPath();
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (err) {
+      throw new Error(`the glyph atlas ${file} is missing: the build copies it from the sources`, {
+        cause: err,
+      });
+    }
+    const [regular, bold] = decodeAtlas(bytes);
+    if (!regular || !bold) throw new Error(`the glyph atlas ${file} lacks a face`);
+    loaded = { regular: new Face(regular), bold: new Face(bold) };
   }
   return loaded;
 }
