@@ -204,7 +204,7 @@ async function runPurchases(
       sold: invoices.filter((i) => i.committed && !i.reversed && i.paidAt !== undefined).length,
       reversed: invoices.filter((i) => i.reversed).length,
       refunded: invoices.filter((i) => i.refunds.length > 0).length,
-      pulses: r.side.dispenser.dispenses.length,
+      pulses: r.side.dispenser.dispenseCount,
       clockHours: (r.fast.clock.now() - Date.UTC(2026, 10, 29, 12)) / 3_600_000,
     };
   } finally {

@@ -12,6 +12,8 @@ export interface FakeDispenserOptions {
   readonly stock?: Readonly<Record<number, number>>;
   /** Simulates a drop sensor: the window, from relay on, in which the beam must break. */
   readonly dropWindowMs?: number;
+  /** Dispenses kept in `dispenses` (and twice as many edges in `relayLog`). Default 100. */
+  readonly history?: number;
 }
 
 /** One relay edge, as the real adapter would drive it. */
@@ -30,14 +32,17 @@ type Scripted =
  * In-process dispenser with the semantics of the GPIO adapter, driven by the injected clock:
  * validation, busy rejection, sold-out handling, one relay at a time, the drop window, stock
  * counting, and the unknown-outcome fault. The control surface scripts what the next dispense
- * does; `relayLog` is the relay timeline for invariant checks.
+ * does; `relayLog` is the recent relay timeline for invariant checks. The history is bounded (a
+ * demo machine left running must not grow): listeners of `onRelay` see every edge.
  */
 export class FakeDispenser implements Dispenser {
-  /** Every dispense that energised a relay, in order. */
+  /** The latest dispenses that energised a relay (at most `history`), oldest first. */
   readonly dispenses: { readonly slot: number; readonly at: number }[] = [];
-  /** Every relay on/off edge, in order. */
+  /** The latest relay on/off edges (at most twice `history`), oldest first. */
   readonly relayLog: RelayEdge[] = [];
   readonly #relayListeners = new Set<(edge: RelayEdge) => void>();
+  readonly #history: number;
+  #dispenseCount = 0;
 
   readonly #clock: Clock;
   readonly #pulseMs: number;
@@ -56,6 +61,9 @@ export class FakeDispenser implements Dispenser {
     this.#pulseMs = options.pulseMs ?? 300;
     this.#slots = options.slots ?? [1, 2, 3, 4, 5, 6];
     this.#dropWindowMs = options.dropWindowMs;
+    this.#history = options.history ?? 100;
+    if (!Number.isInteger(this.#history) || this.#history < 1)
+      throw new RangeError(`"history" must be a positive integer: ${String(options.history)}`);
     if (!Number.isInteger(this.#pulseMs) || this.#pulseMs <= 0)
       throw new RangeError(`"pulseMs" must be a positive integer: ${String(options.pulseMs)}`);
     if (this.#dropWindowMs !== undefined && !(this.#dropWindowMs >= this.#pulseMs))
@@ -64,7 +72,6 @@ export class FakeDispenser implements Dispenser {
       this.setStock(Number(slot), count);
   }
 
-  /** The slot whose relay is energised now, if any. */
   /**
    * Calls `listener` synchronously with every relay edge, before the pulse goes on (the virtual
    * kiosk's indicator, a recording of pulses). Returns the unsubscribe function.
@@ -74,8 +81,14 @@ export class FakeDispenser implements Dispenser {
     return () => this.#relayListeners.delete(listener);
   }
 
+  /** The slot whose relay is energised now, if any. */
   get energised(): number | undefined {
     return this.#energised;
+  }
+
+  /** Dispenses that energised a relay since construction (not bounded like `dispenses`). */
+  get dispenseCount(): number {
+    return this.#dispenseCount;
   }
 
   /** True while a dispense is running. */
@@ -206,12 +219,13 @@ export class FakeDispenser implements Dispenser {
   #energise(slot: number): void {
     const at = this.#clock.now();
     this.#energised = slot;
-    this.dispenses.push({ slot, at });
+    this.#dispenseCount++;
+    keepLast(this.dispenses, { slot, at }, this.#history);
     this.#edge({ slot, energised: true, at });
   }
 
   #edge(edge: RelayEdge): void {
-    this.relayLog.push(edge);
+    keepLast(this.relayLog, edge, 2 * this.#history);
     for (const listener of this.#relayListeners) listener(edge);
   }
 
@@ -227,4 +241,10 @@ export class FakeDispenser implements Dispenser {
         `slot ${String(slot)} is not configured (slots: ${this.#slots.join(', ')})`,
       );
   }
+}
+
+/** Appends `item`, dropping the oldest entries beyond `limit`. */
+function keepLast<T>(list: T[], item: T, limit: number): void {
+  list.push(item);
+  if (list.length > limit) list.splice(0, list.length - limit);
 }
