@@ -5,6 +5,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../daemon/ports/cl
 import { VendError } from '../../daemon/errors.js';
 import {
   convertRect,
+  deviceRows,
   frameBytes,
   logicalSize,
   readGeometry,
@@ -55,7 +56,8 @@ function writeError(message: string, cause: unknown): VendError {
  * the device's pixel format (RGB565 or XRGB8888, rows by stride, rotated as mounted) and written
  * as one whole frame with a single positional write at offset 0 of a descriptor opened once, so a
  * partial picture is never visible. A screen identical to the one on the device is not rewritten;
- * the per-second time-left update re-renders and re-converts only the time-left strip.
+ * the per-second time-left update re-renders and re-converts only the time-left strip and writes
+ * only the device rows that hold it, with one positional write at their offset.
  *
  * The device and its sysfs geometry are looked up on the first `show`, not at construction: when
  * either is missing or a write fails, `show` rejects with `E_DISPLAY_WRITE` (or
@@ -78,6 +80,8 @@ export class FramebufferDisplay implements Display {
   #retryTimer: TimerHandle | undefined;
   #closed = false;
   #framesWritten = 0;
+  #rowWrites = 0;
+  #bytesWritten = 0;
 
   constructor(options: FramebufferDisplayOptions) {
     this.#options = options;
@@ -89,6 +93,16 @@ export class FramebufferDisplay implements Display {
   /** Whole frames written to the device so far (skipped unchanged screens do not count). */
   get framesWritten(): number {
     return this.#framesWritten;
+  }
+
+  /** Writes of only the damaged rows (time-left updates) so far. */
+  get rowWrites(): number {
+    return this.#rowWrites;
+  }
+
+  /** Bytes written to the device so far, whole frames and damaged rows. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
   }
 
   /** The geometry in use, once the device was opened. */
@@ -154,6 +168,7 @@ export class FramebufferDisplay implements Display {
       const geometry = this.#geometry;
       const renderer = this.#renderer;
       if (!geometry || !renderer) throw new Error('framebuffer opened without geometry');
+      const rotation = this.#options.rotation ?? 0;
       const frame = renderer.render(screen);
       let buffer = this.#frame;
       let dirty = frame.dirty;
@@ -162,18 +177,25 @@ export class FramebufferDisplay implements Display {
         this.#frame = buffer;
         dirty = { x: 0, y: 0, w: frame.width, h: frame.height };
       }
-      if (dirty) convertRect(frame.rgba, geometry, this.#options.rotation ?? 0, buffer, dirty);
-      if (dirty || this.#deviceStale) {
+      if (dirty) convertRect(frame.rgba, geometry, rotation, buffer, dirty);
+      // The device holds the previous frame unless it is stale: then only the damaged rows change.
+      const rows = this.#deviceStale
+        ? { start: 0, end: buffer.length }
+        : dirty && deviceRows(geometry, rotation, dirty);
+      if (rows) {
+        const length = rows.end - rows.start;
         try {
-          const { bytesWritten } = await handle.write(buffer, 0, buffer.length, 0);
-          if (bytesWritten !== buffer.length)
-            throw new Error(`short write: ${bytesWritten} of ${buffer.length} bytes`);
+          const { bytesWritten } = await handle.write(buffer, rows.start, length, rows.start);
+          if (bytesWritten !== length)
+            throw new Error(`short write: ${bytesWritten} of ${length} bytes`);
         } catch (err) {
           await this.#closeHandle();
           throw writeError(`cannot write a frame to ${this.#device}`, err);
         }
         this.#deviceStale = false;
-        this.#framesWritten++;
+        this.#bytesWritten += length;
+        if (length === buffer.length) this.#framesWritten++;
+        else this.#rowWrites++;
       }
       if (this.#failures > 0) {
         this.#options.onStatus?.({ state: 'recovered', afterAttempts: this.#failures });

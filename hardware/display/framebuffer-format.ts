@@ -126,6 +126,43 @@ export function frameBytes(geometry: FramebufferGeometry): number {
 }
 
 /**
+ * The device rows holding the logical rectangle `rect` of a picture turned by `rotation`, as the
+ * byte range `[start, end)` of the frame (whole rows, stride included); undefined when `rect` lies
+ * outside the picture. A strip across a panel mounted at 90 or 270 degrees spans many device rows.
+ */
+export function deviceRows(
+  geometry: FramebufferGeometry,
+  rotation: Rotation,
+  rect: Box,
+): { start: number; end: number } | undefined {
+  const { width: lw, height: lh } = logicalSize(geometry, rotation);
+  const x0 = Math.max(0, rect.x);
+  const y0 = Math.max(0, rect.y);
+  const x1 = Math.min(lw, rect.x + rect.w);
+  const y1 = Math.min(lh, rect.y + rect.h);
+  if (x1 <= x0 || y1 <= y0) return undefined;
+  const dh = geometry.height;
+  // First and last device row (inclusive) of the logical rows y0..y1-1 / columns x0..x1-1.
+  let first: number;
+  let last: number;
+  switch (rotation) {
+    case 0:
+      [first, last] = [y0, y1 - 1];
+      break;
+    case 90:
+      [first, last] = [x0, x1 - 1];
+      break;
+    case 180:
+      [first, last] = [dh - y1, dh - 1 - y0];
+      break;
+    case 270:
+      [first, last] = [dh - x1, dh - 1 - x0];
+      break;
+  }
+  return { start: first * geometry.stride, end: (last + 1) * geometry.stride };
+}
+
+/**
  * Converts the rectangle `rect` of an opaque RGBA picture (the logical size for `rotation`) into
  * the device frame `out` (`frameBytes` long), addressing rows by stride. RGB565 packs
  * `r5 g6 b5` little-endian; XRGB8888 stores the bytes B, G, R, 0xFF. Bytes outside the converted

@@ -98,6 +98,8 @@ type Op =
       readonly box: Box;
       readonly region: Box;
       readonly dynamic: boolean;
+      /** Right-aligned at this x (the time left): placed again when only the text changes. */
+      readonly right?: number;
     }
   | {
       readonly kind: 'qr';
@@ -271,15 +273,14 @@ class Column {
         ops.push({
           kind: 'bar',
           fraction: block.fraction,
-          color: block.fraction < 0.25 ? ORANGE : BLUE,
+          color: barColor(block.fraction),
           box: bar,
           region,
         });
         const textRegion: Box = { x: region.x + region.w - reserve, y, w: reserve, h: lh };
-        const width = face.width(block.text, size);
-        const x = textRegion.x + textRegion.w - face.pad(size) - width;
+        const right = textRegion.x + textRegion.w - face.pad(size);
         const baseline = y + Math.ceil(face.ascent(size)) + 1;
-        ops.push(textOp(face, size, INK, x, baseline, block.text, region, true));
+        ops.push(timerText(face, size, right, baseline, block.text, region));
         return lh;
       }
       case 'qr': {
@@ -379,6 +380,41 @@ function textOp(
   };
 }
 
+/** The time left, right-aligned at `right`. */
+function timerText(
+  face: Face,
+  size: number,
+  right: number,
+  baseline: number,
+  text: string,
+  region: Box,
+): Op & { kind: 'text' } {
+  const x = right - face.width(text, size);
+  return { ...textOp(face, size, INK, x, baseline, text, region, true), right };
+}
+
+function barColor(fraction: number): Rgb {
+  return fraction < 0.25 ? ORANGE : BLUE;
+}
+
+/** The longest text the time left can show with as many digits (the layout reserves its width). */
+function widestTime(timeLeft: string): string {
+  return timeLeft.replace(/\d/g, '8').replace(/^8:/, '88:');
+}
+
+const isDynamic = (op: Op): boolean => op.kind === 'bar' || (op.kind === 'text' && op.dynamic);
+
+/** The ops of a pay screen laid out before, with the time left and its bar set to `payment`. */
+function retime(ops: readonly Op[], payment: NonNullable<ScreenText['payment']>): Op[] {
+  return ops.map((op): Op => {
+    if (op.kind === 'bar')
+      return { ...op, fraction: payment.fractionLeft, color: barColor(payment.fractionLeft) };
+    if (op.kind === 'text' && op.right !== undefined)
+      return timerText(op.face, op.size, op.right, op.baseline, payment.timeLeft, op.region);
+    return op;
+  });
+}
+
 const QR_MIN_MODULE_PX = 2;
 
 /** The layout of a whole screen, fitted at the largest text scale at which everything fits. */
@@ -457,7 +493,7 @@ function layout(
       const timer: Block = {
         type: 'timer',
         text: payment.timeLeft,
-        widest: payment.timeLeft.replace(/\d/g, '8').replace(/^8:/, '88:'),
+        widest: widestTime(payment.timeLeft),
         fraction: payment.fractionLeft,
         size: 5,
         gap: 2,
@@ -526,8 +562,13 @@ function layout(
   throw new RangeError(`screen does not fit ${width}x${height}`);
 }
 
-function staticKey(screen: Screen): string {
-  return JSON.stringify(screen, (key, value: unknown) => (key === 'secondsLeft' ? 0 : value));
+/**
+ * Equal for two screens that differ only in the time left, as long as the layout reserves the same
+ * width for it (a countdown from 10:00 or 100:00 reserves more than one from 9:59).
+ */
+function staticKey(screen: Screen, text: ScreenText): string {
+  const rest = JSON.stringify(screen, (key, value: unknown) => (key === 'secondsLeft' ? 0 : value));
+  return text.payment ? `${rest}\n${widestTime(text.payment.timeLeft)}` : rest;
 }
 
 function union(boxes: readonly Box[]): Box | undefined {
@@ -542,7 +583,7 @@ function union(boxes: readonly Box[]): Box | undefined {
 /**
  * Renders screens into one RGBA buffer of a fixed size. Holds `width * height * 4` bytes plus the
  * shared fonts. When only the time left changed since the previous render (the per-second update
- * of the pay screens), only the time-left strip is redrawn and reported dirty.
+ * of the pay screens), the layout is kept, only the time-left strip is redrawn and reported dirty.
  */
 export class ScreenRenderer {
   readonly width: number;
@@ -579,15 +620,13 @@ export class ScreenRenderer {
   /** Draws `screen`; the returned frame's buffer is valid until the next call. */
   render(screen: Screen): Frame {
     const full = JSON.stringify(screen);
-    const key = staticKey(screen);
     const last = this.#last;
     if (last?.full === full) return this.#frame(last.ops, last.background, undefined);
     const text = screenText(screen, this.locale);
+    const key = staticKey(screen, text);
     const background = WHITE;
-    if (last?.key === key) {
-      const ops = layout(text, screen.kind, this.width, this.height, this.#faces);
-      const isDynamic = (op: Op): boolean =>
-        op.kind === 'bar' || (op.kind === 'text' && op.dynamic);
+    if (last?.key === key && text.payment) {
+      const ops = retime(last.ops, text.payment);
       const dynamic = ops.filter(isDynamic);
       const dirty = union([...last.ops.filter(isDynamic), ...dynamic].map((op) => op.box));
       if (dirty) {

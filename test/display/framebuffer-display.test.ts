@@ -147,15 +147,58 @@ describe('FramebufferDisplay behaviour', () => {
     expect(d.framesWritten).toBe(1);
   });
 
-  it('updates the time left in a whole-frame write equal to a fresh render', async () => {
+  it('updates the time left by writing only the rows that changed', async () => {
     const fb = fakeFramebuffer(g);
     const d = display({ locale: 'en', ...fb });
     await d.show(pay);
+    const frame = g.stride * g.height;
+    expect(d.bytesWritten).toBe(frame);
+    // Anything outside the damaged rows is left alone on the device.
+    writeFileSync(fb.device, Buffer.alloc(frame, 7));
     await d.show({ ...pay, secondsLeft: 41 });
-    const fresh = fakeFramebuffer(g);
-    await display({ locale: 'en', ...fresh }).show({ ...pay, secondsLeft: 41 });
-    expect(readFileSync(fb.device).equals(readFileSync(fresh.device))).toBe(true);
-    expect(d.framesWritten).toBe(2);
+    expect([d.framesWritten, d.rowWrites]).toEqual([1, 1]);
+    const tick = d.bytesWritten - frame;
+    expect(tick % g.stride).toBe(0);
+    expect(tick).toBeLessThan(frame / 5);
+    const bytes = readFileSync(fb.device);
+    const written = [...Array(g.height).keys()].filter((y) =>
+      bytes.subarray(y * g.stride, (y + 1) * g.stride).some((b) => b !== 7),
+    );
+    expect(written.length * g.stride).toBe(tick);
+    expect(written.at(-1)! - written[0]! + 1).toBe(written.length);
+  });
+
+  describe('time-left ticks leave the device as a full render of the last screen', () => {
+    const ticks = async (
+      geometry: FramebufferGeometry,
+      rotation: Rotation,
+      device: string,
+      sysfsRoot: string,
+    ): Promise<FramebufferDisplay> => {
+      const d = display({ locale: 'sv', device, sysfsRoot, rotation });
+      await d.show(SAMPLE_SCREENS.idle);
+      await d.show({ ...pay, secondsLeft: 60 });
+      // Into the last quarter (the bar turns orange), and across a minute boundary.
+      for (let s = 59; s >= 10; s -= 7) await d.show({ ...pay, secondsLeft: s });
+      return d;
+    };
+    for (const bpp of [16, 32] as const) {
+      for (const rotation of [0, 90, 180, 270] as Rotation[]) {
+        it(`${bpp} bpp, turned ${rotation} degrees`, async () => {
+          const geometry = padded(480, 320, bpp);
+          const fb = fakeFramebuffer(geometry);
+          const d = await ticks(geometry, rotation, fb.device, fb.sysfsRoot);
+          const frame = geometry.stride * geometry.height;
+          expect([d.framesWritten, d.rowWrites]).toEqual([2, 8]);
+          const perTick = (d.bytesWritten - 2 * frame) / 8;
+          // Upright, the strip is a few rows; turned, it crosses most rows but not all.
+          expect(perTick).toBeLessThan(rotation % 180 === 0 ? frame / 5 : frame);
+          const fresh = fakeFramebuffer(geometry);
+          await display({ locale: 'sv', ...fresh, rotation }).show({ ...pay, secondsLeft: 10 });
+          expect(readFileSync(fb.device).equals(readFileSync(fresh.device))).toBe(true);
+        });
+      }
+    }
   });
 
   it('writes only the latest of screens shown in quick succession', async () => {

@@ -172,6 +172,18 @@ describe('ScreenRenderer', () => {
     }
   });
 
+  it('lays the whole screen out again when the time left needs another width (100:00 -> 99:59)', () => {
+    const pay = SAMPLE_SCREENS.pay as Extract<Screen, { kind: 'pay' }>;
+    const renderer = new ScreenRenderer({ width: 800, height: 480, locale: 'en' });
+    renderer.render({ ...pay, secondsLeft: 6000, totalSeconds: 6000 });
+    const next = { ...pay, secondsLeft: 5999, totalSeconds: 6000 };
+    const frame = renderer.render(next);
+    expect(frame.dirty).toEqual({ x: 0, y: 0, w: 800, h: 480 });
+    const fresh = new ScreenRenderer({ width: 800, height: 480, locale: 'en' }).render(next);
+    expect(Buffer.compare(frame.rgba, fresh.rgba)).toBe(0);
+    expect(renderer.render({ ...next, secondsLeft: 5998 }).dirty!.h).toBeLessThan(60);
+  });
+
   it('keeps a long list of long product names inside the screen', () => {
     const products = Array.from({ length: 10 }, (_, i) => ({
       slot: i + 1,
