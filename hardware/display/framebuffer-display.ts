@@ -13,7 +13,7 @@ import {
   type GeometryOverride,
   type Rotation,
 } from './framebuffer-format.js';
-import { LatestScreen } from './latest-screen.js';
+import { LatestScreen, TRANSIENT_HOLD_MS } from './latest-screen.js';
 import { ScreenRenderer } from './render.js';
 import type { DisplayLocale } from './screen-text.js';
 
@@ -38,8 +38,10 @@ export interface FramebufferDisplayOptions {
   readonly geometry?: GeometryOverride;
   /** Default 0. */
   readonly rotation?: Rotation;
-  /** Timers for the retry backoff. Default: the system clock. */
+  /** Timers for the retry backoff and the transient-screen hold. Default: the system clock. */
   readonly clock?: Clock;
+  /** How long "one moment" waits for the pay screen before it is drawn. Default 200 ms. */
+  readonly transientHoldMs?: number;
   /** First retry delay, doubled per failure up to `retryMaxMs`. Defaults 1000 and 30000 ms. */
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
@@ -57,7 +59,8 @@ function writeError(message: string, cause: unknown): VendError {
  * as one whole frame with a single positional write at offset 0 of a descriptor opened once, so a
  * partial picture is never visible. A screen identical to the one on the device is not rewritten;
  * the per-second time-left update re-renders and re-converts only the time-left strip and writes
- * only the device rows that hold it, with one positional write at their offset.
+ * only the device rows that hold it, with one positional write at their offset. "One moment" is
+ * held back briefly (`TRANSIENT_HOLD_MS`) and skipped when the pay screen follows within that time.
  *
  * The device and its sysfs geometry are looked up on the first `show`, not at construction: when
  * either is missing or a write fails, `show` rejects with `E_DISPLAY_WRITE` (or
@@ -87,7 +90,10 @@ export class FramebufferDisplay implements Display {
     this.#options = options;
     this.#device = options.device ?? '/dev/fb0';
     this.#clock = options.clock ?? systemClock;
-    this.#queue = new LatestScreen((screen) => this.#write(screen));
+    this.#queue = new LatestScreen((screen) => this.#write(screen), {
+      clock: this.#clock,
+      holdMs: options.transientHoldMs ?? TRANSIENT_HOLD_MS,
+    });
   }
 
   /** Whole frames written to the device so far (skipped unchanged screens do not count). */

@@ -24,6 +24,7 @@ export interface DisplaySettings {
 }
 
 export interface DisplayDeps {
+  /** Timers: framebuffer retries, the transient-screen hold. Default: the system clock. */
   readonly clock?: Clock;
   /** Framebuffer failures and recovery, for the journal. */
   readonly onStatus?: (status: DisplayStatus) => void;
@@ -71,6 +72,7 @@ export function createDisplay(
         height: turned ? w : h,
         ...(settings.pngPath === undefined ? {} : { path: settings.pngPath }),
         ...(deps.onFrame === undefined ? {} : { onFrame: deps.onFrame }),
+        ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       });
     }
     case 'terminal':

@@ -1,7 +1,8 @@
 import { rename, writeFile } from 'node:fs/promises';
 import type { Display, Screen } from '../../daemon/ports/display.js';
+import { systemClock, type Clock } from '../../daemon/ports/clock.js';
 import { VendError } from '../../daemon/errors.js';
-import { LatestScreen } from './latest-screen.js';
+import { LatestScreen, TRANSIENT_HOLD_MS } from './latest-screen.js';
 import { encodePng } from './png.js';
 import { ScreenRenderer } from './render.js';
 import type { DisplayLocale } from './screen-text.js';
@@ -15,12 +16,17 @@ export interface PngDisplayOptions {
   readonly path?: string;
   /** Called with each new picture (the virtual kiosk's web page mirrors it). */
   readonly onFrame?: (png: Buffer, screen: Screen) => void;
+  /** Timer for the transient-screen hold. Default: the system clock. */
+  readonly clock?: Clock;
+  /** How long "one moment" waits for the pay screen before it is drawn. Default 200 ms. */
+  readonly transientHoldMs?: number;
 }
 
 /**
  * The customer display as PNG pictures: the same renderer as the framebuffer, for the virtual
  * kiosk, the documentation and tests. Same `show` semantics (latest screen wins, unchanged screens
- * are not re-encoded); a file that cannot be written rejects with `E_DISPLAY_WRITE`.
+ * are not re-encoded, "one moment" is skipped when the pay screen follows at once); a file that
+ * cannot be written rejects with `E_DISPLAY_WRITE`.
  */
 export class PngDisplay implements Display {
   readonly #options: PngDisplayOptions;
@@ -36,7 +42,10 @@ export class PngDisplay implements Display {
       height: options.height ?? 480,
       locale: options.locale,
     });
-    this.#queue = new LatestScreen((screen) => this.#write(screen));
+    this.#queue = new LatestScreen((screen) => this.#write(screen), {
+      clock: options.clock ?? systemClock,
+      holdMs: options.transientHoldMs ?? TRANSIENT_HOLD_MS,
+    });
   }
 
   /** The last picture shown, as PNG bytes. */

@@ -74,7 +74,7 @@ describe('FramebufferDisplay frames', () => {
         const g = padded(width, height, bpp);
         for (const locale of DISPLAY_LOCALES) {
           const fb = fakeFramebuffer(g);
-          const d = display({ locale, ...fb });
+          const d = display({ locale, ...fb, transientHoldMs: 0 });
           const reference = new ScreenRenderer({ width, height, locale });
           for (const kind of kinds) {
             const label = `${kind}/${locale}/${width}x${height}/${bpp}`;
@@ -210,6 +210,68 @@ describe('FramebufferDisplay behaviour', () => {
     await Promise.all([first, second, third]);
     expect(d.framesWritten).toBe(1);
     expect(decodeQr(frameToRgba(readFileSync(fb.device), g), 480, 320)).toBe(SAMPLE_QR_PAYLOAD);
+  });
+
+  describe('"one moment" on a press', () => {
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    const setup = async (): Promise<{
+      d: FramebufferDisplay;
+      clock: ManualClock;
+      device: string;
+    }> => {
+      const clock = new ManualClock();
+      const fb = fakeFramebuffer(g);
+      const d = display({ locale: 'en', ...fb, clock, transientHoldMs: 200 });
+      await d.show(SAMPLE_SCREENS.idle);
+      return { d, clock, device: fb.device };
+    };
+    const rendered = async (screen: Screen): Promise<Buffer> => {
+      const fresh = fakeFramebuffer(g);
+      await display({ locale: 'en', ...fresh, transientHoldMs: 0 }).show(screen);
+      return readFileSync(fresh.device);
+    };
+
+    it('is never drawn when the pay screen follows within the hold: one frame per press', async () => {
+      const { d, clock, device } = await setup();
+      const preparing = d.show(SAMPLE_SCREENS.preparing);
+      await settle();
+      clock.advance(150);
+      await settle();
+      expect(d.framesWritten).toBe(1);
+      await Promise.all([preparing, d.show(pay)]);
+      expect(d.framesWritten).toBe(2);
+      expect(readFileSync(device).equals(await rendered(pay))).toBe(true);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('is drawn once the hold is over, as feedback while invoicing is slow', async () => {
+      const { d, clock, device } = await setup();
+      let shown = false;
+      const preparing = d.show(SAMPLE_SCREENS.preparing).then(() => (shown = true));
+      await settle();
+      clock.advance(199);
+      await settle();
+      expect([shown, d.framesWritten]).toEqual([false, 1]);
+      clock.advance(1);
+      await preparing;
+      expect(d.framesWritten).toBe(2);
+      expect(readFileSync(device).equals(await rendered(SAMPLE_SCREENS.preparing))).toBe(true);
+      await d.show(pay);
+      expect(d.framesWritten).toBe(3);
+    });
+
+    it('is dropped when the display closes during the hold', async () => {
+      const { d } = await setup();
+      const preparing = expect(d.show(SAMPLE_SCREENS.preparing)).rejects.toMatchObject({
+        code: 'E_CLOSED',
+      });
+      await settle();
+      await d.close();
+      await preparing;
+      expect(d.framesWritten).toBe(1);
+    });
   });
 
   it('never ends on a stale screen when a show arrives during a write', async () => {

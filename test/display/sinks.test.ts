@@ -16,7 +16,7 @@ import {
 import { ScreenRenderer } from '../../hardware/display/render.js';
 import { SAMPLE_QR_PAYLOAD, SAMPLE_SCREENS } from '../../hardware/display/sample-screens.js';
 import { terminalPreview, terminalQr } from '../../hardware/display/terminal-display.js';
-import { decodeQr } from './support.js';
+import { decodeQr, ManualClock } from './support.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -50,6 +50,24 @@ describe('PngDisplay', () => {
     expect(readFileSync(file).equals(d.latestPng!)).toBe(true);
     await d.close();
     await expect(d.show(pay)).rejects.toMatchObject({ code: 'E_CLOSED' });
+  });
+
+  it('skips "one moment" when the pay screen follows within the hold, like the framebuffer', async () => {
+    const clock = new ManualClock();
+    const frames: Screen['kind'][] = [];
+    const d = new PngDisplay({
+      locale: 'en',
+      width: 320,
+      height: 240,
+      clock,
+      onFrame: (_png, screen) => frames.push(screen.kind),
+    });
+    const preparing = d.show(SAMPLE_SCREENS.preparing);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(clock.pending).toBe(1);
+    await Promise.all([preparing, d.show(pay)]);
+    expect(frames).toEqual(['pay']);
+    await d.close();
   });
 
   it('rejects with E_DISPLAY_WRITE when the file cannot be written', async () => {
