@@ -144,11 +144,30 @@ interface GlyphMask {
 /** Segments per quadratic curve: plenty at screen sizes (a 40 px glyph's bowl is ~ 20 px). */
 const CURVE_STEP = 0.1;
 
+/** Scratch space of `rasterize`, reused (one glyph at a time): edges as ax ay bx by, crossings. */
+let edges = new Float64Array(1024);
+let crossings = new Float64Array(64);
+let edgeCount = 0;
+
+function addEdge(ax: number, ay: number, bx: number, by: number): void {
+  if (edgeCount * 4 + 4 > edges.length) {
+    const grown = new Float64Array(edges.length * 2);
+    grown.set(edges);
+    edges = grown;
+  }
+  const e = edgeCount++ * 4;
+  edges[e] = ax;
+  edges[e + 1] = ay;
+  edges[e + 2] = bx;
+  edges[e + 3] = by;
+}
+
 /**
  * Rasterises glyph `g` at `size` px with the pen `offset` px right of a pixel edge, into a mask
  * with a one-pixel margin. Anti-aliasing is horizontal: each pixel row is sampled at one height and
  * the pixels where an edge crosses it are covered by the crossing's fraction, spans filled even-odd
- * -- the rasterisation the golden images were drawn with (pureimage 0.4), reproduced exactly.
+ * -- the rasterisation the golden images were drawn with (pureimage 0.4), reproduced exactly, down
+ * to the order of floating-point operations.
  */
 function rasterize(
   face: PackedFace,
@@ -161,7 +180,7 @@ function rasterize(
   if (opTo === opFrom) return undefined;
   const c0 = face.coordStart[g] ?? 0;
   const c1 = face.coordStart[g + 1] ?? 0;
-  const { coords } = face;
+  const { coords, ops } = face;
   let xMin = Infinity;
   let xMax = -Infinity;
   let yMin = Infinity;
@@ -180,79 +199,87 @@ function rasterize(
   const w = Math.ceil(offset + xMax * scale) + 1 - left;
   const h = Math.ceil(-yMin * scale) + 1 - up;
 
-  // Flatten the outline into edges, in mask pixels (y down).
+  // Flatten the outline into edges, in mask pixels (y down), as opentype.js placed the points.
   const ox = offset - left;
   const oy = -up;
   const s = (1 / face.unitsPerEm) * size;
-  const edges: number[] = [];
+  edgeCount = 0;
   let cx = 0;
   let cy = 0;
   let sx = 0;
   let sy = 0;
-  let top = Infinity;
-  let bottom = -Infinity;
-  const to = (x: number, y: number): void => {
-    edges.push(cx, cy, x, y);
-    cx = x;
-    cy = y;
-    if (y < top) top = y;
-    if (y > bottom) bottom = y;
-  };
   let c = c0;
   for (let i = opFrom; i < opTo; i++) {
-    const px = (k: number): number => ox + ((coords[c + k] ?? 0) / 2) * s;
-    const py = (k: number): number => oy + (-(coords[c + k + 1] ?? 0) / 2) * s;
-    switch (face.ops[i] as PathOp) {
+    switch (ops[i] as PathOp) {
       case PathOp.M:
-        cx = sx = px(0);
-        cy = sy = py(0);
-        if (cy < top) top = cy;
-        if (cy > bottom) bottom = cy;
+        cx = sx = ox + ((coords[c] ?? 0) / 2) * s;
+        cy = sy = oy + (-(coords[c + 1] ?? 0) / 2) * s;
         c += 2;
         break;
-      case PathOp.L:
-        to(px(0), py(0));
+      case PathOp.L: {
+        const x = ox + ((coords[c] ?? 0) / 2) * s;
+        const y = oy + (-(coords[c + 1] ?? 0) / 2) * s;
+        addEdge(cx, cy, x, y);
+        cx = x;
+        cy = y;
         c += 2;
         break;
+      }
       case PathOp.Q: {
-        const [x0, y0, x1, y1, x2, y2] = [cx, cy, px(0), py(0), px(2), py(2)];
-        for (let t = CURVE_STEP; t < 1; t += CURVE_STEP)
-          to(
-            (1 - t) * (1 - t) * x0 + 2 * (1 - t) * t * x1 + t * t * x2,
-            (1 - t) * (1 - t) * y0 + 2 * (1 - t) * t * y1 + t * t * y2,
-          );
+        const x0 = cx;
+        const y0 = cy;
+        const x1 = ox + ((coords[c] ?? 0) / 2) * s;
+        const y1 = oy + (-(coords[c + 1] ?? 0) / 2) * s;
+        const x2 = ox + ((coords[c + 2] ?? 0) / 2) * s;
+        const y2 = oy + (-(coords[c + 3] ?? 0) / 2) * s;
+        for (let t = CURVE_STEP; t < 1; t += CURVE_STEP) {
+          const x = (1 - t) * (1 - t) * x0 + 2 * (1 - t) * t * x1 + t * t * x2;
+          const y = (1 - t) * (1 - t) * y0 + 2 * (1 - t) * t * y1 + t * t * y2;
+          addEdge(cx, cy, x, y);
+          cx = x;
+          cy = y;
+        }
         c += 4;
         break;
       }
       case PathOp.Z:
-        to(sx, sy);
+        addEdge(cx, cy, sx, sy);
+        cx = sx;
+        cy = sy;
         break;
     }
   }
+  let top = Infinity;
+  let bottom = -Infinity;
+  for (let e = 0; e < edgeCount * 4; e += 2) {
+    const y = edges[e + 1] ?? 0;
+    if (y < top) top = y;
+    if (y > bottom) bottom = y;
+  }
 
+  // Scan rows from one below the outline up (the sample heights keep the outline's fraction).
   const shade = new Uint8Array(w * h).fill(255);
   const table = blendTable();
-  const xs: number[] = [];
+  if (crossings.length < edgeCount) crossings = new Float64Array(edgeCount * 2);
   for (let y = Math.min(bottom + 1, h); y >= Math.max(top - 1, 0); y--) {
     if (y >= h) continue;
-    xs.length = 0;
-    for (let e = 0; e < edges.length; e += 4) {
-      const ax = edges[e] ?? 0;
+    let n = 0;
+    for (let e = 0; e < edgeCount * 4; e += 4) {
       const ay = edges[e + 1] ?? 0;
-      const bx = edges[e + 2] ?? 0;
       const by = edges[e + 3] ?? 0;
-      if ((ay < y && by >= y) || (by < y && ay >= y))
-        xs.push(ax + ((y - ay) / (by - ay)) * (bx - ax));
+      if ((ay < y && by >= y) || (by < y && ay >= y)) {
+        const ax = edges[e] ?? 0;
+        crossings[n++] = ax + ((y - ay) / (by - ay)) * ((edges[e + 2] ?? 0) - ax);
+      }
     }
-    xs.sort((a, b) => a - b);
+    const xs = crossings.subarray(0, n).sort();
     const row = Math.floor(y) * w;
-    for (let i = 0; i + 1 < xs.length; i += 2) {
+    for (let i = 0; i + 1 < n; i += 2) {
       const a = xs[i] ?? 0;
       const b = xs[i + 1] ?? 0;
       const start = Math.floor(a);
       const end = Math.floor(b);
-      for (let x = start; x <= end; x++) {
-        if (x < 0 || x >= w) continue;
+      for (let x = Math.max(start, 0); x <= end && x < w; x++) {
         const alpha =
           x === start
             ? Math.trunc((1 - (a - start)) * 255)

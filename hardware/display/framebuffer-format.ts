@@ -163,8 +163,9 @@ export function deviceRows(
 }
 
 /**
- * Converts the rectangle `rect` of an opaque RGBA picture (the logical size for `rotation`) into
- * the device frame `out` (`frameBytes` long), addressing rows by stride. RGB565 packs
+ * Converts the rectangle `rect` of an opaque RGBA picture (the logical size for `rotation`; its
+ * bytes 4-aligned, as the renderer's are) into the device frame `out` (`frameBytes` long),
+ * addressing rows by stride. RGB565 packs
  * `r5 g6 b5` little-endian; XRGB8888 stores the bytes B, G, R, 0xFF. Bytes outside the converted
  * pixels (stride padding, other rectangles) are left as they are.
  */
@@ -200,24 +201,34 @@ export function convertRect(
       [base, stepX, stepY] = [(dh - 1) * stride, -stride, bytes];
       break;
   }
-  const rgb565 = geometry.bitsPerPixel === 16;
-  for (let y = y0; y < y1; y++) {
-    let i = (y * lw + x0) * 4;
-    let o = base + x0 * stepX + y * stepY;
-    for (let x = x0; x < x1; x++, i += 4, o += stepX) {
-      const r = rgba[i] ?? 0;
-      const g = rgba[i + 1] ?? 0;
-      const b = rgba[i + 2] ?? 0;
-      if (rgb565) {
-        const v = ((r & 0xf8) << 8) | ((g & 0xfc) << 3) | (b >> 3);
+  // One word per pixel read; the channels' places in it depend on the machine's byte order.
+  const words = new Uint32Array(rgba.buffer, rgba.byteOffset, rgba.byteLength >> 2);
+  const [rs, gs, bs] = LITTLE_ENDIAN ? [0, 8, 16] : [24, 16, 8];
+  if (geometry.bitsPerPixel === 16) {
+    for (let y = y0; y < y1; y++) {
+      let i = y * lw + x0;
+      let o = base + x0 * stepX + y * stepY;
+      for (let x = x0; x < x1; x++, i++, o += stepX) {
+        const p = words[i] ?? 0;
+        const v =
+          (((p >>> rs) & 0xf8) << 8) | (((p >>> gs) & 0xfc) << 3) | (((p >>> bs) & 0xff) >> 3);
         out[o] = v & 0xff;
         out[o + 1] = v >> 8;
-      } else {
-        out[o] = b;
-        out[o + 1] = g;
-        out[o + 2] = r;
-        out[o + 3] = 0xff;
       }
+    }
+    return;
+  }
+  for (let y = y0; y < y1; y++) {
+    let i = y * lw + x0;
+    let o = base + x0 * stepX + y * stepY;
+    for (let x = x0; x < x1; x++, i++, o += stepX) {
+      const p = words[i] ?? 0;
+      out[o] = (p >>> bs) & 0xff;
+      out[o + 1] = (p >>> gs) & 0xff;
+      out[o + 2] = (p >>> rs) & 0xff;
+      out[o + 3] = 0xff;
     }
   }
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

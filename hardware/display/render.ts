@@ -63,6 +63,15 @@ const GREEN: Rgb = [20, 110, 50];
 const RED: Rgb = [164, 22, 26];
 const ORANGE: Rgb = [190, 80, 0];
 
+const packed = new Uint8Array(4);
+const packedWord = new Uint32Array(packed.buffer);
+
+/** `color` at full opacity as one word of the RGBA buffer, in the machine's byte order. */
+function opaqueWord([r, g, b]: Rgb): number {
+  packed.set([r, g, b, 255]);
+  return packedWord[0] ?? 0;
+}
+
 /** Smallest and largest resolution the layout is designed for. */
 export const MIN_SIZE = 160;
 export const MAX_SIZE = 4096;
@@ -591,6 +600,8 @@ export class ScreenRenderer {
   readonly locale: DisplayLocale;
   readonly #faces: Faces;
   readonly #bitmap: { readonly data: Uint8Array; readonly width: number; readonly height: number };
+  /** The same pixels, one word each (fills). */
+  readonly #words: Uint32Array;
   #last: { key: string; full: string; ops: readonly Op[]; background: Rgb } | undefined;
 
   constructor(options: RendererOptions) {
@@ -610,6 +621,7 @@ export class ScreenRenderer {
     this.locale = options.locale;
     this.#faces = loadFaces();
     this.#bitmap = { data: new Uint8Array(width * height * 4), width, height };
+    this.#words = new Uint32Array(this.#bitmap.data.buffer, 0, width * height);
   }
 
   /** Bytes of pixel memory this renderer holds. */
@@ -684,21 +696,14 @@ export class ScreenRenderer {
     };
   }
 
-  #fill(box: Box, [r, g, b]: Rgb): void {
-    const data = this.#bitmap.data;
+  #fill(box: Box, color: Rgb): void {
+    const word = opaqueWord(color);
     const x0 = Math.max(0, box.x);
     const x1 = Math.min(this.width, box.x + box.w);
     const y0 = Math.max(0, box.y);
     const y1 = Math.min(this.height, box.y + box.h);
-    for (let y = y0; y < y1; y++) {
-      let i = (y * this.width + x0) * 4;
-      for (let x = x0; x < x1; x++, i += 4) {
-        data[i] = r;
-        data[i + 1] = g;
-        data[i + 2] = b;
-        data[i + 3] = 255;
-      }
-    }
+    if (x1 <= x0) return;
+    for (let y = y0; y < y1; y++) this.#words.fill(word, y * this.width + x0, y * this.width + x1);
   }
 
   #paint(op: Op): void {
