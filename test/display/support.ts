@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import jsQRModule from 'jsqr';
 import type { Clock, TimerHandle } from '../../daemon/ports/clock.js';
 import type { FramebufferGeometry } from '../../hardware/display/framebuffer-format.js';
@@ -42,6 +44,25 @@ export class ManualClock implements Clock {
     }
     this.#now = until;
   }
+}
+
+/**
+ * A fake sysfs tree (`<dir>/sys/fb0/{virtual_size,bits_per_pixel,stride}`) and, unless
+ * `createDevice` is false, a file standing in for /dev/fb0 (`<dir>/fb0`, filled with 0x5a).
+ */
+export function fakeFramebuffer(
+  dir: string,
+  g: FramebufferGeometry,
+  createDevice = true,
+): { device: string; sysfsRoot: string } {
+  const sysfsRoot = path.join(dir, 'sys');
+  mkdirSync(path.join(sysfsRoot, 'fb0'), { recursive: true });
+  writeFileSync(path.join(sysfsRoot, 'fb0', 'virtual_size'), `${g.width},${g.height}\n`);
+  writeFileSync(path.join(sysfsRoot, 'fb0', 'bits_per_pixel'), `${g.bitsPerPixel}\n`);
+  writeFileSync(path.join(sysfsRoot, 'fb0', 'stride'), `${g.stride}\n`);
+  const device = path.join(dir, 'fb0');
+  if (createDevice) writeFileSync(device, Buffer.alloc(g.stride * g.height, 0x5a));
+  return { device, sysfsRoot };
 }
 
 /** Reads a device frame back into RGBA (the inverse of the conversion, at device orientation). */
