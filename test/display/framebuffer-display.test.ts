@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Screen } from '../../daemon/ports/display.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import {
   FramebufferDisplay,
   type DisplayStatus,
@@ -12,12 +13,7 @@ import type { FramebufferGeometry, Rotation } from '../../hardware/display/frame
 import { ScreenRenderer } from '../../hardware/display/render.js';
 import { SAMPLE_QR_PAYLOAD, SAMPLE_SCREENS } from '../../hardware/display/sample-screens.js';
 import { DISPLAY_LOCALES } from '../../hardware/display/screen-text.js';
-import {
-  decodeQr,
-  fakeFramebuffer as fakeFramebufferIn,
-  frameToRgba,
-  ManualClock,
-} from './support.js';
+import { decodeQr, fakeFramebuffer as fakeFramebufferIn, frameToRgba } from './support.js';
 
 const dirs: string[] = [];
 const displays: FramebufferDisplay[] = [];

@@ -1,50 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import jsQRModule from 'jsqr';
-import type { Clock, TimerHandle } from '../../daemon/ports/clock.js';
 import type { FramebufferGeometry } from '../../hardware/display/framebuffer-format.js';
 
 // jsqr is CommonJS with an ES-style `export default` in its typings.
 const jsQR = jsQRModule.default;
-
-/** A manual clock: timers fire only from `advance`. */
-export class ManualClock implements Clock {
-  #now = 0;
-  #next = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id;
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
-  }
-
-  get pending(): number {
-    return this.#timers.size;
-  }
-
-  advance(ms: number): void {
-    const until = this.#now + ms;
-    for (;;) {
-      const due = [...this.#timers.entries()]
-        .filter(([, t]) => t.at <= until)
-        .sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.#timers.delete(due[0]);
-      this.#now = due[1].at;
-      due[1].fn();
-    }
-    this.#now = until;
-  }
-}
 
 /**
  * A fake sysfs tree (`<dir>/sys/fb0/{virtual_size,bits_per_pixel,stride}`) and, unless
