@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { systemClock, type TimerHandle } from '../daemon/ports/clock.js';
-import { defaultWsdlPath } from '../daemon/seqr/package-root.js';
+import { defaultWsdlPath } from '../daemon/package-root.js';
 import {
   OPERATIONS,
   SoapRequestError,

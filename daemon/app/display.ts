@@ -1,9 +1,11 @@
 /**
- * The customer display: the virtual kiosk's page when the kiosk is enabled on virtual hardware,
- * else the configured sink (framebuffer, PNG file, terminal).
+ * The customer display: the configured sink (framebuffer, PNG file, terminal), mirrored on the
+ * virtual kiosk's page when the kiosk is enabled on virtual hardware. A PNG sink without a file
+ * writes nowhere, so with the kiosk (the demo's default) the page alone shows the screens.
  */
 import type { Config } from '../../config/schema.js';
 import { createDisplay, formatMoney } from '../../hardware/display/index.js';
+import { TeeDisplay } from '../../hardware/display/tee-display.js';
 import type { SeqrSimulator } from '../../simulator/types.js';
 import type { Kiosk } from '../kiosk/index.js';
 import type { Logger } from '../log.js';
@@ -39,6 +41,14 @@ export interface OpenedDisplay {
  */
 export async function openDisplay(config: Config, deps: DisplayDeps): Promise<OpenedDisplay> {
   const { clock, log, stopOrder, virtual, simulator, logLines } = deps;
+  const configured = (): Display =>
+    createDisplay(config.display, config.locale, {
+      clock,
+      ...(deps.sysfsRoot === undefined ? {} : { sysfsRoot: deps.sysfsRoot }),
+      onStatus: (status) => {
+        log.info({ display: status }, 'display status');
+      },
+    });
   if (virtual && config.kiosk.enabled) {
     // Imported only here: a machine without the kiosk never loads it.
     const { startKiosk } = await import('../kiosk/index.js');
@@ -78,14 +88,9 @@ export async function openDisplay(config: Config, deps: DisplayDeps): Promise<Op
     });
     stopOrder.add(() => kiosk.close());
     log.info({ url: kiosk.url }, 'virtual kiosk listening');
-    return { display: kiosk.display, kiosk };
+    const writesNowhere = config.display.sink === 'png' && config.display.pngPath === undefined;
+    if (writesNowhere) return { display: kiosk.display, kiosk };
+    return { display: new TeeDisplay([configured(), kiosk.display]), kiosk };
   }
-  const display = createDisplay(config.display, config.locale, {
-    clock,
-    ...(deps.sysfsRoot === undefined ? {} : { sysfsRoot: deps.sysfsRoot }),
-    onStatus: (status) => {
-      log.info({ display: status }, 'display status');
-    },
-  });
-  return { display, kiosk: undefined };
+  return { display: configured(), kiosk: undefined };
 }

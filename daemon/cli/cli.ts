@@ -22,7 +22,7 @@ import { ledgerPath } from '../ledger/sqlite-ledger.js';
 import { systemClock } from '../ports/clock.js';
 import { SeqrClient } from '../seqr/client.js';
 import { SeqrPaymentGateway } from '../seqr/gateway.js';
-import { packageInfo } from '../seqr/package-root.js';
+import { packageInfo } from '../package-root.js';
 import { installSignalHandlers, type SignalTarget } from '../runtime/signals.js';
 import { requestControl } from '../service/control-socket.js';
 import { followLogs } from '../service/logs.js';

@@ -44,9 +44,10 @@ export interface Kiosk {
   /** `http://HOST:PORT/`. */
   readonly url: string;
   /**
-   * The Display the runtime draws on in demo mode: renders each screen with the framebuffer's
-   * renderer into the exact RGBA the framebuffer would get, encodes it as PNG and pushes it to the
-   * page when the picture changed. The runtime owns it (closes it on stop).
+   * The page's display: renders each screen with the framebuffer's renderer into the exact RGBA
+   * the framebuffer would get, encodes it as PNG and pushes it to the page when the picture
+   * changed. The runtime draws on it alone in demo mode, or through a tee beside the configured
+   * sink (the page mirrors the framebuffer); the runtime owns it (closes it on stop).
    */
   readonly display: Display;
   /**

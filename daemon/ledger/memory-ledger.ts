@@ -3,17 +3,21 @@ import { VendError } from '../errors.js';
 
 /**
  * A {@link Ledger} in memory, for tests and the demo mode: nothing survives the process. Entries
- * are kept in the order recorded; `record` resolves asynchronously. `failNext` makes the next
- * writes reject with E_LEDGER_WRITE without storing anything.
+ * are kept in the order recorded; `record` resolves asynchronously. Like the SQLite ledger it
+ * refuses (E_LEDGER_WRITE, nothing stored) an entry of a transaction that has no
+ * `invoice.requested` and a second `invoice.requested`. `failNext` makes the next writes reject
+ * with E_LEDGER_WRITE without storing anything.
  */
 export class MemoryLedger implements Ledger {
   readonly #entries: StoredEntry[] = [];
   #failures = 0;
   readonly #failTypes = new Set<LedgerEntry['type']>();
+  readonly #requested = new Set<string>();
   #closed = false;
 
   constructor(initial: readonly StoredEntry[] = []) {
     this.#entries.push(...initial);
+    for (const e of initial) this.#requested.add(e.txId);
   }
 
   /** Every entry ever recorded, oldest first. */
@@ -45,6 +49,15 @@ export class MemoryLedger implements Ledger {
       this.#failures--;
       throw new VendError('E_LEDGER_WRITE', `could not record ${entry.type}`, { retryable: true });
     }
+    const known = this.#requested.has(entry.txId);
+    if (entry.type === 'invoice.requested' ? known : !known)
+      throw new VendError(
+        'E_LEDGER_WRITE',
+        known
+          ? `transaction ${entry.txId} was already requested`
+          : `unknown transaction ${entry.txId} (no invoice.requested)`,
+      );
+    this.#requested.add(entry.txId);
     this.#entries.push({ ...entry, seq: this.#entries.length + 1, at });
   }
 

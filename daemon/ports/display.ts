@@ -78,12 +78,17 @@ export type Screen =
 /**
  * The customer display. `show` replaces the whole picture; it resolves when the frame is out
  * (written to the framebuffer, file or terminal). A later `show` supersedes an earlier one that has
- * not been written yet: the display never shows a stale screen after a newer one. Rejects with
- * `E_DISPLAY_WRITE` when the device cannot be written (the adapter keeps retrying the latest screen
- * in the background and reports recovery).
+ * not been written yet, and the superseded call settles with the outcome of the write that
+ * replaced it: the display never shows a stale screen after a newer one. Rejects with
+ * `E_DISPLAY_WRITE` when the device cannot be written; the next `show` is tried afresh (the
+ * framebuffer also retries the latest screen in the background and reports recovery).
  */
 export interface Display {
   show(screen: Screen): Promise<void>;
-  /** Idempotent. */
+  /**
+   * Idempotent. A screen not yet written when `close` is called is either written before `close`
+   * resolves or rejected with `E_CLOSED`; nothing is written afterwards, and `show` after `close`
+   * rejects with `E_CLOSED`.
+   */
   close(): Promise<void>;
 }

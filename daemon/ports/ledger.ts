@@ -67,9 +67,16 @@ export type StoredEntry = LedgerEntry & { readonly seq: number; readonly at: num
 /**
  * The durable record of every transaction step.
  *
- * `record` resolves only once the entry is durable (committed to storage that survives a power
- * cut); a rejection (`E_LEDGER_WRITE`) means it is not, and the step it would authorise must not
- * happen. Entries of one transaction are kept in the order recorded.
+ * - `record` resolves only once the entry is durable (committed to storage that survives a power
+ *   cut: a ledger opened afterwards over the same storage has it); a rejection (`E_LEDGER_WRITE`)
+ *   means it is not, nothing of it is stored, and the step it would authorise must not happen.
+ * - A transaction starts with `invoice.requested`: an entry of a transaction without one, or a
+ *   second `invoice.requested`, is refused with `E_LEDGER_WRITE`.
+ * - Entries of one transaction come back in the order recorded (concurrent `record` calls in call
+ *   order), each with its `at` and a `seq` that grows with every entry of the ledger.
+ * - `openTransactions` lists transactions by their first entry, oldest first; a transaction with a
+ *   `tx.closed` entry is closed for good (later entries do not reopen it).
+ * - After `close`, `record` and `openTransactions` reject `E_CLOSED`.
  */
 export interface Ledger {
   record(entry: LedgerEntry, at: number): Promise<void>;

@@ -6,7 +6,7 @@ import soap from 'soap';
 import { VendError } from '../errors.js';
 import type { Money } from '../ports/money.js';
 import { classifyFailure, redactor, type SeqrOperation } from './call-errors.js';
-import { defaultWsdlPath, packageInfo } from './package-root.js';
+import { defaultWsdlPath, packageInfo } from '../package-root.js';
 import {
   amountWire,
   contextWire,

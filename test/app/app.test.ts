@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG_INPUT } from '../../config/demo.js';
 import { configSchema, type Config, type ConfigInput } from '../../config/schema.js';
@@ -13,6 +14,8 @@ import { formatStatus, runCli } from '../../daemon/cli/cli.js';
 import { errorCodeOf } from '../../daemon/errors.js';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
 import { startSimulator } from '../../simulator/index.js';
+import { decodeQr, fakeFramebuffer, frameToRgba } from '../display/support.js';
+import { http } from '../kiosk/support.js';
 
 const dirs: string[] = [];
 const apps: App[] = [];
@@ -193,6 +196,42 @@ describe('startApp in demo mode', () => {
     } finally {
       squatter.close();
     }
+  });
+
+  it('with the kiosk on, the configured framebuffer still gets every frame and the page mirrors it', async () => {
+    const dir = tempDir();
+    const geometry = { width: 800, height: 480, bitsPerPixel: 16, stride: 1600 } as const;
+    const fb = fakeFramebuffer(dir, geometry);
+    const app = await startApp({
+      config: config(dir, {
+        kiosk: { enabled: true, host: '127.0.0.1', port: 0 },
+        display: { sink: 'framebuffer', device: fb.device },
+      }),
+      env: {},
+      logDestination: lines(),
+      sysfsRoot: fb.sysfsRoot,
+    });
+    apps.push(app);
+    const kioskUrl = app.kiosk?.url;
+    const sim = app.simulator;
+    if (kioskUrl === undefined || !sim) throw new Error('demo mode with the kiosk');
+    const framebufferQr = (): string | undefined =>
+      decodeQr(frameToRgba(readFileSync(fb.device), geometry), geometry.width, geometry.height);
+    const pageQr = async (): Promise<string | undefined> => {
+      const png = PNG.sync.read((await http(kioskUrl, 'GET', '/frame.png')).body);
+      return decodeQr(png.data, png.width, png.height);
+    };
+
+    // Pressed through the kiosk's API, watched on the framebuffer file of the same process.
+    const press = await http(kioskUrl, 'POST', '/api/press', {
+      body: JSON.stringify({ button: { kind: 'product', slot: 1 } }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(press.status).toBe(204);
+    const invoice = await until('an invoice at SEQR', () => sim.control.activeInvoice());
+    const qr = await until('the QR on the framebuffer', framebufferQr);
+    expect(qr).toBe(`HTTP://SEQR.SE/R${invoice.reference}`);
+    expect(await pageQr()).toBe(qr);
   });
 
   it('answers `seqr-vend status` over the control socket', async () => {

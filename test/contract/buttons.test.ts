@@ -5,7 +5,7 @@ import { openGpioButtons } from '../../hardware/buttons/gpio-buttons.js';
 import { FakeGpio } from '../../hardware/gpio/fake-gpio.js';
 import { openGpio } from '../../hardware/gpio/open-gpio.js';
 import { openSysfsGpio } from '../../hardware/gpio/sysfs-gpio.js';
-import { FakeClock } from '../hardware/support/fake-clock.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import { HW_SKIP, hwGpioConfig, hwLoop } from '../hardware/support/hw-env.js';
 import { LAYOUTS, kernelIo, makeSysfsTree, setValue } from '../hardware/support/sysfs-tree.js';
 import { describeButtonsContract } from './buttons.contract.js';
@@ -20,7 +20,7 @@ const wiring = [
 ];
 
 describeButtonsContract('FakeButtons', () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const buttons = new FakeButtons({ clock, stuckMs: STUCK_MS });
   return Promise.resolve({
     buttons,
@@ -38,20 +38,20 @@ describeButtonsContract('FakeButtons', () => {
       buttons.release(b);
       return Promise.resolve();
     },
-    wait: (ms) => clock.advance(ms),
+    wait: (ms) => clock.advanceAsync(ms),
   });
 });
 
 describeButtonsContract('GpioButtons on the fake GPIO backend', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const gpio = new FakeGpio({ clock });
   const buttons = await openGpioButtons({ gpio, clock, buttons: wiring, stuckMs: STUCK_MS });
   // Active-low with pull-up: pressed = 0. Bounce on each edge, as real contacts do.
   const edge = async (pin: number, level: 0 | 1): Promise<void> => {
     gpio.inject(pin, level);
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     gpio.inject(pin, level === 0 ? 1 : 0);
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     gpio.inject(pin, level);
   };
   return {
@@ -60,17 +60,17 @@ describeButtonsContract('GpioButtons on the fake GPIO backend', async () => {
     stuckMs: STUCK_MS,
     press: async (b) => {
       await edge(pinOf(b), 0);
-      await clock.advance(60);
+      await clock.advanceAsync(60);
       await edge(pinOf(b), 1);
     },
     hold: (b) => edge(pinOf(b), 0),
     release: (b) => edge(pinOf(b), 1),
-    wait: (ms) => clock.advance(ms),
+    wait: (ms) => clock.advanceAsync(ms),
   };
 });
 
 describeButtonsContract('GpioButtons on the sysfs backend over a fake Pi 5 tree', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const tree = makeSysfsTree(LAYOUTS.pi5);
   const gpio = await openSysfsGpio({
     root: tree.root,
@@ -85,7 +85,7 @@ describeButtonsContract('GpioButtons on the sysfs backend over a fake Pi 5 tree'
   // Poll reads are real file reads: step the clock in poll periods with real pauses between.
   const pump = async (ms: number): Promise<void> => {
     for (let t = 0; t < ms; t += 2) {
-      await clock.advance(2);
+      await clock.advanceAsync(2);
       await new Promise((r) => setTimeout(r, 1));
     }
   };
@@ -110,7 +110,7 @@ describeButtonsContract('GpioButtons on the sysfs backend over a fake Pi 5 tree'
     },
     wait: async (ms) => {
       await pump(Math.min(ms, 100));
-      await clock.advance(Math.max(0, ms - 100));
+      await clock.advanceAsync(Math.max(0, ms - 100));
       await pump(10);
     },
     dispose: async () => {

@@ -6,7 +6,7 @@ import { openGpioDispenser } from '../../hardware/dispenser/gpio-dispenser.js';
 import { FakeGpio } from '../../hardware/gpio/fake-gpio.js';
 import { openGpio } from '../../hardware/gpio/open-gpio.js';
 import { openSysfsGpio } from '../../hardware/gpio/sysfs-gpio.js';
-import { FakeClock } from '../hardware/support/fake-clock.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import { HW_SKIP, hwGpioConfig, hwLoop } from '../hardware/support/hw-env.js';
 import { LAYOUTS, kernelIo, makeSysfsTree } from '../hardware/support/sysfs-tree.js';
 import { describeDispenserContract, type RelayEdge } from './dispenser.contract.js';
@@ -16,7 +16,7 @@ const RELAYS: Record<number, number> = { 1: 17, 2: 27, 3: 22 };
 const slots = Object.entries(RELAYS).map(([slot, relayPin]) => ({ slot: Number(slot), relayPin }));
 
 describeDispenserContract('FakeDispenser', () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const dispenser = new FakeDispenser({ clock, pulseMs: PULSE, slots: [1, 2, 3] });
   return Promise.resolve({
     dispenser,
@@ -25,7 +25,7 @@ describeDispenserContract('FakeDispenser', () => {
     relayEdges: () => dispenser.relayLog.map(({ slot, energised }) => ({ slot, energised })),
     energised: () =>
       Promise.resolve(dispenser.energised === undefined ? [] : [dispenser.energised]),
-    wait: (ms) => clock.advance(ms),
+    wait: (ms) => clock.advanceAsync(ms),
   });
 });
 
@@ -45,7 +45,7 @@ function edgesFrom(writes: readonly { pin: number; level: 0 | 1 }[]): RelayEdge[
 }
 
 describeDispenserContract('GpioDispenser on the fake GPIO backend', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const gpio = new FakeGpio({ clock });
   const dispenser = await openGpioDispenser({ gpio, clock, slots, pulseMs: PULSE });
   return {
@@ -55,12 +55,12 @@ describeDispenserContract('GpioDispenser on the fake GPIO backend', async () => 
     relayEdges: () => edgesFrom(gpio.writes),
     energised: () =>
       Promise.resolve(slots.filter((s) => gpio.level(s.relayPin) === 0).map((s) => s.slot)),
-    wait: (ms) => clock.advance(ms),
+    wait: (ms) => clock.advanceAsync(ms),
   };
 });
 
 describeDispenserContract('GpioDispenser on the sysfs backend over a fake Pi 4 tree', async () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const tree = makeSysfsTree(LAYOUTS.pi4);
   const io = kernelIo(tree.root, LAYOUTS.pi4);
   const gpio = await openSysfsGpio({ root: tree.root, clock, io, edgeDetection: 'poll' });
@@ -94,7 +94,7 @@ describeDispenserContract('GpioDispenser on the sysfs backend over a fake Pi 4 t
     // Relay writes are real file writes: let them land before and after moving the clock.
     wait: async (ms) => {
       await io.idle();
-      await clock.advance(ms);
+      await clock.advanceAsync(ms);
       await io.idle();
     },
     dispose: async () => {

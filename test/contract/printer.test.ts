@@ -17,7 +17,7 @@ import path from 'node:path';
 import { systemClock } from '../../daemon/ports/clock.js';
 import { EscPosPrinter } from '../../hardware/printer/escpos-printer.js';
 import { FakePrinter } from '../../hardware/printer/fake-printer.js';
-import { FakeClock } from '../hardware/support/fake-clock.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import { countJobs } from '../hardware/support/escpos-decoder.js';
 import { describePrinterContract } from './printer.contract.js';
 
@@ -25,7 +25,7 @@ const DEADLINE = 1500;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describePrinterContract('FakePrinter', () => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const printer = new FakePrinter({ clock, deadlineMs: DEADLINE });
   return Promise.resolve({
     printer,
@@ -38,7 +38,7 @@ describePrinterContract('FakePrinter', () => {
       printer.failNext('E_PRINTER_TIMEOUT');
       return Promise.resolve();
     },
-    wait: (ms) => clock.advance(ms),
+    wait: (ms) => clock.advanceAsync(ms),
     deadlineMs: DEADLINE,
   });
 });

@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Screen } from '../../daemon/ports/display.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import {
   FramebufferDisplay,
   type DisplayStatus,
@@ -12,7 +13,7 @@ import type { FramebufferGeometry, Rotation } from '../../hardware/display/frame
 import { ScreenRenderer } from '../../hardware/display/render.js';
 import { SAMPLE_QR_PAYLOAD, SAMPLE_SCREENS } from '../../hardware/display/sample-screens.js';
 import { DISPLAY_LOCALES } from '../../hardware/display/screen-text.js';
-import { decodeQr, frameToRgba, ManualClock } from './support.js';
+import { decodeQr, fakeFramebuffer as fakeFramebufferIn, frameToRgba } from './support.js';
 
 const dirs: string[] = [];
 const displays: FramebufferDisplay[] = [];
@@ -28,14 +29,7 @@ function fakeFramebuffer(
 ): { device: string; sysfsRoot: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'seqr-fb-'));
   dirs.push(dir);
-  const sysfsRoot = path.join(dir, 'sys');
-  mkdirSync(path.join(sysfsRoot, 'fb0'), { recursive: true });
-  writeFileSync(path.join(sysfsRoot, 'fb0', 'virtual_size'), `${g.width},${g.height}\n`);
-  writeFileSync(path.join(sysfsRoot, 'fb0', 'bits_per_pixel'), `${g.bitsPerPixel}\n`);
-  writeFileSync(path.join(sysfsRoot, 'fb0', 'stride'), `${g.stride}\n`);
-  const device = path.join(dir, 'fb0');
-  if (createDevice) writeFileSync(device, Buffer.alloc(g.stride * g.height, 0x5a));
-  return { device, sysfsRoot };
+  return fakeFramebufferIn(dir, g, createDevice);
 }
 
 function display(options: FramebufferDisplayOptions): FramebufferDisplay {

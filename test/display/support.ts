@@ -1,47 +1,28 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import jsQRModule from 'jsqr';
-import type { Clock, TimerHandle } from '../../daemon/ports/clock.js';
 import type { FramebufferGeometry } from '../../hardware/display/framebuffer-format.js';
 
 // jsqr is CommonJS with an ES-style `export default` in its typings.
 const jsQR = jsQRModule.default;
 
-/** A manual clock: timers fire only from `advance`. */
-export class ManualClock implements Clock {
-  #now = 0;
-  #next = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id;
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
-  }
-
-  get pending(): number {
-    return this.#timers.size;
-  }
-
-  advance(ms: number): void {
-    const until = this.#now + ms;
-    for (;;) {
-      const due = [...this.#timers.entries()]
-        .filter(([, t]) => t.at <= until)
-        .sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.#timers.delete(due[0]);
-      this.#now = due[1].at;
-      due[1].fn();
-    }
-    this.#now = until;
-  }
+/**
+ * A fake sysfs tree (`<dir>/sys/fb0/{virtual_size,bits_per_pixel,stride}`) and, unless
+ * `createDevice` is false, a file standing in for /dev/fb0 (`<dir>/fb0`, filled with 0x5a).
+ */
+export function fakeFramebuffer(
+  dir: string,
+  g: FramebufferGeometry,
+  createDevice = true,
+): { device: string; sysfsRoot: string } {
+  const sysfsRoot = path.join(dir, 'sys');
+  mkdirSync(path.join(sysfsRoot, 'fb0'), { recursive: true });
+  writeFileSync(path.join(sysfsRoot, 'fb0', 'virtual_size'), `${g.width},${g.height}\n`);
+  writeFileSync(path.join(sysfsRoot, 'fb0', 'bits_per_pixel'), `${g.bitsPerPixel}\n`);
+  writeFileSync(path.join(sysfsRoot, 'fb0', 'stride'), `${g.stride}\n`);
+  const device = path.join(dir, 'fb0');
+  if (createDevice) writeFileSync(device, Buffer.alloc(g.stride * g.height, 0x5a));
+  return { device, sysfsRoot };
 }
 
 /** Reads a device frame back into RGBA (the inverse of the conversion, at device orientation). */

@@ -4,11 +4,11 @@ import { openGpioButtons } from '../../hardware/buttons/gpio-buttons.js';
 import { openGpioDispenser } from '../../hardware/dispenser/gpio-dispenser.js';
 import { runSafeState } from '../../hardware/dispenser/safe-state.js';
 import { FakeGpio } from '../../hardware/gpio/fake-gpio.js';
-import { FakeClock } from './support/fake-clock.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 
 describe('GPIO buttons debounce (leading edge)', () => {
   it('acts on the first edge, ignores chatter, and keeps a tap shorter than the window', async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const gpio = new FakeGpio({ clock });
     const buttons = await openGpioButtons({
       gpio,
@@ -27,18 +27,18 @@ describe('GPIO buttons debounce (leading edge)', () => {
       [6, 0],
     ] as const)
       gpio.inject(5, level, t0 + dt);
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     expect(events).toEqual([{ type: 'pressed', button: { kind: 'product', slot: 1 }, at: t0 }]);
     // A 10 ms tap: the release inside the window is caught up after it, so the next press counts.
-    await clock.advance(100);
+    await clock.advanceAsync(100);
     const t1 = clock.now();
     gpio.inject(5, 1, t1);
-    await clock.advance(100);
+    await clock.advanceAsync(100);
     gpio.inject(5, 0, clock.now());
     gpio.inject(5, 1, clock.now() + 10);
-    await clock.advance(100);
+    await clock.advanceAsync(100);
     gpio.inject(5, 0, clock.now());
-    await clock.advance(100);
+    await clock.advanceAsync(100);
     expect(events.filter((e) => e.type === 'pressed')).toHaveLength(3);
     await buttons.close();
   });
@@ -46,7 +46,7 @@ describe('GPIO buttons debounce (leading edge)', () => {
 
 describe('GPIO dispenser drop sensor and stock', () => {
   const setup = async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const gpio = new FakeGpio({ clock });
     gpio.inject(4, 1);
     const dispenser = await openGpioDispenser({
@@ -62,10 +62,10 @@ describe('GPIO dispenser drop sensor and stock', () => {
   it('delivered when the beam breaks within the window; stock counts down to sold out', async () => {
     const { clock, gpio, dispenser } = await setup();
     const r = dispenser.dispense(1);
-    await clock.advance(400);
+    await clock.advanceAsync(400);
     gpio.inject(4, 0);
     gpio.inject(4, 1, clock.now() + 5);
-    await clock.advance(10);
+    await clock.advanceAsync(10);
     expect(await r).toEqual({ outcome: 'delivered' });
     expect(dispenser.stock(1)).toBe(1);
     await dispenser.close();
@@ -74,7 +74,7 @@ describe('GPIO dispenser drop sensor and stock', () => {
   it('notDelivered/noDrop when the beam stays whole; stock unchanged; relay off', async () => {
     const { clock, gpio, dispenser } = await setup();
     const r = dispenser.dispense(1);
-    await clock.advance(1600);
+    await clock.advanceAsync(1600);
     expect(await r).toEqual({ outcome: 'notDelivered', reason: 'noDrop' });
     expect(dispenser.stock(1)).toBe(2);
     expect(gpio.level(17)).toBe(1);
@@ -84,9 +84,9 @@ describe('GPIO dispenser drop sensor and stock', () => {
   it('a failing relay write mid-pulse rejects E_DISPENSER_FAULT and the relay ends safe', async () => {
     const { clock, gpio, dispenser } = await setup();
     const r = dispenser.dispense(1).catch((e: unknown) => e);
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     gpio.failWrites(17, 1);
-    await clock.advance(400);
+    await clock.advanceAsync(400);
     expect(await r).toMatchObject({ code: 'E_DISPENSER_FAULT' });
     expect(gpio.level(17)).toBe(1);
     await dispenser.close();

@@ -17,7 +17,7 @@ import { openRpioGpio, type RpioModule } from '../../hardware/gpio/rpio-gpio.js'
 import { findHeaderChip, sysfsNumber } from '../../hardware/gpio/sysfs-map.js';
 import { openSysfsGpio } from '../../hardware/gpio/sysfs-gpio.js';
 import { decodeStatus } from '../../hardware/printer/escpos-printer.js';
-import { FakeClock } from './support/fake-clock.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import { LAYOUTS, kernelIo, makeSysfsTree, preExportOutput } from './support/sysfs-tree.js';
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -71,7 +71,7 @@ describe('sysfs backend on a fake tree', () => {
     try {
       const io = kernelIo(tree.root, LAYOUTS.pi4);
       preExportOutput(tree.root, 512 + 27, 0);
-      const gpio = await openSysfsGpio({ root: tree.root, io, clock: new FakeClock() });
+      const gpio = await openSysfsGpio({ root: tree.root, io, clock: new ManualClock() });
       await gpio.claimOutput(17, { initial: 1 });
       await gpio.claimOutput(27, { initial: 1 });
       expect(io.writes).toContain('gpio529/direction=high');

@@ -116,16 +116,24 @@ describe('FakeDisplay and MemoryLedger', () => {
 
   it('the ledger keeps order, lists only open transactions, and fails writes on demand', async () => {
     const l = new MemoryLedger();
-    await l.record({ type: 'receipt.printed', txId: 'a' }, 1);
+    const requested = (txId: string) =>
+      ({
+        type: 'invoice.requested',
+        txId,
+        slot: 1,
+        productName: 'Cola',
+        price: { minor: 2500, currency: 'SEK' },
+      }) as const;
+    await l.record(requested('a'), 1);
     await l.record({ type: 'tx.closed', txId: 'a', outcome: 'sold' }, 2);
-    await l.record({ type: 'receipt.printed', txId: 'b' }, 3);
+    await l.record(requested('b'), 3);
     l.failNext();
     await expect(l.record({ type: 'receipt.submitted', txId: 'b' }, 4)).rejects.toMatchObject({
       code: 'E_LEDGER_WRITE',
     });
     const open = await l.openTransactions();
     expect([...open.keys()]).toEqual(['b']);
-    expect(open.get('b')).toEqual([{ type: 'receipt.printed', txId: 'b', seq: 3, at: 3 }]);
+    expect(open.get('b')).toEqual([{ ...requested('b'), seq: 3, at: 3 }]);
   });
 });
 

@@ -2,49 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Clock } from '../../daemon/ports/clock.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import {
   createNotifier,
   systemdNotifySend,
   watchdogInterval,
 } from '../../daemon/service/sd-notify.js';
 import { bindNotifySocket, notifySocketUnavailable, type NotifySocket } from './notify-socket.js';
-
-/** Timers fire only when advance() passes their deadline. */
-class ManualClock implements Clock {
-  #now = 0;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #next = 1;
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): number {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: object | number): void {
-    this.#timers.delete(handle as number);
-  }
-  get pending(): number {
-    return this.#timers.size;
-  }
-  /** Moves time forward, firing due timers and letting their async work settle. */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    for (;;) {
-      const due = [...this.#timers.entries()]
-        .filter(([, t]) => t.at <= target)
-        .sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.#timers.delete(due[0]);
-      this.#now = due[1].at;
-      due[1].fn();
-      for (let i = 0; i < 20; i++) await Promise.resolve();
-    }
-    this.#now = target;
-  }
-}
 
 describe('createNotifier without systemd', () => {
   it('does nothing when NOTIFY_SOCKET is unset', async () => {
@@ -76,21 +40,21 @@ describe('watchdog', () => {
     const clock = new ManualClock();
     let healthy = true;
     const stop = notifier.startWatchdog(() => Promise.resolve(healthy), clock);
-    await clock.advance(14_999);
+    await clock.advanceAsync(14_999);
     expect(sent).toEqual([]);
-    await clock.advance(1);
+    await clock.advanceAsync(1);
     expect(sent).toEqual([['WATCHDOG=1']]);
-    await clock.advance(30_000);
+    await clock.advanceAsync(30_000);
     expect(sent).toHaveLength(3);
     healthy = false;
-    await clock.advance(45_000);
+    await clock.advanceAsync(45_000);
     expect(sent).toHaveLength(3);
     healthy = true;
-    await clock.advance(15_000);
+    await clock.advanceAsync(15_000);
     expect(sent).toHaveLength(4);
     stop();
     expect(clock.pending).toBe(0);
-    await clock.advance(60_000);
+    await clock.advanceAsync(60_000);
     expect(sent).toHaveLength(4);
   });
 
@@ -104,7 +68,7 @@ describe('watchdog', () => {
     notifier.startWatchdog(() => {
       throw new Error('mailbox wedged');
     }, clock);
-    await clock.advance(5_000);
+    await clock.advanceAsync(5_000);
     expect(send).not.toHaveBeenCalled();
   });
 

@@ -1,13 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulator, type SeqrSimulator } from '../../simulator/index.js';
 import { child, childText, parseXml } from '../../simulator/xml.js';
-import { ManualClock, call, invoiceXml, issue, poll, reseller } from './helpers.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
+import { call, invoiceXml, issue, poll, reseller } from './helpers.js';
 
 let sim: SeqrSimulator;
 let clock: ManualClock;
 
 beforeEach(async () => {
-  clock = new ManualClock();
+  clock = new ManualClock(Date.UTC(2026, 10, 22, 9, 0, 0));
   sim = await startSimulator({ clock });
 });
 afterEach(async () => {

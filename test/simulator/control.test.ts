@@ -2,13 +2,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isLoopback } from '../../simulator/server.js';
 import { startSimulator, type InvoiceSnapshot, type SeqrSimulator } from '../../simulator/index.js';
 import { childText } from '../../simulator/xml.js';
-import { ManualClock, issue, poll } from './helpers.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
+import { issue, poll } from './helpers.js';
 
 let sim: SeqrSimulator;
 let clock: ManualClock;
 
 beforeEach(async () => {
-  clock = new ManualClock();
+  clock = new ManualClock(Date.UTC(2026, 10, 22, 9, 0, 0));
   sim = await startSimulator({ clock });
 });
 afterEach(async () => {

@@ -1,45 +1,6 @@
-// Test support for the simulator: a manual clock, SOAP envelopes written by hand, raw HTTP calls.
-import type { Clock, TimerHandle } from '../../daemon/ports/clock.js';
+// Test support for the simulator: SOAP envelopes written by hand, raw HTTP calls.
 import type { SeqrSimulator } from '../../simulator/index.js';
 import { child, childText, parseXml, type XmlElement } from '../../simulator/xml.js';
-
-/** A clock that moves only when told; timers fire in due order during advance(). */
-export class ManualClock implements Clock {
-  private current: number;
-  private seq = 0;
-  private readonly timers = new Map<number, { due: number; fn: () => void }>();
-
-  constructor(start = Date.UTC(2026, 10, 22, 9, 0, 0)) {
-    this.current = start;
-  }
-
-  now(): number {
-    return this.current;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    this.seq += 1;
-    this.timers.set(this.seq, { due: this.current + Math.max(0, ms), fn });
-    return this.seq;
-  }
-
-  clearTimeout(handle: TimerHandle): void {
-    if (typeof handle === 'number') this.timers.delete(handle);
-  }
-
-  advance(ms: number): void {
-    const target = this.current + ms;
-    for (;;) {
-      let next: [number, { due: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (!next || entry[1].due < next[1].due) next = entry;
-      if (!next || next[1].due > target) break;
-      this.timers.delete(next[0]);
-      this.current = next[1].due;
-      next[1].fn();
-    }
-    this.current = target;
-  }
-}
 
 export const NS = 'http://external.interfaces.ers.seamless.com/';
 

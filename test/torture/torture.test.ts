@@ -1,8 +1,9 @@
-// Crash torture in CI: the built daemon (dist/daemon/main.js, `pretest` builds it) killed with
-// SIGKILL at least 200 times, at random delays, on entering states, at chosen SOAP calls (before
-// SEQR sees them, with the answer lost, right after the answer) and during recovery, across random
-// purchases; then the money-safety checks against SEQR's records, the relay record and the ledger.
-// TORTURE_KILLS and TORTURE_SEED override the size and the seed (printed with the figures).
+// Crash torture (`npm run test:torture`, not part of `npm test`): the built daemon
+// (dist/daemon/main.js, `pretest:torture` builds it) killed with SIGKILL at least 200 times, at
+// random delays, on entering states, at chosen SOAP calls (before SEQR sees them, with the answer
+// lost, right after the answer) and during recovery, across random purchases; then the
+// money-safety checks against SEQR's records, the relay record and the ledger. TORTURE_KILLS and
+// TORTURE_SEED override the size and the seed (printed with the figures).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';

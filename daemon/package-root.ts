@@ -1,8 +1,11 @@
+// The project's root folder, version and SEQR WSDL, found from where this module runs. Part of the
+// shared leaf (with errors.ts, ports/clock.ts and ports/money.ts): the daemon, config/ and the
+// simulator may import it, and it imports nothing of the project.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The project's root folder and version, found from where this module runs. */
+/** The project's root folder and version. */
 export interface PackageInfo {
   readonly root: string;
   readonly version: string;
@@ -11,7 +14,7 @@ export interface PackageInfo {
 let cached: PackageInfo | undefined;
 
 /**
- * Walks up from this module (under `daemon/seqr/` in the sources, `dist/daemon/seqr/` after the
+ * Walks up from this module (under `daemon/` in the sources, `dist/daemon/` after the
  * build) to the nearest `package.json` of seqr-vend. The WSDL is read from the sources' path in
  * both cases: `tsc` does not copy it into dist/.
  */
