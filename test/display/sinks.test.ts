@@ -16,7 +16,8 @@ import {
 import { ScreenRenderer } from '../../hardware/display/render.js';
 import { SAMPLE_QR_PAYLOAD, SAMPLE_SCREENS } from '../../hardware/display/sample-screens.js';
 import { terminalPreview, terminalQr } from '../../hardware/display/terminal-display.js';
-import { decodeQr, ManualClock } from './support.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
+import { decodeQr } from './support.js';
 
 const dirs: string[] = [];
 afterEach(() => {

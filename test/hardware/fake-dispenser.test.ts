@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { FakeDispenser, type RelayEdge } from '../../hardware/dispenser/fake-dispenser.js';
-import { FakeClock } from './support/fake-clock.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 
 describe('FakeDispenser history', () => {
   it('keeps only the latest dispenses and relay edges, however many there were', async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const dispenser = new FakeDispenser({ clock, slots: [1, 2, 3], pulseMs: 10 });
     const heard: RelayEdge[] = [];
     dispenser.onRelay((edge) => heard.push(edge));
     const total = 1_000;
     for (let i = 0; i < total; i++) {
       const run = dispenser.dispense((i % 3) + 1);
-      await clock.advance(10);
+      await clock.advanceAsync(10);
       await expect(run).resolves.toEqual({ outcome: 'delivered' });
     }
     expect(dispenser.dispenseCount).toBe(total);
@@ -27,11 +27,11 @@ describe('FakeDispenser history', () => {
   });
 
   it('takes a smaller or larger history, and refuses one that keeps nothing', async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const dispenser = new FakeDispenser({ clock, slots: [1], pulseMs: 10, history: 2 });
     for (let i = 0; i < 5; i++) {
       const run = dispenser.dispense(1);
-      await clock.advance(10);
+      await clock.advanceAsync(10);
       await run;
     }
     expect(dispenser.dispenses).toHaveLength(2);
