@@ -17,6 +17,7 @@ import {
   type SoapRequest,
 } from './soap.js';
 import { SimulatorControlError, SimulatorState, newTerminalId } from './state.js';
+import { MerchantCallbacks, upsRoute } from './ups.js';
 import type {
   CallRecord,
   Fault,
@@ -115,6 +116,25 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     reversalMs: options.reversalMs ?? 20_000,
     missingAckMode: options.missingAckMode ?? 'REQUIRE_ACKNOWLEDGMENT',
     reportNotReadyCalls: options.reportNotReadyCalls ?? 1,
+    reservationTimeoutMs: options.reservationTimeoutMs ?? 1_800_000,
+    onPayerOutcome: (outcome) => {
+      merchant.notify(outcome);
+    },
+  });
+  const merchant = new MerchantCallbacks({
+    clock,
+    state,
+    merchant: reseller,
+    merchantId: options.ups?.merchantId ?? reseller.id,
+    ...(options.ups?.createPurchaseUrl === undefined
+      ? {}
+      : { createPurchaseUrl: options.ups.createPurchaseUrl }),
+    maxAmount: {
+      currency: options.ups?.currency ?? 'SEK',
+      value: options.ups?.maxAmount ?? '200.00',
+    },
+    timeoutMs: options.callbackTimeoutMs ?? 10_000,
+    ...(options.callbackCa === undefined ? {} : { ca: options.callbackCa }),
   });
   state.addReseller(reseller);
   state.addTerminal(terminal, reseller);
@@ -291,6 +311,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     addReseller: (r) => {
       state.addReseller(r);
     },
+    upsCode: (token) => merchant.code(token),
+    scanUps: (scan) => merchant.scan(scan),
+    setCreatePurchaseUrl: (url) => {
+      merchant.setCreatePurchaseUrl(url);
+    },
+    notifications: () => merchant.notifications(),
+    upsCalls: () => merchant.upsCalls(),
+    callbacksSettled: () => merchant.settled(),
   };
 
   const json = (res: http.ServerResponse, status: number, value: unknown): void => {
@@ -322,6 +350,19 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
         throw new Error('body must be a JSON object');
       return parsed as Record<string, unknown>;
     };
+    // The UPS routes answer asynchronously (a scan waits for createPurchase).
+    if (parts[0] === 'ups' || parts[0] === 'notifications') {
+      upsRoute(control, method, parts, input).then(
+        (answer) => {
+          if (answer) json(res, answer[0], answer[1]);
+          else json(res, 404, { error: `no control route ${method} ${url.pathname}` });
+        },
+        (err: unknown) => {
+          json(res, 400, { error: (err as Error).message });
+        },
+      );
+      return;
+    }
     try {
       const [first, ref, action] = parts;
       if (first === 'invoices' && ref !== undefined && action !== undefined && method === 'POST') {
@@ -471,6 +512,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
       closing ??= new Promise<void>((resolve) => {
         closed = true;
         state.close();
+        merchant.close();
         for (const handle of timers) clock.clearTimeout(handle);
         timers.clear();
         server.close(() => {

@@ -98,6 +98,22 @@ export interface InvoiceSnapshot {
   paymentMode: string;
   acknowledgmentMode: string;
   title?: string;
+  /** Beyond the contract: the amount the payer reserved (reservation modes, once RESERVED). */
+  reserved?: { currency: string; value: string };
+  /** Beyond the contract: the invoice's notificationUrl and rows as last sent (sendInvoice or updateInvoice). */
+  notificationUrl?: string;
+  rows?: { description?: string; quantity?: string; total?: string }[];
+}
+
+/**
+ * Beyond the contract: what the simulated SEQR tells the merchant's notificationUrl (API.md §9.8):
+ * the payer paid (PAID), confirmed a reservation (RESERVED) or cancelled one (CANCELED).
+ */
+export interface PayerOutcome {
+  readonly url: string;
+  readonly invoiceReference: string;
+  readonly clientInvoiceId?: string;
+  readonly status: 'PAID' | 'RESERVED' | 'CANCELED';
 }
 
 interface InvoiceRecord {
@@ -108,6 +124,8 @@ interface InvoiceRecord {
   version: number;
   invoice: InvoiceData;
   amount: Amount;
+  /** Set when the payer reserved: the ceiling of updateInvoice and commitReservation. */
+  reserved?: Amount;
   readonly paymentMode: string;
   readonly acknowledgmentMode: string;
   scanned: boolean;
@@ -180,6 +198,10 @@ export interface StateOptions {
   readonly missingAckMode: 'REQUIRE_ACKNOWLEDGMENT' | 'NO_ACKNOWLEDGMENT';
   /** executeReport calls answered REPORT_NOT_READY (2) per period before the report is ready. */
   readonly reportNotReadyCalls: number;
+  /** How long a reservation without commitReservationTimeout stays RESERVED before EXPIRED. */
+  readonly reservationTimeoutMs?: number;
+  /** Called when the payer's action is one SEQR notifies the invoice's notificationUrl about. */
+  readonly onPayerOutcome?: (outcome: PayerOutcome) => void;
 }
 
 const RESERVATION_MODES: ReadonlySet<string> = new Set([
@@ -463,8 +485,13 @@ export class SimulatorState {
     if (!OPEN.has(invoice.status) && invoice.status !== 'RESERVED') return { code: 49 };
     const valid = this.validInvoice(data);
     if (valid.code !== 0 || !('amount' in valid) || !data) return valid;
-    if (invoice.status === 'RESERVED' && valid.amount.currency !== invoice.amount.currency)
-      return { code: 49 };
+    if (invoice.status === 'RESERVED') {
+      // Reservation flows set the final rows before the commit; never above what was reserved.
+      const ceiling = invoice.reserved ?? invoice.amount;
+      if (valid.amount.currency !== ceiling.currency) return { code: 49 };
+      if ((parseAmount(valid.amount.value) ?? 0n) > (parseAmount(ceiling.value) ?? 0n))
+        return { code: 11 };
+    }
     invoice.invoice = data;
     invoice.amount = valid.amount;
     if (invoice.status === 'PENDING_ISSUER_ACKNOWLEDGE') {
@@ -540,14 +567,14 @@ export class SimulatorState {
     const invoice = this.ownInvoice(terminal, ref);
     if (!invoice || ref === undefined) return { code: 54 };
     if (invoice.status !== 'RESERVED') return { code: 96 };
-    if (amount) {
-      const value = parseAmount(amount.value);
-      const reserved = parseAmount(invoice.amount.value) ?? 0n;
-      if (value === undefined || value < 0n || amount.currency.trim() !== invoice.amount.currency)
-        return { code: 49 };
-      if (value > reserved) return { code: 11 };
-      invoice.amount = { currency: invoice.amount.currency, value: amount.value.trim() };
-    }
+    const ceiling = invoice.reserved ?? invoice.amount;
+    const final = amount ?? invoice.amount;
+    const value = parseAmount(final.value);
+    if (value === undefined || value < 0n || final.currency.trim() !== ceiling.currency)
+      return { code: 49 };
+    // Beyond the contract: committing nothing is refused; a reservation that sold nothing is cancelled.
+    if (value > (parseAmount(ceiling.value) ?? 0n) || value === 0n) return { code: 11 };
+    invoice.amount = { currency: ceiling.currency, value: final.value.trim() };
     this.clearTimer(invoice);
     invoice.committed = true;
     this.setStatus(invoice, 'PAID');
@@ -778,18 +805,38 @@ export class SimulatorState {
     invoice.paidAt = this.clock.now();
     this.payments.set(invoice.ersReference, invoice);
     if (RESERVATION_MODES.has(invoice.paymentMode)) {
+      invoice.reserved = { ...invoice.amount };
       this.setStatus(invoice, 'RESERVED');
       const seconds = Number(invoice.invoice.commitReservationTimeout ?? '0');
-      if (seconds > 0)
+      const ms =
+        Number.isFinite(seconds) && seconds > 0
+          ? seconds * 1000
+          : (this.options.reservationTimeoutMs ?? 0);
+      if (ms > 0)
         invoice.timer = this.later(() => {
           this.expire(invoice);
-        }, seconds * 1000);
+        }, ms);
+      this.notify(invoice, 'RESERVED');
       return;
     }
     this.setStatus(invoice, 'PAID');
     invoice.timer = this.later(() => {
       this.reverse(invoice);
     }, this.options.reversalMs);
+    this.notify(invoice, 'PAID');
+  }
+
+  /** SEQR's notificationUrl POST, when the invoice has one (API.md §9.8). */
+  private notify(invoice: InvoiceRecord, status: PayerOutcome['status']): void {
+    const url = invoice.invoice.notificationUrl;
+    if (url === undefined || this.options.onPayerOutcome === undefined) return;
+    const clientInvoiceId = invoice.invoice.clientInvoiceId;
+    this.options.onPayerOutcome({
+      url,
+      invoiceReference: invoice.reference,
+      ...(clientInvoiceId === undefined ? {} : { clientInvoiceId }),
+      status,
+    });
   }
 
   private later(fn: () => void, ms: number): TimerHandle {
@@ -817,6 +864,8 @@ export class SimulatorState {
     invoice.inProgress = false;
     this.clearTimer(invoice);
     this.setStatus(invoice, 'CANCELED');
+    // The UPS flow is told of a cancelled reservation too; a plain payment only of PAID.
+    if (RESERVATION_MODES.has(invoice.paymentMode)) this.notify(invoice, 'CANCELED');
   }
 
   fail(ref: string): void {
@@ -826,6 +875,26 @@ export class SimulatorState {
     invoice.inProgress = false;
     this.clearTimer(invoice);
     this.setStatus(invoice, 'FAILED');
+  }
+
+  /**
+   * What SEQR checks of a createPurchase answer before it shows the reservation to the payer
+   * (UPS, API.md §9.6): the invoice exists, belongs to a terminal of `reseller`, waits for the
+   * payer, reserves (a reservation payment mode), and asks no more than the payer's maximum, in
+   * its currency. Returns why not, or undefined when it may be shown.
+   */
+  reservationProblem(ref: string, reseller: Reseller, maximum: Amount): string | undefined {
+    const invoice = this.invoices.get(ref);
+    if (!invoice || invoice.resellerKey !== resellerKey(reseller.id, reseller.userId))
+      return `no invoice ${ref} of merchant ${reseller.id}`;
+    if (!RESERVATION_MODES.has(invoice.paymentMode))
+      return `invoice ${ref} is ${invoice.paymentMode}, not a reservation`;
+    if (invoice.status !== 'ISSUED') return `invoice ${ref} is ${invoice.status}, not ISSUED`;
+    if (invoice.amount.currency !== maximum.currency)
+      return `invoice ${ref} is in ${invoice.amount.currency}, the payer offered ${maximum.currency}`;
+    if ((parseAmount(invoice.amount.value) ?? 0n) > (parseAmount(maximum.value) ?? 0n))
+      return `invoice ${ref} asks ${invoice.amount.value}, more than the ${maximum.value} offered`;
+    return undefined;
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -872,5 +941,18 @@ function toSnapshot(invoice: InvoiceRecord): InvoiceSnapshot {
     paymentMode: invoice.paymentMode,
     acknowledgmentMode: invoice.acknowledgmentMode,
     ...(invoice.invoice.title === undefined ? {} : { title: invoice.invoice.title }),
+    ...(invoice.reserved === undefined ? {} : { reserved: { ...invoice.reserved } }),
+    ...(invoice.invoice.notificationUrl === undefined
+      ? {}
+      : { notificationUrl: invoice.invoice.notificationUrl }),
+    ...(invoice.invoice.invoiceRows === undefined
+      ? {}
+      : {
+          rows: invoice.invoice.invoiceRows.map((row) => ({
+            ...(row.itemDescription === undefined ? {} : { description: row.itemDescription }),
+            ...(row.itemQuantity === undefined ? {} : { quantity: row.itemQuantity }),
+            ...(row.itemTotalAmount === undefined ? {} : { total: row.itemTotalAmount.value }),
+          })),
+        }),
   };
 }

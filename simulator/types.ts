@@ -1,9 +1,11 @@
 import type { Clock } from '../daemon/ports/clock.js';
 import type { Operation } from './soap.js';
 import type { InvoiceSnapshot } from './state.js';
+import type { NotificationRecord, UpsCallRecord, UpsScan, UpsScanResult } from './ups.js';
 
 export type { Operation } from './soap.js';
 export type { InvoiceSnapshot } from './state.js';
+export type { NotificationRecord, UpsCallRecord, UpsScan, UpsScanResult } from './ups.js';
 
 /** How to start a simulator. Every member is optional. */
 export interface SimulatorOptions {
@@ -28,6 +30,26 @@ export interface SimulatorOptions {
   reportNotReadyCalls?: number;
   /** Beyond the contract: called once per SOAP call when its connection ends (answered or not). */
   onCall?: (record: Readonly<CallRecord>) => void;
+  /**
+   * A reservation whose invoice has no commitReservationTimeout becomes EXPIRED after this long
+   * without a commit; default 1_800_000 (30 min).
+   */
+  reservationTimeoutMs?: number;
+  /** The Unattended Payment Service (API.md §9.6): where createPurchase goes, and the payer's limit. */
+  ups?: {
+    /** The merchant's createPurchase endpoint (also settable through the control API). */
+    createPurchaseUrl?: string;
+    /** `w` in the static codes; default the reseller id. */
+    merchantId?: string;
+    /** The most a payer may reserve unless a scan says otherwise; default `'200.00'`. */
+    maxAmount?: string;
+    /** Default `SEK`. */
+    currency?: string;
+  };
+  /** Deadline of each call to the merchant (notificationUrl, createPurchase); default 10_000. */
+  callbackTimeoutMs?: number;
+  /** Certificates trusted for https callbacks in addition to the system roots (a test CA). */
+  callbackCa?: string | Buffer | readonly (string | Buffer)[];
 }
 
 /** A running simulator: a SOAP endpoint, its WSDL, and a control API, on one loopback server. */
@@ -43,7 +65,8 @@ export interface SeqrSimulator {
    * `GET /invoices/:ref` -> snapshot (404); `GET /active[?terminalId=]` -> `{ invoice | null }`;
    * `GET /calls` -> CallRecord[]; `GET /max-concurrent[?op=]` -> `{ max }`;
    * `POST /faults {op, fault, times?}` and `DELETE /faults` -> `{ ok }`;
-   * `POST /terminals {id, password}` -> `{ ok }`. A bad body answers 400 `{ error }`.
+   * `POST /terminals {id, password}` -> `{ ok }`; the UPS and notification routes of
+   * `upsRoute` (simulator/ups.ts). A bad body answers 400 `{ error }`.
    */
   readonly controlUrl: string;
   readonly terminal: { readonly id: string; readonly password: string };
@@ -120,4 +143,23 @@ export interface SimulatorControl {
   addTerminal(t: { id: string; password: string }): void;
   /** Beyond the contract: adds or replaces a reseller user (for registerTerminal and reports). */
   addReseller(r: { id: string; userId: string; password: string }): void;
+  /** The static UPS code of machine `token`: `HTTP://SEQR.SE/000/ups?w=<merchantId>&t=<token>`. */
+  upsCode(token: string): string;
+  /**
+   * The payer scanned a UPS code: createPurchase is POSTed (JSON `{token, amount, currency,
+   * msisdn}`) and its answer checked as SEQR would: a reservation invoice of this merchant, ISSUED,
+   * within the payer's amount. Then the payer confirms with {@link pay} (RESERVED) or cancels.
+   * Rejects (400 over HTTP) only for a scan that is not of a UPS code of this merchant.
+   */
+  scanUps(scan: UpsScan): Promise<UpsScanResult>;
+  setCreatePurchaseUrl(url: string | undefined): void;
+  /**
+   * Every notificationUrl POST (when the payer paid, confirmed or cancelled a reservation), sent
+   * once each, form-encoded `invoiceReference` and `clientInvoiceId`, never retried.
+   */
+  notifications(): NotificationRecord[];
+  /** Every createPurchase call and how it ended. */
+  upsCalls(): UpsCallRecord[];
+  /** Resolves once every notification and createPurchase call started so far has ended. */
+  callbacksSettled(): Promise<void>;
 }
