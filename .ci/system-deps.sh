@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the tests use. Idempotent; skips apt when everything is present.
 set -euo pipefail
-# Always: chromium for the virtual kiosk's browser tests (test/kiosk/browser.test.ts).
-set -- "$@" chromium
+# Always: chromium for the virtual kiosk's browser tests (test/kiosk/browser.test.ts), mosquitto
+# for the MQTT broker the gateway tests start (test/gateway).
+set -- "$@" chromium mosquitto
 need=()
 for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then

@@ -71,6 +71,12 @@ export const ERROR_CATALOGUE = {
     'The end-of-day period was closed but its report could not be fetched or read from SEQR.',
   E_DAEMON_UNREACHABLE:
     "A CLI command could not reach the running daemon's control socket, or the daemon answered it with an error.",
+  E_GATEWAY_REQUEST_INVALID:
+    'The SEQR callback gateway refused a request: wrong path or method, too large, malformed JSON or form, or a field out of bounds; nothing was relayed.',
+  E_GATEWAY_NO_ANSWER:
+    'The SEQR callback gateway relayed a request to a machine and got no answer within its deadline (machine offline, busy, or not in UPS mode); createPurchase was answered DEVICE_UNAVAILABLE.',
+  E_GATEWAY_BROKER:
+    'The SEQR callback gateway has no working link to the MQTT broker (unreachable, login refused, too many requests waiting); nothing was relayed.',
 } as const satisfies Record<`E_${string}`, string>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -53,6 +53,8 @@ Without a command, runs the daemon: with --config, that configuration file; with
                                    register this machine as a SEQR terminal, store its password
                                    (both names default to machine.name)
   sales | pending | refund | close-period | report   the ledger (see 'seqr-vend sales --help')
+  gateway [--config PATH]          the SEQR callback gateway (createPurchase, notificationUrl) that
+                                   relays to machines over MQTT (default /etc/seqr-vend/gateway.yaml)
   --version, --help
 
 The configuration defaults to ${DEFAULT_CONFIG_PATH} for every command but run.
@@ -79,6 +81,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await safeStateCommand(rest, io);
       case 'register-terminal':
         return await registerCommand(rest, io);
+      case 'gateway':
+        return await gatewayCommand(rest, io);
       case 'help':
         io.stdout.write(USAGE);
         return 0;
@@ -134,6 +138,31 @@ async function runDaemon(argv: readonly string[], io: CliIo): Promise<number> {
   if (tty && app.kiosk) io.stdout.write(`\n  Virtual kiosk: ${app.kiosk.url}  (Ctrl-C stops)\n\n`);
   io.onStarted?.(app);
   const handlers = installSignalHandlers(app, app.log, io.signals ?? process);
+  await handlers.stopped;
+  handlers.uninstall();
+  return Number(io.signals?.exitCode ?? process.exitCode ?? 0);
+}
+
+async function gatewayCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const values = options(argv);
+  if (values['help'] === true) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const { DEFAULT_GATEWAY_CONFIG_PATH, loadGatewayConfig } = await import('../gateway/config.js');
+  const { runGateway } = await import('../gateway/run.js');
+  const path = values['config'];
+  const config = loadGatewayConfig(typeof path === 'string' ? path : DEFAULT_GATEWAY_CONFIG_PATH);
+  const gateway = await runGateway({
+    config,
+    env: io.env,
+    prettyLogs: (io.stdout as { isTTY?: boolean }).isTTY === true,
+  });
+  const handlers = installSignalHandlers(
+    { stop: () => gateway.stop() },
+    gateway.log,
+    io.signals ?? process,
+  );
   await handlers.stopped;
   handlers.uninstall();
   return Number(io.signals?.exitCode ?? process.exitCode ?? 0);
