@@ -156,6 +156,7 @@ async function gatewayCommand(argv: readonly string[], io: CliIo): Promise<numbe
   const gateway = await runGateway({
     config,
     env: io.env,
+    logDestination: io.stdout,
     prettyLogs: (io.stdout as { isTTY?: boolean }).isTTY === true,
   });
   const handlers = installSignalHandlers(

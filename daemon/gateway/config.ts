@@ -12,10 +12,15 @@ import { MACHINE_ID } from './protocol.js';
 
 /** Where `seqr-vend gateway` reads its configuration unless `--config` says otherwise. */
 export const DEFAULT_GATEWAY_CONFIG_PATH = '/etc/seqr-vend/gateway.yaml';
-/** The broker password credential (`LoadCredential=` name), needed when `broker.username` is set. */
-export const GATEWAY_BROKER_PASSWORD_CREDENTIAL = 'gateway-broker-password';
+/**
+ * The root-only directory of the gateway's secrets. The unit loads it whole
+ * (`LoadCredential=gateway:<dir>`), so each file `<name>` arrives as credential `gateway_<name>`.
+ */
+export const GATEWAY_CREDENTIALS_DIRECTORY = '/etc/seqr-vend/gateway-credentials';
+/** The broker password, needed when `broker.username` is set. */
+export const GATEWAY_BROKER_PASSWORD_CREDENTIAL = 'broker-password';
 /** The secret path level before `createPurchase`, needed when `pathToken: true`. */
-export const GATEWAY_PATH_TOKEN_CREDENTIAL = 'gateway-path-token';
+export const GATEWAY_PATH_TOKEN_CREDENTIAL = 'path-token';
 
 const MAX_CONFIG_BYTES = 64 * 1024;
 const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
@@ -108,7 +113,7 @@ export function parseGatewayConfig(text: string, label: string): GatewayConfig {
       if (SECRET_KEY.test(key))
         problems.push(
           `${label}:${lineOf([...path, key])}: ${[...path, key].join('.')}: secrets do not belong ` +
-            `here; put the broker password in the credential ${GATEWAY_BROKER_PASSWORD_CREDENTIAL}`,
+            `here; put the broker password in ${GATEWAY_CREDENTIALS_DIRECTORY}/${GATEWAY_BROKER_PASSWORD_CREDENTIAL}`,
         );
       visit(child, [...path, key]);
     }

@@ -9,15 +9,13 @@ import { VendError } from '../errors.js';
 import { createLogger, SecretSet, type Logger, type LineSink } from '../log.js';
 import {
   GATEWAY_BROKER_PASSWORD_CREDENTIAL,
+  GATEWAY_CREDENTIALS_DIRECTORY,
   GATEWAY_PATH_TOKEN_CREDENTIAL,
   type GatewayConfig,
 } from './config.js';
 import { redactBrokerUrl } from './redact.js';
 import { MqttRelay, type MachineRelay } from './relay.js';
 import { startGatewayServer } from './server.js';
-
-/** Where credentials live outside systemd (the unit's LoadCredential= reads them from here). */
-const CREDENTIALS_DIRECTORY = '/etc/seqr-vend/credentials';
 
 export interface RunningGateway {
   readonly url: string;
@@ -30,7 +28,10 @@ export interface RunningGateway {
 export interface GatewayRunOptions {
   readonly config: GatewayConfig;
   readonly env: NodeJS.ProcessEnv;
-  /** Default `$CREDENTIALS_DIRECTORY`, else /etc/seqr-vend/credentials. */
+  /**
+   * Where the secrets are read outside systemd; default /etc/seqr-vend/gateway-credentials.
+   * Under systemd (`$CREDENTIALS_DIRECTORY`) they are the credentials `gateway_<name>`.
+   */
   readonly credentialsDirectory?: string;
   /** Where log lines go; default stdout. */
   readonly logDestination?: LineSink;
@@ -49,16 +50,24 @@ async function readPem(path: string, what: string): Promise<Buffer> {
   }
 }
 
+/** Reads secret `name` (see {@link GatewayRunOptions.credentialsDirectory}). */
+function readSecret(name: string, env: NodeJS.ProcessEnv, directory: string): Promise<string> {
+  const systemd = env['CREDENTIALS_DIRECTORY'];
+  return systemd !== undefined && systemd !== ''
+    ? readCredential(`gateway_${name}`, env)
+    : readCredential(name, {}, directory);
+}
+
 export async function runGateway(options: GatewayRunOptions): Promise<RunningGateway> {
   const { config, env } = options;
-  const credentials = options.credentialsDirectory ?? CREDENTIALS_DIRECTORY;
+  const directory = options.credentialsDirectory ?? GATEWAY_CREDENTIALS_DIRECTORY;
   const secrets = new SecretSet();
   const password =
     config.broker.username === undefined
       ? undefined
-      : await readCredential(GATEWAY_BROKER_PASSWORD_CREDENTIAL, env, credentials);
+      : await readSecret(GATEWAY_BROKER_PASSWORD_CREDENTIAL, env, directory);
   const pathToken = config.pathToken
-    ? await readCredential(GATEWAY_PATH_TOKEN_CREDENTIAL, env, credentials)
+    ? await readSecret(GATEWAY_PATH_TOKEN_CREDENTIAL, env, directory)
     : undefined;
   if (pathToken !== undefined && !/^[A-Za-z0-9_-]{16,128}$/.test(pathToken))
     throw new VendError(

@@ -267,7 +267,7 @@ describe('configuration', () => {
     const { default: path } = await import('node:path');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'seqr-gateway-cred-'));
     const token = 'Path-Token-3f9a1c77e2d04b5a';
-    writeFileSync(path.join(dir, 'gateway-path-token'), `${token}\n`, { mode: 0o600 });
+    writeFileSync(path.join(dir, 'path-token'), `${token}\n`, { mode: 0o600 });
     const c = await startReplica(broker.url, tls, { pathToken: true }, dir);
     cleanups.push(() => c.gateway.stop());
     await until(() => c.gateway.relay.status().connected);
