@@ -57,7 +57,10 @@ export interface MqttRelayOptions {
   readonly prefix: string;
   /** Requests waiting at once; more reject E_GATEWAY_BROKER ("busy") at once. Default 1024. */
   readonly maxWaiting?: number;
-  /** Called when the link comes up or goes down (for the journal). */
+  /**
+   * Called when the link comes up, and when it goes down or fails to come up for a reason not
+   * reported since it was last up (for the journal: one line per problem, not one per retry).
+   */
   readonly onLinkChange?: (connected: boolean, reason?: string) => void;
 }
 
@@ -74,6 +77,7 @@ export class MqttRelay implements MachineRelay {
   readonly #nonce = randomBytes(8).toString('hex');
   readonly #waiting = new Map<string, Waiting>();
   #wasConnected = false;
+  #reported: string | undefined;
 
   private constructor(options: MqttRelayOptions) {
     if (!MACHINE_ID.test(options.sender)) throw new Error('sender must be a topic level');
@@ -96,22 +100,25 @@ export class MqttRelay implements MachineRelay {
       ...(options.key === undefined ? {} : { key: options.key }),
     };
     this.#client = connect(options.url, clientOptions);
+    const down = (reason: string): void => {
+      this.#wasConnected = false;
+      if (this.#reported === reason) return;
+      this.#reported = reason;
+      options.onLinkChange?.(false, reason);
+    };
     this.#client.on('connect', () => {
       this.#client.subscribe(this.#replyFilter(), { qos: 1 }, (err) => {
-        if (err) options.onLinkChange?.(false, `subscribe failed: ${err.message}`);
+        if (err) down(`subscribe failed: ${err.message}`);
       });
       if (!this.#wasConnected) options.onLinkChange?.(true);
       this.#wasConnected = true;
+      this.#reported = undefined;
     });
-    const down = (reason: string): void => {
-      if (this.#wasConnected) options.onLinkChange?.(false, reason);
-      this.#wasConnected = false;
-    };
     this.#client.on('close', () => {
-      down('connection closed');
+      if (this.#wasConnected) down('connection closed');
     });
     this.#client.on('error', (err) => {
-      if (!this.#wasConnected) options.onLinkChange?.(false, err.message);
+      down(err.message);
     });
     this.#client.on('message', (topic, payload, packet: IPublishPacket) => {
       this.#answer(topic, payload, packet);

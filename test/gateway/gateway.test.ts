@@ -4,7 +4,7 @@
 // deadline and DEVICE_UNAVAILABLE without it; notifications reach the machine; bad input never
 // reaches the broker; a dead broker costs answers, not replicas.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type Broker } from '../support/mosquitto.js';
+import { freePort, startBroker, type Broker } from '../support/mosquitto.js';
 import {
   makeTestCa,
   post,
@@ -257,6 +257,19 @@ describe('the broker', () => {
       ) as Record<string, unknown>;
     }
     expect(answer).toEqual({ invoiceReferenceId: '42' });
+  });
+
+  it('warns once about a broker that never answers, not once per retry', async () => {
+    const nowhere = `mqtt://127.0.0.1:${await freePort()}`;
+    const c = await startReplica(nowhere, tls);
+    cleanups.push(() => c.gateway.stop());
+    await new Promise((r) => setTimeout(r, 3_500));
+    const warnings = c.logs.lines.filter((l) => l['code'] === 'E_GATEWAY_BROKER');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ reason: expect.stringMatching(/ECONNREFUSED/) as unknown });
+    expect((await post(`${c.gateway.url}/healthz`, '', JSON_TYPE, tls.ca, 'GET')).status).toBe(503);
+    const answer = await purchase(c, { token: 'vm-1', amount: '10.00', currency: 'SEK' });
+    expect(JSON.parse(answer.body)).toEqual({ errorCode: 'DEVICE_UNAVAILABLE' });
   });
 });
 
