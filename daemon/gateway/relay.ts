@@ -107,6 +107,9 @@ export class MqttRelay implements MachineRelay {
       options.onLinkChange?.(false, reason);
     };
     this.#client.on('connect', () => {
+      // A request is one small write waiting on an answer: Nagle's algorithm would hold it (or
+      // its acknowledgement) for the peer's delayed ACK, some 40 ms a hop.
+      (this.#client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       this.#client.subscribe(this.#replyFilter(), { qos: 1 }, (err) => {
         if (err) down(`subscribe failed: ${err.message}`);
       });

@@ -10,7 +10,7 @@ import type { SeqrInvoice } from '../../daemon/seqr/wire.js';
 import type { SeqrSimulator } from '../../simulator/index.js';
 import { startSimulator } from '../../simulator/index.js';
 import { clientFor, RESELLER_PASSWORD, TERMINAL_PASSWORD } from '../seqr/support.js';
-import { startBroker, type Broker } from '../support/mosquitto.js';
+import { startBroker, type Broker } from '../../bench/broker.js';
 import { makeTestCa, startMachine, startReplica, until, type Replica } from './support.js';
 
 let broker: Broker;

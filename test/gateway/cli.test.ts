@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../daemon/cli/cli.js';
 import { EXIT_CONFIG } from '../../config/load.js';
-import { freePort, startBroker, type Broker } from '../support/mosquitto.js';
+import { freePort, startBroker, type Broker } from '../../bench/broker.js';
 import { post, until } from './support.js';
 
 let broker: Broker;

@@ -4,7 +4,7 @@
 // deadline and DEVICE_UNAVAILABLE without it; notifications reach the machine; bad input never
 // reaches the broker; a dead broker costs answers, not replicas.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startBroker, type Broker } from '../support/mosquitto.js';
+import { freePort, startBroker, type Broker } from '../../bench/broker.js';
 import {
   makeTestCa,
   post,

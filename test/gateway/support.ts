@@ -1,68 +1,14 @@
 // Test support for the SEQR callback gateway: a test CA and server certificate (openssl), gateway
 // replicas started from a configuration the way `seqr-vend gateway` starts them, a machine that
 // answers the gateway's requests over a real broker, and an HTTPS client that trusts the test CA.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import os from 'node:os';
-import path from 'node:path';
 import { connectAsync, type IPublishPacket, type MqttClient } from 'mqtt';
 import { GatewayConfigSchema, type GatewayConfig } from '../../daemon/gateway/config.js';
 import type { Reply } from '../../daemon/gateway/protocol.js';
 import { runGateway, type RunningGateway } from '../../daemon/gateway/run.js';
 
-/** A CA and a certificate for 127.0.0.1 signed by it, in a fresh directory. */
-export function makeTestCa(): { dir: string; ca: string; certFile: string; keyFile: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'seqr-gateway-tls-'));
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  run(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=seqr-vend gateway test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  );
-  run('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(
-    path.join(dir, 'ext.cnf'),
-    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n',
-  );
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'srv.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'srv.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-  );
-  return {
-    dir,
-    ca: readFileSync(path.join(dir, 'ca.pem'), 'utf8'),
-    certFile: path.join(dir, 'srv.pem'),
-    keyFile: path.join(dir, 'srv.key'),
-  };
-}
+export { makeTestCa } from '../../bench/tls.js';
 
 /** Collected log lines of a replica, parsed. */
 export class LogLines {

@@ -1,4 +1,4 @@
-// A real Mosquitto broker for tests (Debian's `mosquitto`, installed by .ci/system-deps.sh): its
+// A real Mosquitto broker for tests and benchmarks (Debian's `mosquitto`, installed by .ci/system-deps.sh): its
 // own directory and generated config on a free loopback port (never a fixed one: several suites
 // run at once), optional users and ACL; stop, kill and start again on the same port.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -15,6 +15,8 @@ export interface BrokerOptions {
   readonly users?: Readonly<Record<string, string>>;
   /** Mosquitto ACL file text (with `users`). */
   readonly acl?: string;
+  /** Extra mosquitto.conf lines. */
+  readonly extra?: readonly string[];
 }
 
 export interface Broker {
@@ -71,6 +73,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       'log_dest stdout',
       'log_type error',
       'log_type warning',
+      // As the README asks of an operator's broker: without it, Nagle's algorithm holds each
+      // small request or answer for the peer's delayed ACK (some 40 ms a hop).
+      'set_tcp_nodelay true',
+      ...(options.extra ?? []),
     ];
     if (options.users) {
       const pw = path.join(dir, 'passwd');
