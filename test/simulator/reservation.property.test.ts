@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatAmount, parseAmount } from '../../simulator/decimal.js';
 import { SimulatorState, type Terminal } from '../../simulator/state.js';
-import { ManualClock } from './helpers.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 
 type Step =
   | { kind: 'pay' }
@@ -38,7 +38,7 @@ describe('simulated reservations', () => {
         fc.integer({ min: 100, max: 10_000 }),
         fc.array(step, { maxLength: 25 }),
         (issuedMinor, steps) => {
-          const clock = new ManualClock();
+          const clock = new ManualClock(Date.UTC(2026, 10, 22, 9, 0, 0));
           const state = new SimulatorState({
             clock,
             reversalMs: 20_000,

@@ -12,7 +12,7 @@ import type { SeqrInvoice } from '../../daemon/seqr/wire.js';
 import { startSimulator, type SeqrSimulator } from '../../simulator/index.js';
 import { parseUpsCode } from '../../simulator/ups.js';
 import { clientFor, rejectionOf, RESELLER_PASSWORD, TERMINAL_PASSWORD } from '../seqr/support.js';
-import { ManualClock } from './helpers.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 
 interface Received {
   readonly method: string;
@@ -65,7 +65,7 @@ let clock: ManualClock;
 const closers: (() => Promise<void>)[] = [];
 
 beforeEach(async () => {
-  clock = new ManualClock();
+  clock = new ManualClock(Date.UTC(2026, 10, 22, 9, 0, 0));
   sim = await startSimulator({
     clock,
     terminal: { id: '87e791f9e24148a6892c52aa85bb0331', password: TERMINAL_PASSWORD },
