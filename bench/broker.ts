@@ -17,6 +17,8 @@ export interface BrokerOptions {
   readonly acl?: string;
   /** Extra mosquitto.conf lines. */
   readonly extra?: readonly string[];
+  /** PEM files: the listener speaks TLS only (`mqtts://`). */
+  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
 }
 
 export interface Broker {
@@ -69,6 +71,15 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const config = (): string => {
     const conf = [
       `listener ${port} 127.0.0.1`,
+      ...(options.tls
+        ? [
+            `cafile ${options.tls.caFile}`,
+            `certfile ${options.tls.certFile}`,
+            `keyfile ${options.tls.keyFile}`,
+          ]
+        : []),
+      // Started as root (CI), Mosquitto would switch to its own user and lose its files here.
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
       'persistence false',
       'log_dest stdout',
       'log_type error',
@@ -139,7 +150,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       return port;
     },
     get url() {
-      return `mqtt://127.0.0.1:${String(port)}`;
+      return `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${String(port)}`;
     },
     log,
     start: launch,

@@ -117,11 +117,13 @@ export async function startMachine(
   machineId: string,
   behaviour: MachineBehaviour,
   prefix = 'seqr-vend',
+  login: { username?: string; password?: string; ca?: string } = {},
 ): Promise<{ requests: MachineRequest[]; client: MqttClient; close: () => Promise<void> }> {
   const client = await connectAsync(brokerUrl, {
     protocolVersion: 5,
     clientId: `machine-${machineId}-${Math.random().toString(16).slice(2)}`,
     reconnectPeriod: 200,
+    ...login,
   });
   const requests: MachineRequest[] = [];
   const base = `${prefix}/${machineId}`;
