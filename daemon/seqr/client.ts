@@ -48,8 +48,10 @@ export interface SeqrClientOptions {
   readonly terminal?: SeqrTerminalCredentials;
   /** Needed for registerTerminal, markTransactionPeriod and executeReport. */
   readonly reseller?: SeqrResellerCredentials;
-  /** Hard deadline of each call in ms unless the call says otherwise. Default 10 000. */
+  /** Hard deadline in ms of each call without its own in `deadlines` or in the call. Default 10 000. */
   readonly deadlineMs?: number;
+  /** Hard deadline in ms per operation, e.g. `{ getPaymentStatus: 3000 }`; a call may override it. */
+  readonly deadlines?: Readonly<Partial<Record<SeqrOperation, number>>>;
   /** `context/channel`. Default `WS`. */
   readonly channel?: string;
   /** `context/clientId`, naming the client software. Default `seqr-vend/<package version>`. */
@@ -62,7 +64,7 @@ export interface SeqrClientOptions {
 
 /** Per-call options. */
 export interface SeqrCallOptions {
-  /** This call's hard deadline in ms, instead of the client's default. */
+  /** This call's hard deadline in ms, instead of its operation's. */
   readonly deadlineMs?: number;
   /** `context/clientReference` (max 32 characters). Default: a fresh random 32-hex-digit id. */
   readonly clientReference?: string;
@@ -106,8 +108,9 @@ type AsyncMethod = (
  * reuse one connection.
  *
  * Every call:
- * - has a hard deadline (default {@link SeqrClientOptions.deadlineMs}): when it passes, the
- *   request is aborted and the call rejects with `E_SEQR_TIMEOUT`, even if bytes keep arriving;
+ * - has a hard deadline (the call's, else its operation's in {@link SeqrClientOptions.deadlines},
+ *   else {@link SeqrClientOptions.deadlineMs}): when it passes, the request is aborted and the
+ *   call rejects with `E_SEQR_TIMEOUT`, even if bytes keep arriving;
  * - resolves only for resultCode 0; any other code rejects with a `SeqrResultError`
  *   (`E_SEQR_AUTH` for 20, 21, 29, 33, 37, `E_SEQR_RESULT` otherwise);
  * - rejects with a `SeqrCallError` (retryable) when the outcome is unknown: `E_SEQR_UNREACHABLE`
@@ -417,7 +420,8 @@ export class SeqrClient {
       extraSecrets.length === 0
         ? this.#redact
         : (text: string) => redactor(extraSecrets)(this.#redact(text));
-    const deadlineMs = options?.deadlineMs ?? this.#deadlineMs;
+    const deadlineMs =
+      options?.deadlineMs ?? this.#options.deadlines?.[operation] ?? this.#deadlineMs;
     const controller = new AbortController();
     const timer = setTimeout(() => {
       controller.abort();
