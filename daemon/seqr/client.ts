@@ -1,12 +1,11 @@
-import http from 'node:http';
-import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import soap from 'soap';
 import { VendError } from '../errors.js';
 import type { Money } from '../ports/money.js';
-import { classifyFailure, redactor, type SeqrOperation } from './call-errors.js';
+import { classifyFailure, redactor, SeqrResultError, type SeqrOperation } from './call-errors.js';
 import { defaultWsdlPath, packageInfo } from '../package-root.js';
+import { SocketPool } from './sockets.js';
 import {
   amountWire,
   contextWire,
@@ -105,7 +104,8 @@ type AsyncMethod = (
  * The SEQR merchant ("cash register") SOAP client, built with the `soap` package from the
  * project's own WSDL read from disk (no network at start). Create one per process with
  * {@link SeqrClient.create}: it owns one keep-alive agent per protocol, so consecutive calls
- * reuse one connection.
+ * reuse one connection. A call that fails other than with a resultCode never leaves its
+ * connection to the next call: that one goes out at once on a fresh connection.
  *
  * Every call:
  * - has a hard deadline (the call's, else its operation's in {@link SeqrClientOptions.deadlines},
@@ -125,8 +125,7 @@ export class SeqrClient {
   readonly #options: SeqrClientOptions;
   readonly #deadlineMs: number;
   readonly #clientId: string;
-  readonly #httpAgent: http.Agent;
-  readonly #httpsAgent: https.Agent;
+  readonly #sockets: SocketPool;
   readonly #redact: (text: string) => string;
   #closed = false;
 
@@ -135,12 +134,10 @@ export class SeqrClient {
     this.#options = options;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.#clientId = options.clientId ?? `seqr-vend/${packageInfo().version}`;
-    this.#httpAgent = new http.Agent({ keepAlive: true });
     const extraCa = options.ca === undefined ? [] : [options.ca].flat();
-    this.#httpsAgent = new https.Agent({
-      keepAlive: true,
-      ...(extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] }),
-    });
+    this.#sockets = new SocketPool(
+      extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] },
+    );
     this.#redact = redactor(
       [options.terminal?.password, options.reseller?.password].filter(
         (s): s is string => s !== undefined,
@@ -172,8 +169,7 @@ export class SeqrClient {
   /** Releases the kept-alive connections. Later calls reject with E_CLOSED. Idempotent. */
   close(): void {
     this.#closed = true;
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    this.#sockets.destroy();
   }
 
   /** sendInvoice: registers the invoice; resolves with SEQR's reference and QR text. */
@@ -422,6 +418,7 @@ export class SeqrClient {
         : (text: string) => redactor(extraSecrets)(this.#redact(text));
     const deadlineMs =
       options?.deadlineMs ?? this.#options.deadlines?.[operation] ?? this.#deadlineMs;
+    const exchange = this.#sockets.exchange();
     const controller = new AbortController();
     const timer = setTimeout(() => {
       controller.abort();
@@ -434,8 +431,10 @@ export class SeqrClient {
         args,
         {
           signal: controller.signal,
-          httpAgent: this.#httpAgent,
-          httpsAgent: this.#httpsAgent,
+          httpAgent: this.#sockets.http,
+          httpsAgent: this.#sockets.https,
+          // Node's own http(s).request, watched: which socket the call used, and the status.
+          transport: exchange.transport,
           maxRedirects: 0,
           // Straight to SEQR: no HTTP(S)_PROXY from the environment between the agent's TLS and it.
           proxy: false,
@@ -452,15 +451,19 @@ export class SeqrClient {
       const [parsed] = await Promise.race([request, deadline]);
       return readReturn(operation, parsed, redact);
     } catch (err) {
-      if (err instanceof VendError) throw err;
-      const mapped = classifyFailure(err, {
-        operation,
-        deadlineMs,
-        timedOut: controller.signal.aborted,
-        redact,
-      });
-      if (mapped) throw mapped;
-      throw err;
+      const failure =
+        err instanceof VendError
+          ? err
+          : classifyFailure(err, {
+              operation,
+              deadlineMs,
+              timedOut: controller.signal.aborted,
+              redact,
+            });
+      // An answer with a resultCode came over a sound exchange; anything else may have left the
+      // connection hung or out of step.
+      if (!(failure instanceof SeqrResultError)) this.#sockets.retire(exchange.socket);
+      throw failure ?? err;
     } finally {
       clearTimeout(timer);
       request?.catch(() => undefined);
