@@ -94,6 +94,12 @@ class QuietHttpClient extends soap.HttpClient {
   }
 }
 
+/** A resultCode-0 `return` and the HTTP status it came with. */
+interface Answer {
+  readonly ret: Record<string, unknown>;
+  readonly httpStatus: number | undefined;
+}
+
 type AsyncMethod = (
   args: WireObject,
   options: Record<string, unknown>,
@@ -117,8 +123,9 @@ type AsyncMethod = (
  *   (refused, reset, DNS, TLS), `E_SEQR_HTTP` (an HTTP error status, kept in `httpStatus`),
  *   `E_SEQR_FAULT` (a SOAP fault, `faultCode`/`faultString` kept), `E_SEQR_MALFORMED`;
  * - never retries; rejects with `E_CLOSED` after {@link SeqrClient.close}.
- * TLS certificates are always verified. No message, cause or property of any error holds a
- * password; the request XML is never kept.
+ * Every SEQR error carries `operation`, `httpStatus`, `faultString` and `resultName` (see
+ * `SeqrFailureDetails`). TLS certificates are always verified. No message, cause or property
+ * of any error holds a password; the request XML is never kept.
  */
 export class SeqrClient {
   readonly #soap: soap.Client;
@@ -178,7 +185,7 @@ export class SeqrClient {
     tokens: readonly SeqrCustomerToken[] = [],
     options?: SeqrCallOptions,
   ): Promise<{ readonly invoiceReference: string; readonly invoiceQRCode?: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'sendInvoice',
       {
         context: this.#context('terminal', options),
@@ -187,7 +194,7 @@ export class SeqrClient {
       },
       options,
     );
-    const invoiceReference = requiredText('sendInvoice', ret, 'invoiceReference');
+    const invoiceReference = requiredText('sendInvoice', ret, 'invoiceReference', httpStatus);
     const qr = ret['invoiceQRCode'];
     return typeof qr === 'string' ? { invoiceReference, invoiceQRCode: qr } : { invoiceReference };
   }
@@ -201,12 +208,12 @@ export class SeqrClient {
     invoiceVersion: number,
     options?: SeqrCallOptions,
   ): Promise<SeqrPaymentStatus> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'getPaymentStatus',
       { context: this.#context('terminal', options), invoiceReference, invoiceVersion },
       options,
     );
-    return paymentStatusOf(ret);
+    return paymentStatusOf(ret, httpStatus);
   }
 
   /** updateInvoice: replaces an unpaid invoice's content (or acknowledges loyalty tokens). */
@@ -281,12 +288,12 @@ export class SeqrClient {
     invoice: SeqrInvoice,
     options?: SeqrCallOptions,
   ): Promise<{ readonly ersReference: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'refundPayment',
       { context: this.#context('terminal', options), ersReference, invoice: invoiceWire(invoice) },
       options,
     );
-    return { ersReference: requiredText('refundPayment', ret, 'ersReference') };
+    return { ersReference: requiredText('refundPayment', ret, 'ersReference', httpStatus) };
   }
 
   /** registerTerminal (reseller credentials); `password` is the new terminal's password. */
@@ -298,7 +305,7 @@ export class SeqrClient {
     },
     options?: SeqrCallOptions,
   ): Promise<{ readonly terminalId: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'registerTerminal',
       {
         context: this.#context('reseller', options),
@@ -309,7 +316,7 @@ export class SeqrClient {
       options,
       [terminal.password],
     );
-    return { terminalId: requiredText('registerTerminal', ret, 'terminalId') };
+    return { terminalId: requiredText('registerTerminal', ret, 'terminalId', httpStatus) };
   }
 
   /** unregisterTerminal: the terminal unregisters itself with its own credentials. */
@@ -338,7 +345,7 @@ export class SeqrClient {
     parameters: Readonly<Record<string, string>> = {},
     options?: SeqrCallOptions,
   ): Promise<{ readonly transactionPeriodId: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'markTransactionPeriod',
       {
         context: this.#context('reseller', options),
@@ -347,7 +354,12 @@ export class SeqrClient {
       options,
     );
     return {
-      transactionPeriodId: requiredText('markTransactionPeriod', ret, 'transactionPeriodId'),
+      transactionPeriodId: requiredText(
+        'markTransactionPeriod',
+        ret,
+        'transactionPeriodId',
+        httpStatus,
+      ),
     };
   }
 
@@ -360,7 +372,7 @@ export class SeqrClient {
     },
     options?: SeqrCallOptions,
   ): Promise<SeqrReport> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'executeReport',
       {
         context: this.#context('reseller', options),
@@ -372,7 +384,7 @@ export class SeqrClient {
       },
       options,
     );
-    return reportOf(ret);
+    return reportOf(ret, httpStatus);
   }
 
   /** benchmarkingNop: a call without credentials that SEQR answers with SUCCESS. */
@@ -410,7 +422,7 @@ export class SeqrClient {
     args: WireObject,
     options: SeqrCallOptions | undefined,
     extraSecrets: readonly string[] = [],
-  ): Promise<Record<string, unknown>> {
+  ): Promise<Answer> {
     if (this.#closed) throw new VendError('E_CLOSED', `SEQR ${operation}: the client is closed`);
     const redact =
       extraSecrets.length === 0
@@ -449,7 +461,8 @@ export class SeqrClient {
         });
       });
       const [parsed] = await Promise.race([request, deadline]);
-      return readReturn(operation, parsed, redact);
+      const { httpStatus } = exchange;
+      return { ret: readReturn(operation, parsed, redact, httpStatus), httpStatus };
     } catch (err) {
       const failure =
         err instanceof VendError
@@ -459,6 +472,7 @@ export class SeqrClient {
               deadlineMs,
               timedOut: controller.signal.aborted,
               redact,
+              ...(exchange.httpStatus === undefined ? {} : { httpStatus: exchange.httpStatus }),
             });
       // An answer with a resultCode came over a sound exchange; anything else may have left the
       // connection hung or out of step.
