@@ -28,6 +28,8 @@ export interface SimulatorOptions {
   reportNotReadyCalls?: number;
   /** Beyond the contract: called once per SOAP call when its connection ends (answered or not). */
   onCall?: (record: Readonly<CallRecord>) => void;
+  /** Source of the draws of faults injected with a `share`, in [0, 1); default Math.random. */
+  random?: () => number;
 }
 
 /** A running simulator: a SOAP endpoint, its WSDL, and a control API, on one loopback server. */
@@ -42,7 +44,7 @@ export interface SeqrSimulator {
    * -> `{ invoice }` (404 / 409 `{ error }` when it does not apply); `GET /invoices` -> snapshot[];
    * `GET /invoices/:ref` -> snapshot (404); `GET /active[?terminalId=]` -> `{ invoice | null }`;
    * `GET /calls` -> CallRecord[]; `GET /max-concurrent[?op=]` -> `{ max }`;
-   * `POST /faults {op, fault, times?}` and `DELETE /faults` -> `{ ok }`;
+   * `POST /faults {op, fault, times?, share?}` and `DELETE /faults` -> `{ ok }`;
    * `POST /terminals {id, password}` -> `{ ok }`. A bad body answers 400 `{ error }`.
    */
   readonly controlUrl: string;
@@ -57,9 +59,11 @@ export interface SeqrSimulator {
 }
 
 /**
- * A misbehaviour of the server for matching calls. Faults other than delay and drip stop the
- * call before it reaches the simulated back end (nothing changes state); delay and drip carry
- * out the call at once and hold back only the answer, like a slow network on the way back.
+ * A misbehaviour of the server for matching calls. hang, http, malformed, soapFault, reset and
+ * result stop the call before it reaches the simulated back end (nothing changes state); delay
+ * and drip carry out the call at once and hold back only the answer, like a slow network on the
+ * way back; answerLost carries out the call and then loses its answer: "SEQR did it, but the
+ * terminal never heard".
  */
 export type Fault =
   | { kind: 'delay'; ms: number }
@@ -69,7 +73,31 @@ export type Fault =
   | { kind: 'malformed' }
   | { kind: 'soapFault'; faultcode?: string; faultstring?: string }
   | { kind: 'reset' }
-  | { kind: 'result'; resultCode: number };
+  | { kind: 'result'; resultCode: number }
+  | {
+      kind: 'answerLost';
+      /**
+       * `reset` (default): the connection is reset instead of the answer. `garbled`: HTTP 200
+       * with the answer cut off in the middle, so it does not parse.
+       */
+      answer?: 'reset' | 'garbled';
+      /**
+       * Only a getPaymentStatus answer that reports PAID (the first such poll is the one that
+       * commits the payment at SEQR). Other calls pass untouched and do not count towards `times`.
+       */
+      onlyPaid?: boolean;
+    };
+
+/** How an injected fault applies to the calls it matches. */
+export interface FaultOptions {
+  /** Applies this many times, then is removed; default: until cleared. */
+  times?: number;
+  /**
+   * Applies to this share (0..1] of the calls it matches, drawn per call; default 1. A call it
+   * does not apply to goes on to the next injected fault.
+   */
+  share?: number;
+}
 
 /** One SOAP call as received. `op` is the wrapper's local name, or `(malformed)`. */
 export interface CallRecord {
@@ -105,8 +133,11 @@ export interface SimulatorControl {
   cancelInApp(ref: string): void;
   /** The payment failed: FAILED. */
   fail(ref: string): void;
-  /** Applies `fault` to calls of `op` (or every call), `times` times (default: until cleared). */
-  injectFault(op: Operation | '*', fault: Fault, opts?: { times?: number }): void;
+  /**
+   * Applies `fault` to calls of `op` (or every call), after the faults injected before it: each
+   * call gets the first that applies to it (see {@link FaultOptions}), or none.
+   */
+  injectFault(op: Operation | '*', fault: Fault, opts?: FaultOptions): void;
   clearFaults(): void;
   invoice(ref: string): InvoiceSnapshot | undefined;
   invoices(): InvoiceSnapshot[];
