@@ -236,6 +236,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     }
     const op = request?.operation ?? '(malformed)';
     const record: CallRecord = { op, at: clock.now() };
+    const named = request
+      ? (childText(request.wrapper, 'invoiceReference') ??
+        childText(request.wrapper, 'ersReference'))
+      : undefined;
+    if (named !== undefined) record.reference = named;
     records.push(record);
     enter(op);
     res.on('close', () => {
@@ -288,6 +293,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
       const handled: Handled = handle(state, request);
       record.resultCode = handled.resultCode;
       if (handled.terminalId !== undefined) record.terminalId = handled.terminalId;
+      if (handled.created !== undefined) record.reference = handled.created;
       envelope = handled.envelope;
     } else {
       status = 500;

@@ -108,6 +108,11 @@ export interface CallRecord {
   endedAt?: number;
   /** The authenticated terminal, when the call was made with valid terminal credentials. */
   terminalId?: string;
+  /**
+   * The invoice the call named (`invoiceReference`), or the payment or refund (`ersReference`)
+   * for receipts and refunds; for a sendInvoice carried out, the invoice it created.
+   */
+  reference?: string;
   /** The resultCode answered; absent for faults that send no SEQR answer. */
   resultCode?: number;
   fault?: Fault['kind'];

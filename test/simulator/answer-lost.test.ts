@@ -48,7 +48,12 @@ for (const answer of ['reset', 'garbled'] as const) {
       const [invoice] = sim.control.invoices();
       expect(invoice).toMatchObject({ status: 'ISSUED' });
       expect(sim.control.activeInvoice()?.reference).toBe(invoice?.reference);
-      expect(lastCall()).toMatchObject({ op: 'sendInvoice', fault: 'answerLost', resultCode: 0 });
+      expect(lastCall()).toMatchObject({
+        op: 'sendInvoice',
+        fault: 'answerLost',
+        resultCode: 0,
+        reference: invoice?.reference,
+      });
     });
 
     it('getPaymentStatus: the PAID answer committed the payment, then was lost; the next poll sees PAID', async () => {
@@ -59,7 +64,11 @@ for (const answer of ['reset', 'garbled'] as const) {
       sim.control.pay(ref);
       await expect(client.getPaymentStatus(ref, 1)).rejects.toMatchObject({ code: seen });
       expect(sim.control.invoice(ref)).toMatchObject({ status: 'PAID', committed: true });
-      expect(lastCall()).toMatchObject({ op: 'getPaymentStatus', fault: 'answerLost' });
+      expect(lastCall()).toMatchObject({
+        op: 'getPaymentStatus',
+        fault: 'answerLost',
+        reference: ref,
+      });
       await expect(client.getPaymentStatus(ref, 1)).resolves.toMatchObject({ status: 'PAID' });
     });
 
