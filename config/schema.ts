@@ -140,6 +140,68 @@ const timeoutsSchema = z.strictObject({
   dispenseTimeoutMs: ms(1_000, 60_000).default(10_000),
 });
 
+/** SEQR reverses a payment that no status poll has seen within this time (API.md §9.3). */
+export const SEQR_REVERSAL_MS = 20_000;
+/**
+ * Status polls that must fit into SEQR's reversal window while an invoice may be paid, even if
+ * every one of them hangs until its deadline and the next waits a whole poll interval.
+ */
+export const POLLS_PER_REVERSAL_WINDOW = 4;
+
+/**
+ * The SEQR calls with a deadline of their own (`seqr.deadlines`) and its default in ms. The
+ * status poll's keeps {@link POLLS_PER_REVERSAL_WINDOW} hung polls inside the reversal window at
+ * the default 1 s poll interval; the customer-facing calls (invoice, cancel) stay short; receipts,
+ * refunds and the end-of-day calls have time.
+ */
+export const SEQR_DEADLINE_DEFAULTS = {
+  sendInvoice: 5_000,
+  getPaymentStatus: 3_000,
+  cancelInvoice: 5_000,
+  submitPaymentReceipt: 10_000,
+  refundPayment: 10_000,
+  markTransactionPeriod: 15_000,
+  executeReport: 30_000,
+  registerTerminal: 15_000,
+} as const satisfies Record<string, number>;
+export type SeqrDeadlineKey = keyof typeof SEQR_DEADLINE_DEFAULTS;
+const DEADLINE_KEYS = Object.keys(SEQR_DEADLINE_DEFAULTS) as SeqrDeadlineKey[];
+
+/**
+ * The longest status-poll deadline that keeps {@link POLLS_PER_REVERSAL_WINDOW} polls inside
+ * SEQR's reversal window when each hangs until its deadline and is followed by a poll interval:
+ * `POLLS × (deadline + pollInterval) <= SEQR_REVERSAL_MS`.
+ */
+export function maxPollDeadlineMs(pollIntervalMs: number): number {
+  return Math.floor(SEQR_REVERSAL_MS / POLLS_PER_REVERSAL_WINDOW) - pollIntervalMs;
+}
+
+/**
+ * Each call's deadline: its own `seqr.deadlines` entry; else `seqr.deadlineMs` (the one deadline
+ * of configurations written before per-call deadlines, kept so they still load); else the
+ * default. The status poll never gets a longer deadline from `seqr.deadlineMs` than its default:
+ * that key predates the reversal-window rule.
+ */
+export function resolveSeqrDeadlines(
+  own: Readonly<Partial<Record<SeqrDeadlineKey, number | undefined>>>,
+  fallbackMs: number | undefined,
+): Record<SeqrDeadlineKey, number> {
+  const resolved = {} as Record<SeqrDeadlineKey, number>;
+  for (const key of DEADLINE_KEYS) {
+    const preset = SEQR_DEADLINE_DEFAULTS[key];
+    const fallback =
+      fallbackMs === undefined
+        ? preset
+        : key === 'getPaymentStatus'
+          ? Math.min(preset, fallbackMs)
+          : fallbackMs;
+    resolved[key] = own[key] ?? fallback;
+  }
+  return resolved;
+}
+
+const deadlineMs = ms(1_000, 120_000);
+
 const seqrSchema = z.strictObject({
   endpoint: z
     .url({ protocol: /^https?$/ })
@@ -153,7 +215,24 @@ const seqrSchema = z.strictObject({
     })
     .optional()
     .describe('Reseller user for register-terminal and end-of-day reports'),
-  deadlineMs: ms(1_000, 120_000).default(10_000),
+  deadlineMs: deadlineMs
+    .optional()
+    .describe(
+      'Deadline of every SEQR call without its own entry in seqr.deadlines; never lengthens the status poll beyond its default',
+    ),
+  deadlines: z
+    .strictObject(
+      Object.fromEntries(
+        DEADLINE_KEYS.map((key) => [
+          key,
+          deadlineMs.optional().describe(`default ${SEQR_DEADLINE_DEFAULTS[key]}`),
+        ]),
+      ) as Record<SeqrDeadlineKey, z.ZodOptional<typeof deadlineMs>>,
+    )
+    .prefault({})
+    .describe(
+      `Hard deadline per SEQR call in ms; getPaymentStatus is bounded so that ${POLLS_PER_REVERSAL_WINDOW} hung polls fit in SEQR's ${SEQR_REVERSAL_MS} ms reversal window`,
+    ),
   caFile: absolutePath.optional().describe('Extra CA certificate(s), PEM'),
 });
 
@@ -184,7 +263,9 @@ export function configSchema(defaults: EnvironmentDefaults) {
         .string()
         .regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as SEK')
         .default('SEK'),
-      seqr: seqrSchema.prefault({}),
+      seqr: seqrSchema
+        .prefault({})
+        .transform((s) => ({ ...s, deadlines: resolveSeqrDeadlines(s.deadlines, s.deadlineMs) })),
       products: z.array(productSchema).min(1).max(32),
       buttons: buttonsSchema,
       gpio: gpioSchema.prefault({}),
@@ -329,6 +410,8 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
       path: ['timeouts', 'pollIntervalMs'],
       message: `${poll} must be shorter than timeouts.paymentWindowMs (${payment})`,
     });
+  const pollDeadline = pollDeadlineIssue(asRecord(root['seqr']), poll);
+  if (pollDeadline) issues.push(pollDeadline);
 
   if (root['mode'] === 'production') {
     const seqr = asRecord(root['seqr']);
@@ -352,4 +435,40 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
       });
   }
   return issues;
+}
+
+/**
+ * The reversal-window rule (see {@link maxPollDeadlineMs}) on the status poll's effective
+ * deadline, reported at the key that breaks it: `seqr.deadlines.getPaymentStatus` when set, else
+ * `timeouts.pollIntervalMs` (the default and `seqr.deadlineMs` never exceed a safe deadline at 1 s).
+ */
+function pollDeadlineIssue(
+  seqr: Raw | undefined,
+  pollIntervalMs: number,
+): SemanticIssue | undefined {
+  const own = asInt(asRecord(seqr?.['deadlines'])?.['getPaymentStatus']);
+  const fallback = asInt(seqr?.['deadlineMs']);
+  const deadline = resolveSeqrDeadlines(
+    own === undefined ? {} : { getPaymentStatus: own },
+    fallback,
+  ).getPaymentStatus;
+  const max = maxPollDeadlineMs(pollIntervalMs);
+  if (deadline <= max) return undefined;
+  const worst = POLLS_PER_REVERSAL_WINDOW * (deadline + pollIntervalMs);
+  const why =
+    `${POLLS_PER_REVERSAL_WINDOW} status polls that each hang take ${POLLS_PER_REVERSAL_WINDOW} × ` +
+    `(${deadline} ms deadline + ${pollIntervalMs} ms poll interval) = ${worst} ms, longer than the ` +
+    `${SEQR_REVERSAL_MS} ms after which SEQR reverses a payment no poll has seen`;
+  if (own !== undefined)
+    return {
+      path: ['seqr', 'deadlines', 'getPaymentStatus'],
+      message:
+        max >= 1_000
+          ? `${own} is too long: ${why}; at most ${max} with timeouts.pollIntervalMs ${pollIntervalMs}`
+          : `${own} is too long: ${why}; shorten timeouts.pollIntervalMs (1000 is SEQR's rule)`,
+    };
+  return {
+    path: ['timeouts', 'pollIntervalMs'],
+    message: `${pollIntervalMs} is too long for the status poll's ${deadline} ms deadline: ${why}; SEQR's rule is one poll per second`,
+  };
 }

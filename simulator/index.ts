@@ -5,6 +5,7 @@ export { OPERATIONS } from './soap.js';
 export type {
   CallRecord,
   Fault,
+  FaultOptions,
   InvoiceSnapshot,
   Operation,
   SeqrSimulator,

@@ -18,9 +18,11 @@ import {
 } from './soap.js';
 import { SimulatorControlError, SimulatorState, newTerminalId } from './state.js';
 import { MerchantCallbacks, upsRoute } from './ups.js';
+import { childText } from './xml.js';
 import type {
   CallRecord,
   Fault,
+  FaultOptions,
   Operation,
   SeqrSimulator,
   SimulatorControl,
@@ -37,6 +39,7 @@ const DEFAULT_HTML = (status: number): string =>
 interface FaultRule {
   readonly op: Operation | '*';
   readonly fault: Fault;
+  readonly share: number;
   left: number | undefined;
 }
 
@@ -56,6 +59,7 @@ const FAULT_KINDS: ReadonlySet<string> = new Set<Fault['kind']>([
   'soapFault',
   'reset',
   'result',
+  'answerLost',
 ]);
 
 /** Checks a fault received as JSON; throws a plain Error naming what is wrong. */
@@ -76,6 +80,12 @@ export function parseFault(value: unknown): Fault {
     if (t === undefined) return undefined;
     if (typeof t !== 'string') throw new Error(`fault.${key} must be a string`);
     return t;
+  };
+  const flag = (key: string): boolean | undefined => {
+    const b = f[key];
+    if (b === undefined) return undefined;
+    if (typeof b !== 'boolean') throw new Error(`fault.${key} must be true or false`);
+    return b;
   };
   switch (kind as Fault['kind']) {
     case 'delay':
@@ -103,12 +113,35 @@ export function parseFault(value: unknown): Fault {
       return { kind: 'malformed' };
     case 'reset':
       return { kind: 'reset' };
+    case 'answerLost': {
+      const answer = text('answer');
+      if (answer !== undefined && answer !== 'reset' && answer !== 'garbled')
+        throw new Error('fault.answer must be reset or garbled');
+      const onlyPaid = flag('onlyPaid');
+      return {
+        kind: 'answerLost',
+        ...(answer === undefined ? {} : { answer }),
+        ...(onlyPaid === undefined ? {} : { onlyPaid }),
+      };
+    }
   }
+}
+
+/** Checks `times` and `share` of an injected fault; throws a plain Error naming what is wrong. */
+function faultOptions(opts: FaultOptions | undefined): { times?: number; share: number } {
+  const times = opts?.times;
+  if (times !== undefined && (!Number.isInteger(times) || times < 1))
+    throw new Error('times must be a positive integer');
+  const share = opts?.share ?? 1;
+  if (typeof share !== 'number' || !(share > 0 && share <= 1))
+    throw new Error('share must be a number above 0, at most 1');
+  return times === undefined ? { share } : { times, share };
 }
 
 /** Starts a simulator; resolves once it listens. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<SeqrSimulator> {
   const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
   const terminal = options.terminal ?? { id: newTerminalId(), password: '12345678' };
   const reseller = options.reseller ?? { id: 'public_test_shop', userId: '9900', password: '1234' };
   const state = new SimulatorState({
@@ -156,15 +189,28 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     timers.add(handle);
   };
 
-  const takeFault = (op: string): Fault | undefined => {
-    const index = rules.findIndex((r) => r.op === '*' || r.op === op);
-    const rule = rules[index];
-    if (!rule) return undefined;
-    if (rule.left !== undefined) {
-      rule.left -= 1;
-      if (rule.left <= 0) rules.splice(index, 1);
+  /** True for a getPaymentStatus that will answer PAID (what an `onlyPaid` fault waits for). */
+  const reportsPaid = (request: SoapRequest | undefined): boolean => {
+    if (request?.operation !== 'getPaymentStatus') return false;
+    const ref = childText(request.wrapper, 'invoiceReference');
+    return ref !== undefined && state.snapshot(ref)?.status === 'PAID';
+  };
+
+  /** The first injected fault that applies to this call, counted; undefined for none. */
+  const takeFault = (op: string, request: SoapRequest | undefined): Fault | undefined => {
+    for (let index = 0; index < rules.length; index++) {
+      const rule = rules[index];
+      if (!rule || (rule.op !== '*' && rule.op !== op)) continue;
+      if (rule.fault.kind === 'answerLost' && rule.fault.onlyPaid === true && !reportsPaid(request))
+        continue;
+      if (rule.share < 1 && random() >= rule.share) continue;
+      if (rule.left !== undefined) {
+        rule.left -= 1;
+        if (rule.left <= 0) rules.splice(index, 1);
+      }
+      return rule.fault;
     }
-    return rule.fault;
+    return undefined;
   };
 
   const enter = (op: string): void => {
@@ -210,6 +256,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     }
     const op = request?.operation ?? '(malformed)';
     const record: CallRecord = { op, at: clock.now() };
+    const named = request
+      ? (childText(request.wrapper, 'invoiceReference') ??
+        childText(request.wrapper, 'ersReference'))
+      : undefined;
+    if (named !== undefined) record.reference = named;
     records.push(record);
     enter(op);
     res.on('close', () => {
@@ -217,7 +268,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
       leave(op);
       options.onCall?.(record);
     });
-    const fault = takeFault(op);
+    const fault = takeFault(op, request);
     if (fault) record.fault = fault.kind;
     switch (fault?.kind) {
       case 'hang':
@@ -252,6 +303,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
         return;
       case 'delay':
       case 'drip':
+      case 'answerLost':
       case undefined:
         break;
     }
@@ -261,6 +313,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
       const handled: Handled = handle(state, request);
       record.resultCode = handled.resultCode;
       if (handled.terminalId !== undefined) record.terminalId = handled.terminalId;
+      if (handled.created !== undefined) record.reference = handled.created;
       envelope = handled.envelope;
     } else {
       status = 500;
@@ -271,7 +324,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
         sendXml(res, status, envelope);
       }, fault.ms);
     else if (fault?.kind === 'drip') drip(res, status, envelope, fault.totalMs);
-    else sendXml(res, status, envelope);
+    else if (fault?.kind === 'answerLost') {
+      // The call took effect above; the terminal never gets to read what it did.
+      if (fault.answer === 'garbled')
+        sendXml(res, 200, envelope.slice(0, Math.floor(envelope.length / 2)));
+      else req.socket.resetAndDestroy();
+    } else sendXml(res, status, envelope);
   };
 
   const control: SimulatorControl = {
@@ -292,10 +350,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
     },
     injectFault: (op, fault, opts) => {
       if (op !== '*' && !isOperation(op)) throw new Error(`unknown operation ${String(op)}`);
-      const times = opts?.times;
-      if (times !== undefined && (!Number.isInteger(times) || times < 1))
-        throw new Error('times must be a positive integer');
-      rules.push({ op, fault: parseFault(fault), left: times });
+      const { times, share } = faultOptions(opts);
+      rules.push({ op, fault: parseFault(fault), share, left: times });
     },
     clearFaults: () => {
       rules.length = 0;
@@ -418,12 +474,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Se
         return;
       }
       if (first === 'faults' && method === 'POST') {
-        const { op, fault, times } = input();
+        const { op, fault, times, share } = input();
         if (typeof op !== 'string' || (op !== '*' && !isOperation(op)))
           throw new Error(`op must be '*' or one of ${OPERATIONS.join(', ')}`);
         if (times !== undefined && typeof times !== 'number')
           throw new Error('times must be a number');
-        control.injectFault(op, parseFault(fault), times === undefined ? undefined : { times });
+        if (share !== undefined && typeof share !== 'number')
+          throw new Error('share must be a number');
+        control.injectFault(op, parseFault(fault), {
+          ...(times === undefined ? {} : { times }),
+          ...(share === undefined ? {} : { share }),
+        });
         json(res, 200, { ok: true });
         return;
       }

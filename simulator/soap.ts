@@ -230,6 +230,8 @@ export interface Handled {
   readonly envelope: string;
   readonly resultCode: number;
   readonly terminalId?: string;
+  /** The invoice a successful sendInvoice created. */
+  readonly created?: string;
 }
 
 function isSuccess<T extends object>(outcome: Outcome<T>): outcome is { code: 0 } & T {
@@ -300,11 +302,14 @@ export function handle(state: SimulatorState, request: SoapRequest): Handled {
     case 'sendInvoice': {
       const out = state.sendInvoice(terminal, invoiceOf(child(wrapper, 'invoice')));
       return isSuccess(out)
-        ? done(
-            0,
-            el('invoiceQRCode', `HTTP://SEQR.SE/R${out.reference}`) +
-              el('invoiceReference', out.reference),
-          )
+        ? {
+            ...done(
+              0,
+              el('invoiceQRCode', `HTTP://SEQR.SE/R${out.reference}`) +
+                el('invoiceReference', out.reference),
+            ),
+            created: out.reference,
+          }
         : done(out.code);
     }
     case 'updateInvoice':

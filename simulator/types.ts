@@ -50,6 +50,8 @@ export interface SimulatorOptions {
   callbackTimeoutMs?: number;
   /** Certificates trusted for https callbacks in addition to the system roots (a test CA). */
   callbackCa?: string | Buffer | readonly (string | Buffer)[];
+  /** Source of the draws of faults injected with a `share`, in [0, 1); default Math.random. */
+  random?: () => number;
 }
 
 /** A running simulator: a SOAP endpoint, its WSDL, and a control API, on one loopback server. */
@@ -64,7 +66,7 @@ export interface SeqrSimulator {
    * -> `{ invoice }` (404 / 409 `{ error }` when it does not apply); `GET /invoices` -> snapshot[];
    * `GET /invoices/:ref` -> snapshot (404); `GET /active[?terminalId=]` -> `{ invoice | null }`;
    * `GET /calls` -> CallRecord[]; `GET /max-concurrent[?op=]` -> `{ max }`;
-   * `POST /faults {op, fault, times?}` and `DELETE /faults` -> `{ ok }`;
+   * `POST /faults {op, fault, times?, share?}` and `DELETE /faults` -> `{ ok }`;
    * `POST /terminals {id, password}` -> `{ ok }`; the UPS and notification routes of
    * `upsRoute` (simulator/ups.ts). A bad body answers 400 `{ error }`.
    */
@@ -80,9 +82,11 @@ export interface SeqrSimulator {
 }
 
 /**
- * A misbehaviour of the server for matching calls. Faults other than delay and drip stop the
- * call before it reaches the simulated back end (nothing changes state); delay and drip carry
- * out the call at once and hold back only the answer, like a slow network on the way back.
+ * A misbehaviour of the server for matching calls. hang, http, malformed, soapFault, reset and
+ * result stop the call before it reaches the simulated back end (nothing changes state); delay
+ * and drip carry out the call at once and hold back only the answer, like a slow network on the
+ * way back; answerLost carries out the call and then loses its answer: "SEQR did it, but the
+ * terminal never heard".
  */
 export type Fault =
   | { kind: 'delay'; ms: number }
@@ -92,7 +96,31 @@ export type Fault =
   | { kind: 'malformed' }
   | { kind: 'soapFault'; faultcode?: string; faultstring?: string }
   | { kind: 'reset' }
-  | { kind: 'result'; resultCode: number };
+  | { kind: 'result'; resultCode: number }
+  | {
+      kind: 'answerLost';
+      /**
+       * `reset` (default): the connection is reset instead of the answer. `garbled`: HTTP 200
+       * with the answer cut off in the middle, so it does not parse.
+       */
+      answer?: 'reset' | 'garbled';
+      /**
+       * Only a getPaymentStatus answer that reports PAID (the first such poll is the one that
+       * commits the payment at SEQR). Other calls pass untouched and do not count towards `times`.
+       */
+      onlyPaid?: boolean;
+    };
+
+/** How an injected fault applies to the calls it matches. */
+export interface FaultOptions {
+  /** Applies this many times, then is removed; default: until cleared. */
+  times?: number;
+  /**
+   * Applies to this share (0..1] of the calls it matches, drawn per call; default 1. A call it
+   * does not apply to goes on to the next injected fault.
+   */
+  share?: number;
+}
 
 /** One SOAP call as received. `op` is the wrapper's local name, or `(malformed)`. */
 export interface CallRecord {
@@ -103,6 +131,11 @@ export interface CallRecord {
   endedAt?: number;
   /** The authenticated terminal, when the call was made with valid terminal credentials. */
   terminalId?: string;
+  /**
+   * The invoice the call named (`invoiceReference`), or the payment or refund (`ersReference`)
+   * for receipts and refunds; for a sendInvoice carried out, the invoice it created.
+   */
+  reference?: string;
   /** The resultCode answered; absent for faults that send no SEQR answer. */
   resultCode?: number;
   fault?: Fault['kind'];
@@ -128,8 +161,11 @@ export interface SimulatorControl {
   cancelInApp(ref: string): void;
   /** The payment failed: FAILED. */
   fail(ref: string): void;
-  /** Applies `fault` to calls of `op` (or every call), `times` times (default: until cleared). */
-  injectFault(op: Operation | '*', fault: Fault, opts?: { times?: number }): void;
+  /**
+   * Applies `fault` to calls of `op` (or every call), after the faults injected before it: each
+   * call gets the first that applies to it (see {@link FaultOptions}), or none.
+   */
+  injectFault(op: Operation | '*', fault: Fault, opts?: FaultOptions): void;
   clearFaults(): void;
   invoice(ref: string): InvoiceSnapshot | undefined;
   invoices(): InvoiceSnapshot[];

@@ -82,7 +82,7 @@ export class DaemonProcess {
   }
 
   /**
-   * Calls `listener` with every parsed line, `{msg: '(frame)', screen, invoiceReference}` for each
+   * Calls `listener` with every parsed line, `{msg: '(frame)', screen, invoiceReference, at}` for each
    * frame the display produced (from the kiosk's event stream: what the customer sees), and
    * `{msg: '(exit)'}` at exit.
    */
@@ -175,6 +175,8 @@ export class DaemonProcess {
               msg: '(frame)',
               screen: frame['screen'],
               invoiceReference: frame['invoiceReference'],
+              // When the daemon drew it (its clock): how long a screen stayed up.
+              at: frame['at'],
             };
             for (const listener of [...this.#listeners]) listener(line);
           } catch {

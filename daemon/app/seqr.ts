@@ -92,7 +92,7 @@ export async function openSeqr(config: Config, deps: SeqrDeps): Promise<Seqr> {
     endpoint,
     terminal,
     ...(reseller ? { reseller } : {}),
-    deadlineMs: config.seqr.deadlineMs,
+    deadlines: config.seqr.deadlines,
     ...(config.seqr.caFile ? { ca: await readCa(config.seqr.caFile) } : {}),
   });
   stopOrder.add(() => {

@@ -288,7 +288,7 @@ async function registerCommand(argv: readonly string[], io: CliIo): Promise<numb
   const client = await SeqrClient.create({
     endpoint: config.seqr.endpoint,
     reseller: { ...config.seqr.reseller, password },
-    deadlineMs: config.seqr.deadlineMs,
+    deadlines: config.seqr.deadlines,
   });
   try {
     const done = await registerTerminal({
@@ -334,7 +334,7 @@ async function ledgerCommand(command: string, argv: readonly string[], io: CliIo
       endpoint: config.seqr.endpoint,
       terminal,
       ...(reseller ? { reseller } : {}),
-      deadlineMs: config.seqr.deadlineMs,
+      deadlines: config.seqr.deadlines,
     });
   }
   const rl =

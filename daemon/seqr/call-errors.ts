@@ -27,19 +27,48 @@ export interface SafeCause {
   readonly message: string;
 }
 
+/** Longest text kept from SEQR (fault strings and codes, result descriptions, causes). */
+export const MAX_DETAIL_CHARS = 200;
+
+/** `text` cut to {@link MAX_DETAIL_CHARS}, marked with `…` where it was cut. Redact first. */
+export function bounded(text: string): string {
+  return text.length <= MAX_DETAIL_CHARS ? text : `${text.slice(0, MAX_DETAIL_CHARS - 1)}…`;
+}
+
+/**
+ * The failure details every SEQR error carries as properties, for the operator's journal line:
+ * which call, and what came back. A detail is undefined when there was none (no HTTP answer, no
+ * fault, no resultCode). Texts are redacted (no password) and {@link bounded}.
+ */
+export interface SeqrFailureDetails {
+  readonly operation: SeqrOperation;
+  readonly httpStatus: number | undefined;
+  readonly faultString: string | undefined;
+  /** The resultCode's constant name (API.md §8), when SEQR answered with one. */
+  readonly resultName: string | undefined;
+}
+
 /**
  * SEQR answered with a non-zero resultCode. `code` is `E_SEQR_AUTH` for the credential codes
  * (20, 21, 29, 33, 37) and `E_SEQR_RESULT` otherwise. Retryable for 1, 2, 90, 93 and 94.
  */
-export class SeqrResultError extends VendError {
+export class SeqrResultError extends VendError implements SeqrFailureDetails {
   readonly operation: SeqrOperation;
   readonly resultCode: number;
   /** The constant name from API.md §8, e.g. `CANNOT_CANCEL_PAID_INVOICE`; `UNKNOWN_<n>` otherwise. */
   readonly resultName: string;
-  /** SEQR's own `resultDescription`, when it sent one (redacted). */
+  /** SEQR's own `resultDescription`, when it sent one (redacted, bounded). */
   readonly resultDescription: string | undefined;
+  /** The HTTP status the answer came with (200 from SEQR), when known. */
+  readonly httpStatus: number | undefined;
+  readonly faultString: undefined;
 
-  constructor(operation: SeqrOperation, resultCode: number, resultDescription?: string) {
+  constructor(
+    operation: SeqrOperation,
+    resultCode: number,
+    resultDescription?: string,
+    details: { readonly httpStatus?: number } = {},
+  ) {
     const name = resultName(resultCode);
     super(
       AUTH_RESULT_CODES.has(resultCode) ? 'E_SEQR_AUTH' : 'E_SEQR_RESULT',
@@ -50,7 +79,10 @@ export class SeqrResultError extends VendError {
     this.operation = operation;
     this.resultCode = resultCode;
     this.resultName = name;
-    this.resultDescription = resultDescription;
+    this.resultDescription =
+      resultDescription === undefined ? undefined : bounded(resultDescription);
+    this.httpStatus = details.httpStatus;
+    this.faultString = undefined;
   }
 }
 
@@ -66,11 +98,13 @@ export interface SeqrCallDetails {
  * A call whose outcome at SEQR is unknown: unreachable, timed out, HTTP error, SOAP fault or an
  * answer the client cannot read. Always retryable; whether to retry is the caller's decision.
  */
-export class SeqrCallError extends VendError {
+export class SeqrCallError extends VendError implements SeqrFailureDetails {
   readonly operation: SeqrOperation;
   readonly httpStatus: number | undefined;
   readonly faultCode: string | undefined;
+  /** The SOAP fault's faultstring, when the answer was a fault (redacted, bounded). */
   readonly faultString: string | undefined;
+  readonly resultName: undefined;
 
   constructor(
     code:
@@ -83,8 +117,9 @@ export class SeqrCallError extends VendError {
     this.name = 'SeqrCallError';
     this.operation = operation;
     this.httpStatus = details.httpStatus;
-    this.faultCode = details.faultCode;
-    this.faultString = details.faultString;
+    this.faultCode = details.faultCode === undefined ? undefined : bounded(details.faultCode);
+    this.faultString = details.faultString === undefined ? undefined : bounded(details.faultString);
+    this.resultName = undefined;
   }
 }
 
@@ -125,7 +160,7 @@ function text(value: unknown): string | undefined {
 function safeCause(err: unknown, redact: (s: string) => string): SafeCause {
   if (!isBag(err)) return { name: typeof err, message: redact(String(err)) };
   const name = typeof err['name'] === 'string' ? err['name'] : 'Error';
-  const message = typeof err['message'] === 'string' ? redact(err['message']) : '';
+  const message = typeof err['message'] === 'string' ? bounded(redact(err['message'])) : '';
   const code = systemCode(err);
   return code === undefined ? { name, message } : { name, code, message: message };
 }
@@ -169,6 +204,8 @@ export interface FailureContext {
   /** True when the call's own hard deadline fired. */
   readonly timedOut: boolean;
   readonly redact: (text: string) => string;
+  /** The HTTP status of the answer's head, when one arrived before the call failed. */
+  readonly httpStatus?: number;
 }
 
 /**
@@ -178,12 +215,13 @@ export interface FailureContext {
  */
 export function classifyFailure(err: unknown, ctx: FailureContext): SeqrCallError | undefined {
   const { operation, redact } = ctx;
+  const seen = ctx.httpStatus === undefined ? {} : { httpStatus: ctx.httpStatus };
   if (ctx.timedOut) {
     return new SeqrCallError(
       'E_SEQR_TIMEOUT',
       operation,
       `no complete answer within the ${ctx.deadlineMs} ms deadline`,
-      isBag(err) ? { cause: safeCause(err, redact) } : {},
+      isBag(err) ? { ...seen, cause: safeCause(err, redact) } : seen,
     );
   }
   if (!isBag(err)) return undefined;
@@ -191,8 +229,8 @@ export function classifyFailure(err: unknown, ctx: FailureContext): SeqrCallErro
   const httpStatus = httpStatusOf(err);
   const fault = faultOf(err);
   if (fault) {
-    const faultCode = redact(text(fault['faultcode']) ?? '');
-    const faultString = redact(text(fault['faultstring']) ?? '');
+    const faultCode = bounded(redact(text(fault['faultcode']) ?? ''));
+    const faultString = bounded(redact(text(fault['faultstring']) ?? ''));
     return new SeqrCallError('E_SEQR_FAULT', operation, `SOAP fault ${faultCode}: ${faultString}`, {
       ...(httpStatus === undefined ? {} : { httpStatus }),
       faultCode,
@@ -228,16 +266,15 @@ export function classifyFailure(err: unknown, ctx: FailureContext): SeqrCallErro
         'E_SEQR_MALFORMED',
         operation,
         `not an HTTP answer (${cause.code})`,
-        {
-          cause,
-        },
+        { ...seen, cause },
       );
     }
+    // A connection lost after the answer's head arrived keeps that head's status.
     return new SeqrCallError(
       'E_SEQR_UNREACHABLE',
       operation,
       `cannot reach the endpoint (${cause.code ?? cause.message})`,
-      { cause },
+      { ...seen, cause },
     );
   }
   return undefined;

@@ -1,12 +1,11 @@
-import http from 'node:http';
-import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import soap from 'soap';
 import { VendError } from '../errors.js';
 import type { Money } from '../ports/money.js';
-import { classifyFailure, redactor, type SeqrOperation } from './call-errors.js';
+import { classifyFailure, redactor, SeqrResultError, type SeqrOperation } from './call-errors.js';
 import { defaultWsdlPath, packageInfo } from '../package-root.js';
+import { SocketPool } from './sockets.js';
 import {
   amountWire,
   contextWire,
@@ -48,8 +47,10 @@ export interface SeqrClientOptions {
   readonly terminal?: SeqrTerminalCredentials;
   /** Needed for registerTerminal, markTransactionPeriod and executeReport. */
   readonly reseller?: SeqrResellerCredentials;
-  /** Hard deadline of each call in ms unless the call says otherwise. Default 10 000. */
+  /** Hard deadline in ms of each call without its own in `deadlines` or in the call. Default 10 000. */
   readonly deadlineMs?: number;
+  /** Hard deadline in ms per operation, e.g. `{ getPaymentStatus: 3000 }`; a call may override it. */
+  readonly deadlines?: Readonly<Partial<Record<SeqrOperation, number>>>;
   /** `context/channel`. Default `WS`. */
   readonly channel?: string;
   /** `context/clientId`, naming the client software. Default `seqr-vend/<package version>`. */
@@ -62,7 +63,7 @@ export interface SeqrClientOptions {
 
 /** Per-call options. */
 export interface SeqrCallOptions {
-  /** This call's hard deadline in ms, instead of the client's default. */
+  /** This call's hard deadline in ms, instead of its operation's. */
   readonly deadlineMs?: number;
   /** `context/clientReference` (max 32 characters). Default: a fresh random 32-hex-digit id. */
   readonly clientReference?: string;
@@ -93,6 +94,12 @@ class QuietHttpClient extends soap.HttpClient {
   }
 }
 
+/** A resultCode-0 `return` and the HTTP status it came with. */
+interface Answer {
+  readonly ret: Record<string, unknown>;
+  readonly httpStatus: number | undefined;
+}
+
 type AsyncMethod = (
   args: WireObject,
   options: Record<string, unknown>,
@@ -103,27 +110,29 @@ type AsyncMethod = (
  * The SEQR merchant ("cash register") SOAP client, built with the `soap` package from the
  * project's own WSDL read from disk (no network at start). Create one per process with
  * {@link SeqrClient.create}: it owns one keep-alive agent per protocol, so consecutive calls
- * reuse one connection.
+ * reuse one connection. A call that fails other than with a resultCode never leaves its
+ * connection to the next call: that one goes out at once on a fresh connection.
  *
  * Every call:
- * - has a hard deadline (default {@link SeqrClientOptions.deadlineMs}): when it passes, the
- *   request is aborted and the call rejects with `E_SEQR_TIMEOUT`, even if bytes keep arriving;
+ * - has a hard deadline (the call's, else its operation's in {@link SeqrClientOptions.deadlines},
+ *   else {@link SeqrClientOptions.deadlineMs}): when it passes, the request is aborted and the
+ *   call rejects with `E_SEQR_TIMEOUT`, even if bytes keep arriving;
  * - resolves only for resultCode 0; any other code rejects with a `SeqrResultError`
  *   (`E_SEQR_AUTH` for 20, 21, 29, 33, 37, `E_SEQR_RESULT` otherwise);
  * - rejects with a `SeqrCallError` (retryable) when the outcome is unknown: `E_SEQR_UNREACHABLE`
  *   (refused, reset, DNS, TLS), `E_SEQR_HTTP` (an HTTP error status, kept in `httpStatus`),
  *   `E_SEQR_FAULT` (a SOAP fault, `faultCode`/`faultString` kept), `E_SEQR_MALFORMED`;
  * - never retries; rejects with `E_CLOSED` after {@link SeqrClient.close}.
- * TLS certificates are always verified. No message, cause or property of any error holds a
- * password; the request XML is never kept.
+ * Every SEQR error carries `operation`, `httpStatus`, `faultString` and `resultName` (see
+ * `SeqrFailureDetails`). TLS certificates are always verified. No message, cause or property
+ * of any error holds a password; the request XML is never kept.
  */
 export class SeqrClient {
   readonly #soap: soap.Client;
   readonly #options: SeqrClientOptions;
   readonly #deadlineMs: number;
   readonly #clientId: string;
-  readonly #httpAgent: http.Agent;
-  readonly #httpsAgent: https.Agent;
+  readonly #sockets: SocketPool;
   readonly #redact: (text: string) => string;
   #closed = false;
 
@@ -132,12 +141,10 @@ export class SeqrClient {
     this.#options = options;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.#clientId = options.clientId ?? `seqr-vend/${packageInfo().version}`;
-    this.#httpAgent = new http.Agent({ keepAlive: true });
     const extraCa = options.ca === undefined ? [] : [options.ca].flat();
-    this.#httpsAgent = new https.Agent({
-      keepAlive: true,
-      ...(extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] }),
-    });
+    this.#sockets = new SocketPool(
+      extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] },
+    );
     this.#redact = redactor(
       [options.terminal?.password, options.reseller?.password].filter(
         (s): s is string => s !== undefined,
@@ -169,8 +176,7 @@ export class SeqrClient {
   /** Releases the kept-alive connections. Later calls reject with E_CLOSED. Idempotent. */
   close(): void {
     this.#closed = true;
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    this.#sockets.destroy();
   }
 
   /** sendInvoice: registers the invoice; resolves with SEQR's reference and QR text. */
@@ -179,7 +185,7 @@ export class SeqrClient {
     tokens: readonly SeqrCustomerToken[] = [],
     options?: SeqrCallOptions,
   ): Promise<{ readonly invoiceReference: string; readonly invoiceQRCode?: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'sendInvoice',
       {
         context: this.#context('terminal', options),
@@ -188,7 +194,7 @@ export class SeqrClient {
       },
       options,
     );
-    const invoiceReference = requiredText('sendInvoice', ret, 'invoiceReference');
+    const invoiceReference = requiredText('sendInvoice', ret, 'invoiceReference', httpStatus);
     const qr = ret['invoiceQRCode'];
     return typeof qr === 'string' ? { invoiceReference, invoiceQRCode: qr } : { invoiceReference };
   }
@@ -202,12 +208,12 @@ export class SeqrClient {
     invoiceVersion: number,
     options?: SeqrCallOptions,
   ): Promise<SeqrPaymentStatus> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'getPaymentStatus',
       { context: this.#context('terminal', options), invoiceReference, invoiceVersion },
       options,
     );
-    return paymentStatusOf(ret);
+    return paymentStatusOf(ret, httpStatus);
   }
 
   /** updateInvoice: replaces an unpaid invoice's content (or acknowledges loyalty tokens). */
@@ -282,12 +288,12 @@ export class SeqrClient {
     invoice: SeqrInvoice,
     options?: SeqrCallOptions,
   ): Promise<{ readonly ersReference: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'refundPayment',
       { context: this.#context('terminal', options), ersReference, invoice: invoiceWire(invoice) },
       options,
     );
-    return { ersReference: requiredText('refundPayment', ret, 'ersReference') };
+    return { ersReference: requiredText('refundPayment', ret, 'ersReference', httpStatus) };
   }
 
   /** registerTerminal (reseller credentials); `password` is the new terminal's password. */
@@ -299,7 +305,7 @@ export class SeqrClient {
     },
     options?: SeqrCallOptions,
   ): Promise<{ readonly terminalId: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'registerTerminal',
       {
         context: this.#context('reseller', options),
@@ -310,7 +316,7 @@ export class SeqrClient {
       options,
       [terminal.password],
     );
-    return { terminalId: requiredText('registerTerminal', ret, 'terminalId') };
+    return { terminalId: requiredText('registerTerminal', ret, 'terminalId', httpStatus) };
   }
 
   /** unregisterTerminal: the terminal unregisters itself with its own credentials. */
@@ -339,7 +345,7 @@ export class SeqrClient {
     parameters: Readonly<Record<string, string>> = {},
     options?: SeqrCallOptions,
   ): Promise<{ readonly transactionPeriodId: string }> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'markTransactionPeriod',
       {
         context: this.#context('reseller', options),
@@ -348,7 +354,12 @@ export class SeqrClient {
       options,
     );
     return {
-      transactionPeriodId: requiredText('markTransactionPeriod', ret, 'transactionPeriodId'),
+      transactionPeriodId: requiredText(
+        'markTransactionPeriod',
+        ret,
+        'transactionPeriodId',
+        httpStatus,
+      ),
     };
   }
 
@@ -361,7 +372,7 @@ export class SeqrClient {
     },
     options?: SeqrCallOptions,
   ): Promise<SeqrReport> {
-    const ret = await this.#call(
+    const { ret, httpStatus } = await this.#call(
       'executeReport',
       {
         context: this.#context('reseller', options),
@@ -373,7 +384,7 @@ export class SeqrClient {
       },
       options,
     );
-    return reportOf(ret);
+    return reportOf(ret, httpStatus);
   }
 
   /** benchmarkingNop: a call without credentials that SEQR answers with SUCCESS. */
@@ -411,13 +422,15 @@ export class SeqrClient {
     args: WireObject,
     options: SeqrCallOptions | undefined,
     extraSecrets: readonly string[] = [],
-  ): Promise<Record<string, unknown>> {
+  ): Promise<Answer> {
     if (this.#closed) throw new VendError('E_CLOSED', `SEQR ${operation}: the client is closed`);
     const redact =
       extraSecrets.length === 0
         ? this.#redact
         : (text: string) => redactor(extraSecrets)(this.#redact(text));
-    const deadlineMs = options?.deadlineMs ?? this.#deadlineMs;
+    const deadlineMs =
+      options?.deadlineMs ?? this.#options.deadlines?.[operation] ?? this.#deadlineMs;
+    const exchange = this.#sockets.exchange();
     const controller = new AbortController();
     const timer = setTimeout(() => {
       controller.abort();
@@ -430,8 +443,10 @@ export class SeqrClient {
         args,
         {
           signal: controller.signal,
-          httpAgent: this.#httpAgent,
-          httpsAgent: this.#httpsAgent,
+          httpAgent: this.#sockets.http,
+          httpsAgent: this.#sockets.https,
+          // Node's own http(s).request, watched: which socket the call used, and the status.
+          transport: exchange.transport,
           maxRedirects: 0,
           // Straight to SEQR: no HTTP(S)_PROXY from the environment between the agent's TLS and it.
           proxy: false,
@@ -446,17 +461,23 @@ export class SeqrClient {
         });
       });
       const [parsed] = await Promise.race([request, deadline]);
-      return readReturn(operation, parsed, redact);
+      const { httpStatus } = exchange;
+      return { ret: readReturn(operation, parsed, redact, httpStatus), httpStatus };
     } catch (err) {
-      if (err instanceof VendError) throw err;
-      const mapped = classifyFailure(err, {
-        operation,
-        deadlineMs,
-        timedOut: controller.signal.aborted,
-        redact,
-      });
-      if (mapped) throw mapped;
-      throw err;
+      const failure =
+        err instanceof VendError
+          ? err
+          : classifyFailure(err, {
+              operation,
+              deadlineMs,
+              timedOut: controller.signal.aborted,
+              redact,
+              ...(exchange.httpStatus === undefined ? {} : { httpStatus: exchange.httpStatus }),
+            });
+      // An answer with a resultCode came over a sound exchange; anything else may have left the
+      // connection hung or out of step.
+      if (!(failure instanceof SeqrResultError)) this.#sockets.retire(exchange.socket);
+      throw failure ?? err;
     } finally {
       clearTimeout(timer);
       request?.catch(() => undefined);

@@ -224,40 +224,54 @@ function optional<K extends string, V>(key: K, value: V | undefined): Partial<Re
   return (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
 }
 
-function malformed(operation: SeqrOperation, what: string): SeqrCallError {
-  return new SeqrCallError('E_SEQR_MALFORMED', operation, what);
+function malformed(operation: SeqrOperation, what: string, httpStatus?: number): SeqrCallError {
+  return new SeqrCallError(
+    'E_SEQR_MALFORMED',
+    operation,
+    what,
+    httpStatus === undefined ? {} : { httpStatus },
+  );
 }
 
 /**
  * The `return` element of a parsed answer, after checking its resultCode: rejects with
  * E_SEQR_MALFORMED when either is missing, with a {@link SeqrResultError} when the code is not 0.
+ * `httpStatus` (the answer's, when known) goes onto either error.
  */
 export function readReturn(
   operation: SeqrOperation,
   parsed: unknown,
   redact: (text: string) => string,
+  httpStatus?: number,
 ): Bag {
   const ret = isBag(parsed) ? parsed['return'] : undefined;
-  if (!isBag(ret)) throw malformed(operation, `the answer has no ${operation}Response/return`);
+  if (!isBag(ret))
+    throw malformed(operation, `the answer has no ${operation}Response/return`, httpStatus);
   const code = ret['resultCode'];
   if (typeof code !== 'number' || !Number.isInteger(code))
-    throw malformed(operation, 'the answer has no integer resultCode');
+    throw malformed(operation, 'the answer has no integer resultCode', httpStatus);
   if (code !== 0) {
     const description = str(ret['resultDescription']);
     throw new SeqrResultError(
       operation,
       code,
       description === undefined ? undefined : redact(description),
+      httpStatus === undefined ? {} : { httpStatus },
     );
   }
   return ret;
 }
 
-/** A required non-empty text member of an answer. */
-export function requiredText(operation: SeqrOperation, ret: Bag, member: string): string {
+/** A required non-empty text member of an answer (that came with `httpStatus`, when known). */
+export function requiredText(
+  operation: SeqrOperation,
+  ret: Bag,
+  member: string,
+  httpStatus?: number,
+): string {
   const value = str(ret[member]);
   if (value === undefined || value.trim() === '')
-    throw malformed(operation, `the answer has no ${member}`);
+    throw malformed(operation, `the answer has no ${member}`, httpStatus);
   return value.trim();
 }
 
@@ -305,14 +319,18 @@ function tokensOf(value: unknown): SeqrCustomerToken[] {
   }));
 }
 
-/** The typed content of a successful getPaymentStatus `return`. */
-export function paymentStatusOf(ret: Bag): SeqrPaymentStatus {
+/** The typed content of a successful getPaymentStatus `return` (that came with `httpStatus`). */
+export function paymentStatusOf(ret: Bag, httpStatus?: number): SeqrPaymentStatus {
   const status = str(ret['status'])?.trim();
   if (status === undefined || !INVOICE_STATUSES.has(status))
-    throw malformed('getPaymentStatus', `unknown invoice status ${JSON.stringify(status ?? null)}`);
+    throw malformed(
+      'getPaymentStatus',
+      `unknown invoice status ${JSON.stringify(status ?? null)}`,
+      httpStatus,
+    );
   const version = ret['version'];
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0)
-    throw malformed('getPaymentStatus', 'the answer has no integer version');
+    throw malformed('getPaymentStatus', 'the answer has no integer version', httpStatus);
   const ersReference = str(ret['ersReference'])?.trim();
   return {
     status: status as InvoiceStatus,
@@ -323,9 +341,9 @@ export function paymentStatusOf(ret: Bag): SeqrPaymentStatus {
   };
 }
 
-export function reportOf(ret: Bag): SeqrReport {
+export function reportOf(ret: Bag, httpStatus?: number): SeqrReport {
   const report = ret['report'];
-  if (!isBag(report)) throw malformed('executeReport', 'the answer has no report');
+  if (!isBag(report)) throw malformed('executeReport', 'the answer has no report', httpStatus);
   return {
     ...optional('title', str(report['title'])),
     ...optional('mimeType', str(report['mimeType'])),

@@ -152,6 +152,9 @@ endOfDay: "25:00"
       'config.yaml:25: products[2].colour: unknown key',
       'config.yaml:29: printer.type: lp is not one of: none, usb, tcp',
       'config.yaml:31: timeouts.pollIntervalMs: 4000 must be shorter than timeouts.paymentWindowMs (3000)',
+      expect.stringMatching(
+        /^config\.yaml:31: timeouts\.pollIntervalMs: 4000 is too long for the status poll's 3000 ms deadline: /,
+      ),
       'config.yaml:32: timeouts.paymentWindowMs: 3000 is below the minimum 5000',
       'config.yaml:33: endOfDay: "25:00" must be a 24-hour time "HH:MM"',
       'config.yaml:33: endOfDay: end-of-day reports need the reseller user: add seqr.reseller (id, userId)',

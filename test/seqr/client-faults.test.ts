@@ -1,7 +1,7 @@
 // Every fault the simulator can inject, every deadline case, and no secret in any error.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Fault, SeqrSimulator } from '../../simulator/index.js';
-import { SeqrCallError, SeqrResultError } from '../../daemon/seqr/call-errors.js';
+import { MAX_DETAIL_CHARS, SeqrCallError, SeqrResultError } from '../../daemon/seqr/call-errors.js';
 import type { SeqrClient } from '../../daemon/seqr/client.js';
 import { RESULT_NAMES } from '../../daemon/seqr/result-codes.js';
 import {
@@ -238,5 +238,93 @@ describe('deadlines', () => {
     const err = await rejectionOf(client.benchmarkingNop({ deadlineMs: 250 }));
     expect(err).toMatchObject({ code: 'E_SEQR_TIMEOUT' });
     expect(err.message).toContain('250 ms');
+  });
+});
+
+describe('failure details for the journal: operation, HTTP status, fault string, result name', () => {
+  const details = (err: Error) => {
+    const e = err as Error & Record<string, unknown>;
+    return {
+      operation: e['operation'],
+      httpStatus: e['httpStatus'],
+      faultString: e['faultString'],
+      resultName: e['resultName'],
+    };
+  };
+
+  it('a resultCode: the result name and the status of the answer it came in', async () => {
+    sim.control.injectFault('cancelInvoice', { kind: 'result', resultCode: 93 });
+    expect(details(await rejectionOf(client.cancelInvoice('1')))).toEqual({
+      operation: 'cancelInvoice',
+      httpStatus: 200,
+      faultString: undefined,
+      resultName: 'SYSTEM_BUSY',
+    });
+  });
+
+  it('a SOAP fault: its fault string and HTTP 500, no result name', async () => {
+    sim.control.injectFault('refundPayment', {
+      kind: 'soapFault',
+      faultstring: 'Unmarshalling Error',
+    });
+    const err = await rejectionOf(
+      client.refundPayment('1', { totalAmount: { minor: 100, currency: 'SEK' } }),
+    );
+    expect(details(err)).toEqual({
+      operation: 'refundPayment',
+      httpStatus: 500,
+      faultString: 'Unmarshalling Error',
+      resultName: undefined,
+    });
+  });
+
+  it('an HTTP error, a garbled answer, a reset and a hang: the status when there was one', async () => {
+    sim.control.injectFault('sendInvoice', { kind: 'http', status: 503 }, { times: 1 });
+    sim.control.injectFault('sendInvoice', { kind: 'malformed' }, { times: 1 });
+    sim.control.injectFault('sendInvoice', { kind: 'reset' }, { times: 1 });
+    sim.control.injectFault('sendInvoice', { kind: 'hang' }, { times: 1 });
+    const send = () =>
+      client.sendInvoice({ totalAmount: { minor: 100, currency: 'SEK' } }, [], {
+        deadlineMs: 1_000,
+      });
+    const seen = [];
+    for (let i = 0; i < 4; i++) {
+      const err = await rejectionOf(send());
+      seen.push({ code: (err as Error & { code?: unknown }).code, ...details(err) });
+    }
+    const none = { operation: 'sendInvoice', faultString: undefined, resultName: undefined };
+    expect(seen).toEqual([
+      { code: 'E_SEQR_HTTP', ...none, httpStatus: 503 },
+      { code: 'E_SEQR_MALFORMED', ...none, httpStatus: 200 },
+      { code: 'E_SEQR_UNREACHABLE', ...none, httpStatus: undefined },
+      { code: 'E_SEQR_TIMEOUT', ...none, httpStatus: undefined },
+    ]);
+  });
+
+  it('a slow answer whose head came in time keeps that status when the deadline cuts it', async () => {
+    sim.control.injectFault('getPaymentStatus', { kind: 'drip', totalMs: 4_000 });
+    const err = await rejectionOf(poll(SHORT_MS));
+    expect(err).toMatchObject({ code: 'E_SEQR_TIMEOUT', httpStatus: 200 });
+  });
+
+  it('a long fault string is cut to a bounded length, and a password in it is redacted first', async () => {
+    const faultstring = `${'x'.repeat(150)} password was ${TERMINAL_PASSWORD} ${'y'.repeat(400)}`;
+    sim.control.injectFault('getPaymentStatus', { kind: 'soapFault', faultstring });
+    const err = await rejectionOf(poll());
+    const { faultString } = details(err);
+    expect(typeof faultString).toBe('string');
+    expect(String(faultString).length).toBeLessThanOrEqual(MAX_DETAIL_CHARS);
+    expect(faultString).toBe(`${'x'.repeat(150)} password was *** ${'y'.repeat(31)}…`);
+    expect(err.message.length).toBeLessThan(2 * MAX_DETAIL_CHARS + 100);
+    expectNoSecrets(err, SECRETS);
+  });
+
+  it('a password across the bound cannot leak its first half', async () => {
+    // Redaction runs before the cut: a cut first would keep the password's first 9 characters.
+    const faultstring = `${'x'.repeat(190)}${TERMINAL_PASSWORD}${'y'.repeat(50)}`;
+    sim.control.injectFault('getPaymentStatus', { kind: 'soapFault', faultstring });
+    const { faultString } = details(await rejectionOf(poll()));
+    expect(faultString).toBe(`${'x'.repeat(190)}***${'y'.repeat(6)}…`);
+    expect(faultString).not.toContain(TERMINAL_PASSWORD.slice(0, 5));
   });
 });

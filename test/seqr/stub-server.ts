@@ -1,7 +1,7 @@
 // A raw loopback HTTP server for client tests that need exact control of the bytes SEQR sends
 // (official sample envelopes) or that inspect what the client sent.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export type StubReply =
   | { readonly kind: 'xml'; readonly body: string; readonly status?: number }
@@ -12,6 +12,8 @@ export interface StubRequest {
   readonly operation: string;
   readonly body: string;
   readonly headers: http.IncomingHttpHeaders;
+  /** Which TCP connection carried it: 1 for the first the server accepted, 2 for the next, ... */
+  readonly connection: number;
 }
 
 export interface StubServer {
@@ -41,13 +43,19 @@ export function answer(operation: string, children: string): string {
 export async function startStub(respond: (req: StubRequest) => StubReply): Promise<StubServer> {
   const requests: StubRequest[] = [];
   let connections = 0;
+  const numbers = new WeakMap<Socket, number>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const operation = /<(?:[\w.-]+:)?Body[^>]*>\s*<(?:[\w.-]+:)?([\w.-]+)/.exec(body)?.[1] ?? '';
-      const request = { operation, body, headers: req.headers };
+      const request = {
+        operation,
+        body,
+        headers: req.headers,
+        connection: numbers.get(req.socket) ?? 0,
+      };
       requests.push(request);
       const reply = respond(request);
       if (reply.kind === 'hang') return;
@@ -55,8 +63,9 @@ export async function startStub(respond: (req: StubRequest) => StubReply): Promi
       res.end(reply.body);
     });
   });
-  server.on('connection', () => {
+  server.on('connection', (socket) => {
     connections++;
+    numbers.set(socket, connections);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
