@@ -17,7 +17,7 @@ import { openSeqr } from './app/seqr.js';
 import { startService } from './app/service.js';
 import { statusReader, type StatusSnapshot } from './app/status.js';
 import { StopOrder } from './app/stop-order.js';
-import { recoverAtStart, startWorkers, withoutFailedRefunds } from './app/workers.js';
+import { startWorkers } from './app/workers.js';
 import { errorCodeOf } from './errors.js';
 import type { Kiosk } from './kiosk/index.js';
 import { SqliteLedger, ledgerPath } from './ledger/sqlite-ledger.js';
@@ -127,16 +127,15 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (!runtimeOwnsAdapters) await display.close();
     });
 
-    await recoverAtStart(config, tracked, dispenser, { clock, log, seqr });
-
+    // Whatever a crash or power cut left open is the core's start-up recovery (its `starting`
+    // phase), settled with SEQR before the first customer; failed refunds are its retries.
     const runtime = createRuntime({
       gateway: seqr.gateway,
       buttons,
       dispenser,
       display,
       printer,
-      // Failed refunds belong to the RefundWorker; the core resolves what recovery left open.
-      ledger: withoutFailedRefunds(tracked),
+      ledger: tracked,
       clock,
       log,
       config: coreConfig(config, seqr.terminal.id),
