@@ -69,10 +69,11 @@ export interface App {
 }
 
 /**
- * Starts the daemon. Resolves once it is READY: configuration read, ledger open, start-up
- * recovery done, hardware and display up, the runtime taking buttons, READY=1 sent. Rejects (after
- * closing whatever it opened) when any of that fails: a daemon that cannot keep its record or
- * reach its hardware must not trade.
+ * Starts the daemon. Resolves once it is READY: configuration read, ledger open, hardware and
+ * display up, start-up recovery planned by the core (which resolves what a crash left open before
+ * the first sale, also while SEQR is out of reach), the runtime taking buttons, READY=1 sent.
+ * Rejects (after closing whatever it opened) when any of that fails: a daemon that cannot keep
+ * its record or reach its hardware must not trade.
  */
 export async function startApp(options: AppOptions): Promise<App> {
   const { config } = options;
