@@ -277,7 +277,7 @@ export function configSchema(defaults: EnvironmentDefaults) {
           maxCustomerAgeMs: ms(10_000, 3_600_000)
             .default(120_000)
             .describe(
-              'A purchase found unfinished at start-up older than this is never dispensed: the customer is gone',
+              'A payment found late with nothing dispensed (at start-up) is dispensed when younger than this, refunded when older: the customer is gone',
             ),
         })
         .prefault({}),

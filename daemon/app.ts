@@ -17,7 +17,7 @@ import { openSeqr } from './app/seqr.js';
 import { startService } from './app/service.js';
 import { statusReader, type StatusSnapshot } from './app/status.js';
 import { StopOrder } from './app/stop-order.js';
-import { recoverAtStart, startWorkers, withoutFailedRefunds } from './app/workers.js';
+import { startWorkers } from './app/workers.js';
 import { errorCodeOf } from './errors.js';
 import type { Kiosk } from './kiosk/index.js';
 import { SqliteLedger, ledgerPath } from './ledger/sqlite-ledger.js';
@@ -69,10 +69,11 @@ export interface App {
 }
 
 /**
- * Starts the daemon. Resolves once it is READY: configuration read, ledger open, start-up
- * recovery done, hardware and display up, the runtime taking buttons, READY=1 sent. Rejects (after
- * closing whatever it opened) when any of that fails: a daemon that cannot keep its record or
- * reach its hardware must not trade.
+ * Starts the daemon. Resolves once it is READY: configuration read, ledger open, hardware and
+ * display up, start-up recovery planned by the core (which resolves what a crash left open before
+ * the first sale, also while SEQR is out of reach), the runtime taking buttons, READY=1 sent.
+ * Rejects (after closing whatever it opened) when any of that fails: a daemon that cannot keep
+ * its record or reach its hardware must not trade.
  */
 export async function startApp(options: AppOptions): Promise<App> {
   const { config } = options;
@@ -127,16 +128,15 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (!runtimeOwnsAdapters) await display.close();
     });
 
-    await recoverAtStart(config, tracked, dispenser, { clock, log, seqr });
-
+    // Whatever a crash or power cut left open is the core's start-up recovery (its `starting`
+    // phase), settled with SEQR before the first customer; failed refunds are its retries.
     const runtime = createRuntime({
       gateway: seqr.gateway,
       buttons,
       dispenser,
       display,
       printer,
-      // Failed refunds belong to the RefundWorker; the core resolves what recovery left open.
-      ledger: withoutFailedRefunds(tracked),
+      ledger: tracked,
       clock,
       log,
       config: coreConfig(config, seqr.terminal.id),

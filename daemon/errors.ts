@@ -25,6 +25,8 @@ export const ERROR_CATALOGUE = {
     'SEQR (or a proxy in front of it) answered with an HTTP error status and no SOAP body.',
   E_SEQR_FAULT: 'SEQR answered with a SOAP fault.',
   E_SEQR_MALFORMED: 'SEQR answered with XML the client cannot parse or that lacks required fields.',
+  E_SEQR_UNKNOWN_INVOICE:
+    'SEQR does not know the invoice reference (resultCode 54): nothing can be paid through it.',
   E_GPIO_UNAVAILABLE:
     'The configured GPIO backend cannot be used on this machine (no sysfs GPIO, no libgpiod tools, missing native module or no permission).',
   E_GPIO_CHIP_NOT_FOUND:
@@ -61,10 +63,14 @@ export const ERROR_CATALOGUE = {
     'The daemon stopped during a dispense; whether the product came out is unknown. It is never dispensed again; the payment is flagged.',
   E_REFUND_FAILED:
     'A refund for a paid purchase has not been confirmed by SEQR yet; it is retried automatically and stays listed until resolved.',
+  E_REFUND_REFUSED:
+    'SEQR refused a refund for good (resultCode 11, 23, 64, 97 or 99: refunds not allowed for this reseller or receiver, unknown payment, bad amount); it is never sent again automatically and the purchase is flagged.',
+  E_REFUND_EXCEEDS_PAYMENT:
+    'SEQR refused a refund because the refunds would exceed the payment (resultCode 98): the payment is already refunded.',
   E_REFUND_UNVERIFIED:
     'A refund retry was answered "sum of refunds exceeds the original" (98): an earlier attempt went through, but SEQR gave no refund reference.',
   E_RECOVERY_UNRESOLVED:
-    'At start, an open invoice could not be brought to a final status with SEQR within the recovery bound; it stays open.',
+    'At start, an invoice left open by a restart has no final status from SEQR yet; the machine keeps cancelling and polling it and sells nothing meanwhile.',
   E_RECONCILIATION_MISMATCH:
     "SEQR's end-of-day report totals (count, sum) differ from the ledger's own sales for the same period.",
   E_RECONCILIATION_REPORT:
@@ -102,4 +108,60 @@ export class VendError extends Error {
 /** The catalogue code of any thrown value: a VendError's own, otherwise undefined. */
 export function errorCodeOf(err: unknown): ErrorCode | undefined {
   return err instanceof VendError ? err.code : undefined;
+}
+
+/** True when `text` is a code of the catalogue. */
+export function isErrorCode(text: string): text is ErrorCode {
+  return Object.hasOwn(ERROR_CATALOGUE, text);
+}
+
+/**
+ * A failure as events and ledger entries carry it: the catalogue code (what the core branches
+ * on) and SEQR's resultCode when SEQR answered with one. The other fields are detail for the
+ * operator's log line, copied from the error when it had them.
+ */
+export interface Failure {
+  readonly code: ErrorCode;
+  readonly resultCode?: number;
+  readonly resultName?: string;
+  readonly httpStatus?: number;
+  readonly faultString?: string;
+  /** The SEQR operation (or other call) that failed, e.g. `refundPayment`. */
+  readonly operation?: string;
+}
+
+/**
+ * The {@link Failure} of any thrown value. A VendError gives its code and whichever of the detail
+ * fields it carries; anything else is `E_UNEXPECTED` (an adapter let a foreign error through).
+ */
+export function failureOf(err: unknown): Failure {
+  if (!(err instanceof VendError)) return { code: 'E_UNEXPECTED' };
+  const fields = err as VendError & Partial<Record<keyof Failure, unknown>>;
+  const num = (v: unknown): number | undefined =>
+    typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const resultCode = num(fields.resultCode);
+  const resultName = str(fields.resultName);
+  const httpStatus = num(fields.httpStatus);
+  const faultString = str(fields.faultString);
+  const operation = str(fields.operation);
+  return {
+    code: err.code,
+    ...(resultCode === undefined ? {} : { resultCode }),
+    ...(resultName === undefined ? {} : { resultName }),
+    ...(httpStatus === undefined ? {} : { httpStatus }),
+    ...(faultString === undefined ? {} : { faultString }),
+    ...(operation === undefined ? {} : { operation }),
+  };
+}
+
+/** A failure as log fields: `code` plus whichever details it has. */
+export function failureFields(f: Failure): Readonly<Record<string, string | number>> {
+  return { ...f };
+}
+
+/** One line for an operator: `E_SEQR_RESULT (93 SYSTEM_BUSY)`, or the code alone. */
+export function describeFailure(f: Failure): string {
+  if (f.resultCode === undefined) return f.code;
+  return `${f.code} (${f.resultCode}${f.resultName === undefined ? '' : ` ${f.resultName}`})`;
 }

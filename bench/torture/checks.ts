@@ -1,7 +1,7 @@
 // The money-safety checks of a torture run (DESIGN.md invariants 1-4), judged from three records
 // the daemon cannot rewrite after the fact: the simulator's own invoices, payments and refunds; the
 // relay record file (each edge fsynced before the pulse); and the ledger the daemon left behind.
-import type { TransactionView } from '../../daemon/ledger/projection.js';
+import type { TransactionView } from '../../daemon/core/projection.js';
 import type { InvoiceSnapshot } from '../../simulator/types.js';
 
 /** One line of the fake hardware's relay record (`virtual.recordFile`). */

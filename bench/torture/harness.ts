@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
-import type { TransactionView } from '../../daemon/ledger/projection.js';
+import type { TransactionView } from '../../daemon/core/projection.js';
 import { startSimulator, type Operation, type SeqrSimulator } from '../../simulator/index.js';
 import { checkRun, parseRelayRecord, type CheckResult } from './checks.js';
 import { DaemonExited, DaemonProcess, type DaemonLine } from './daemon-process.js';

@@ -24,6 +24,7 @@ export function coreConfig(config: Config, terminalId: string): CoreConfig {
     pollIntervalMs: t.pollIntervalMs,
     thankYouMs: t.thankYouMs,
     messageMs: t.outcomeMs,
+    maxCustomerAgeMs: config.recovery.maxCustomerAgeMs,
     dispenseDeadlineMs: Math.max(t.dispenseTimeoutMs, maxDispenseMs(config) + 1_000),
     outOfServiceBackoffMaxMs: t.outOfServiceRetryMs,
     outOfServiceBackoffMinMs: Math.min(

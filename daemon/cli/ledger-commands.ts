@@ -1,16 +1,23 @@
 import { parseArgs } from 'node:util';
-import { VendError } from '../errors.js';
+import { foldRefund, type TransactionView } from '../core/projection.js';
+import {
+  closingAfterRefund,
+  refundAnswered,
+  refundDecision,
+  type RefundAnswer,
+} from '../core/refunds.js';
+import { VendError, describeFailure, failureOf } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
+import type { LedgerEntry } from '../ports/ledger.js';
 import { parseDecimal, toDecimalString } from '../ports/money.js';
 import type { PaymentGateway } from '../ports/payment-gateway.js';
 import {
   DEFAULT_REPORT_ID,
   closePeriod,
   fetchReport,
+  type OpsLogger,
   type ReconciliationGateway,
 } from '../ledger/end-of-day.js';
-import type { TransactionView } from '../ledger/projection.js';
-import { attemptRefund, type OpsLogger } from '../ledger/refunds.js';
 import { SqliteLedger, type PeriodRecord } from '../ledger/sqlite-ledger.js';
 
 /** The ledger commands `seqr-vend <command>` dispatches here. */
@@ -345,10 +352,11 @@ export function pendingItems(views: readonly TransactionView[]): PendingItem[] {
     if (v.dispense === 'uncertain' || v.dispense === 'started') {
       kind = 'uncertain dispense';
       detail = v.dispenseDetail;
+      if (detail === undefined && v.dispenseFailure) detail = describeFailure(v.dispenseFailure);
     } else if (v.refundInferred) kind = 'refund unverified';
     else if (v.refund === 'requested' || v.refund === 'failed') {
       kind = 'refund unconfirmed';
-      detail = v.refundError;
+      if (v.refundFailure) detail = describeFailure(v.refundFailure);
     } else if (v.closed === 'flagged') kind = 'flagged';
     else if (v.closed === undefined && v.paidAt !== undefined) kind = 'paid, not dispensed';
     else if (v.closed === undefined) {
@@ -356,7 +364,7 @@ export function pendingItems(views: readonly TransactionView[]): PendingItem[] {
       detail = v.invoiceReference;
     } else if (v.closed === 'sold' && v.receipt !== 'printed') {
       kind = 'receipt not printed';
-      detail = v.receiptError;
+      if (v.receiptFailure) detail = describeFailure(v.receiptFailure);
     } else if (v.closed === 'sold' && !v.receiptSubmitted) kind = 'receipt not submitted';
     // A refunded or operator-resolved purchase is finished.
     if (kind === 'uncertain dispense' && v.closed === 'refunded') kind = undefined;
@@ -459,50 +467,90 @@ async function refund(args: readonly string[], io: LedgerCommandIo): Promise<num
         return EXIT.declined;
       }
     }
-    const outcome = await attemptRefund(
-      {
-        ledger,
-        gateway,
-        clock: io.clock,
-        logger: io.logger ?? silentLogger,
-        cashierId: io.cashierId ?? 'operator',
-      },
-      tx,
-      'operator',
-      'operator refund',
-      minor,
-    );
-    const after = ledger.transaction(tx.txId);
-    const done = outcome.kind === 'confirmed' || outcome.kind === 'confirmedBy98';
-    if (done && after && after.refundedMinor >= after.price.minor && after.closed !== 'refunded')
-      await ledger.record(
-        { type: 'tx.closed', txId: tx.txId, outcome: 'refunded' },
-        io.clock.now(),
+    // The core's refund rules decide; this command only carries them out and records them.
+    const logger = io.logger ?? silentLogger;
+    const decision = refundDecision(tx, { amountMinor: minor, operator: true });
+    if (decision.kind !== 'send') {
+      const reason = decision.kind === 'nothing' ? 'already refunded' : decision.reason;
+      io.stdout.write(
+        values.json
+          ? `${JSON.stringify({ txId: tx.txId, kind: decision.kind, reason }, null, 2)}\n`
+          : `refund not sent: ${reason}\n`,
       );
-    if (values.json) io.stdout.write(`${JSON.stringify({ txId: tx.txId, ...outcome }, null, 2)}\n`);
+      return decision.kind === 'nothing' ? EXIT.ok : EXIT.failed;
+    }
+    const now = (): number => io.clock.now();
+    const requested: Extract<LedgerEntry, { type: 'refund.requested' }> = {
+      type: 'refund.requested',
+      txId: tx.txId,
+      amount: decision.amount,
+      initiator: 'operator',
+    };
+    await ledger.record(requested, now());
+    const answer: RefundAnswer = await gateway
+      .refund({
+        ersReference,
+        amount: decision.amount,
+        title: `Refund: ${tx.productName} (operator refund)`,
+        cashierId: io.cashierId ?? 'operator',
+      })
+      .then(
+        ({ refundReference }) => ({ ok: true as const, refundReference }),
+        (err: unknown) => ({ ok: false as const, failure: failureOf(err) }),
+      );
+    const at = now();
+    const before = foldRefund(tx, requested, at);
+    const { result, entries, facts } = refundAnswered(tx.txId, before, decision, answer, at, true);
+    for (const entry of entries) await ledger.record(entry, at);
+    const closing = closingAfterRefund(result, facts, true);
+    if (closing !== undefined && tx.closed !== closing)
+      await ledger.record({ type: 'tx.closed', txId: tx.txId, outcome: closing }, at);
+    switch (result.kind) {
+      case 'confirmed':
+        logger.info(
+          { txId: tx.txId, ersReference, refundReference: result.refundReference },
+          'refund confirmed',
+        );
+        break;
+      case 'inferred':
+        logger.error(
+          { code: 'E_REFUND_UNVERIFIED', txId: tx.txId, ersReference },
+          'refund answered 98: an earlier attempt went through; verify it in the SEQR report',
+        );
+        break;
+      case 'failed':
+        logger.error(
+          {
+            txId: tx.txId,
+            ersReference,
+            ...result.failure,
+            failure: result.failure.code,
+            code: 'E_REFUND_FAILED',
+          },
+          'refund not confirmed',
+        );
+        break;
+    }
+    if (values.json) io.stdout.write(`${JSON.stringify({ txId: tx.txId, ...result }, null, 2)}\n`);
     else
-      switch (outcome.kind) {
+      switch (result.kind) {
         case 'confirmed':
           io.stdout.write(
-            `refunded ${money(minor, tx.price.currency)}: refund ${outcome.refundReference}\n`,
+            `refunded ${money(decision.amount.minor, tx.price.currency)}: refund ${result.refundReference}\n`,
           );
           break;
-        case 'confirmedBy98':
+        case 'inferred':
           io.stdout.write(
             'SEQR says the payment is already refunded by an earlier attempt (98); verify it in the report\n',
           );
           break;
-        case 'nothing':
-          io.stdout.write('already refunded\n');
-          break;
         case 'failed':
-          io.stdout.write(`refund not confirmed (${outcome.code}); try again later\n`);
-          break;
-        case 'flag':
-          io.stdout.write(`refund not sent: ${outcome.reason}\n`);
+          io.stdout.write(
+            `refund not confirmed (${describeFailure(result.failure)})${result.retry ? '; try again later' : `: ${result.reason ?? ''}`}\n`,
+          );
           break;
       }
-    return done || outcome.kind === 'nothing' ? EXIT.ok : EXIT.failed;
+    return result.kind === 'failed' ? EXIT.failed : EXIT.ok;
   });
 }
 

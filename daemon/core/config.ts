@@ -53,6 +53,22 @@ export interface CoreConfig {
   readonly refundDeadlineMs: number;
   /** Deadline for start-up recovery (ledger read). */
   readonly startingDeadlineMs: number;
+  /**
+   * The one rule for a payment the machine learns of late, with nothing dispensed for it
+   * ("dispense if the customer may still be there", {@link customerMayStillBeThere}): paid less
+   * than this long ago, it is dispensed; older, it is refunded. Start-up recovery applies it to a
+   * PAID purchase the ledger holds and to an open invoice SEQR answers PAID.
+   *
+   * Default 120 s: a power cut or crash followed by a Raspberry Pi boot and the daemon's start
+   * takes about 30-60 s, and a customer who paid tends to wait at the machine for a minute or
+   * two before walking away. Past that, a dispense most likely drops the product for the next
+   * passer-by while the payer is gone, and the refund brings the money back at no risk: SEQR
+   * refuses a second refund of the same payment (98), and the refund shows in the payer's app.
+   */
+  readonly maxCustomerAgeMs: number;
+  /** First delay before a failed refund is tried again; doubles per attempt up to the max. */
+  readonly refundRetryMinMs: number;
+  readonly refundRetryMaxMs: number;
   /** First retry delay when SEQR cannot be reached; doubles per failure up to the max. */
   readonly outOfServiceBackoffMinMs: number;
   readonly outOfServiceBackoffMaxMs: number;
@@ -71,6 +87,17 @@ export const DEFAULT_TIMINGS = {
   finishingDeadlineMs: 30_000,
   refundDeadlineMs: 30_000,
   startingDeadlineMs: 30_000,
+  maxCustomerAgeMs: 120_000,
+  refundRetryMinMs: 30_000,
+  refundRetryMaxMs: 30 * 60_000,
   outOfServiceBackoffMinMs: 2_000,
   outOfServiceBackoffMaxMs: 60_000,
 } as const satisfies Partial<CoreConfig>;
+
+/**
+ * "Dispense if the customer may still be there": true when a payment made at `paidAt` (epoch ms)
+ * is younger than {@link CoreConfig.maxCustomerAgeMs} at `now`.
+ */
+export function customerMayStillBeThere(config: CoreConfig, paidAt: number, now: number): boolean {
+  return now - paidAt < config.maxCustomerAgeMs;
+}

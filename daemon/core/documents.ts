@@ -1,6 +1,6 @@
 import type { ProductView, Screen } from '../ports/display.js';
 import { toDecimalString, type Money } from '../ports/money.js';
-import type { InvoiceRequest, ReceiptDocument, RefundRequest } from '../ports/payment-gateway.js';
+import type { InvoiceRequest, ReceiptDocument } from '../ports/payment-gateway.js';
 import type { Receipt } from '../ports/printer.js';
 import type { CoreConfig, ProductConfig } from './config.js';
 import type { Paid, Purchase } from './types.js';
@@ -37,15 +37,6 @@ export function invoiceRequest(config: CoreConfig, purchase: Purchase): InvoiceR
     ...(config.merchant.invoiceFooter === undefined
       ? {}
       : { footer: config.merchant.invoiceFooter }),
-  };
-}
-
-export function refundRequest(config: CoreConfig, purchase: Purchase, paid: Paid): RefundRequest {
-  return {
-    ersReference: paid.ersReference,
-    amount: purchase.product.price,
-    title: `Refund: ${purchase.product.name} (not delivered)`,
-    cashierId: config.machineName,
   };
 }
 
@@ -130,4 +121,54 @@ export function isoFromEpochMs(ms: number): string {
   const m = Math.floor((msOfDay % 3_600_000) / 60_000);
   const s = Math.floor((msOfDay % 60_000) / 1000);
   return `${pad(year, 4)}-${pad(month)}-${pad(day)}T${pad(h)}:${pad(m)}:${pad(s)}.${pad(msOfDay % 1000, 3)}Z`;
+}
+
+/**
+ * An ISO 8601 date-time (`2016-03-01T12:00:12.345+01:00`, `...Z`; no zone is read as UTC) as
+ * epoch milliseconds, without `Date`; undefined when `text` is not one. The inverse of
+ * {@link isoFromEpochMs}, after H. Hinnant's `days_from_civil`.
+ */
+export function epochMsFromIso(text: string): number | undefined {
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/.exec(
+      text.trim(),
+    );
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  if (
+    year === undefined ||
+    month === undefined ||
+    day === undefined ||
+    hour === undefined ||
+    minute === undefined ||
+    second === undefined ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  )
+    return undefined;
+  const millis = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
+  const zone = m[8] ?? 'Z';
+  const offsetMinutes =
+    zone === 'Z'
+      ? 0
+      : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(-2)));
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  const days = era * 146_097 + doe - 719_468;
+  return (
+    days * 86_400_000 +
+    hour * 3_600_000 +
+    minute * 60_000 +
+    second * 1000 +
+    millis -
+    offsetMinutes * 60_000
+  );
 }

@@ -1,45 +1,75 @@
-import type { LedgerEntry } from '../ports/ledger.js';
-import type { IssuedInvoice } from '../ports/payment-gateway.js';
-import type { CoreConfig, ProductConfig } from './config.js';
-import { isoFromEpochMs, refundRequest } from './documents.js';
-import type { Effect, Purchase, RecoveredTransaction } from './types.js';
+import { invoiceQrPayload } from '../ports/payment-gateway.js';
+import { customerMayStillBeThere, type CoreConfig, type ProductConfig } from './config.js';
+import { refundJob } from './background.js';
+import { isoFromEpochMs } from './documents.js';
+import { refundFactsOf, viewOf, type ClosedOutcome, type TransactionView } from './projection.js';
+import type { Effect, Purchase, RecoveredTransaction, RecoveryItem, RefundJob } from './types.js';
 
-/** What start-up recovery does: effects to run now, and at most one open invoice to resolve. */
+/**
+ * What start-up recovery does: records and logs now, refunds as background jobs (due now), and
+ * the items that need a purchase phase, in the order they run.
+ */
 export interface RecoveryPlan {
   readonly effects: readonly Effect[];
-  /** The newest invoice that was open (issued, no final status): cancel and confirm it first. */
-  readonly resolve?: {
-    readonly purchase: Purchase;
-    readonly invoice: IssuedInvoice;
-    readonly version: number;
-  };
+  readonly refunds: readonly RefundJob[];
+  readonly items: readonly RecoveryItem[];
 }
 
-type Entry<T extends LedgerEntry['type']> = Extract<LedgerEntry, { type: T }>;
-
-function find<T extends LedgerEntry['type']>(
-  entries: readonly LedgerEntry[],
-  type: T,
-  where: (e: Entry<T>) => boolean = () => true,
-): Entry<T> | undefined {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i];
-    if (e?.type === type && where(e as Entry<T>)) return e as Entry<T>;
-  }
-  return undefined;
+/**
+ * What happens to a dispense a restart interrupted (`dispense.started` without an outcome): the
+ * relay may have pulsed, so it is recorded uncertain and never dispensed again. Flagged for the
+ * operator; the one place a policy for it (flag or refund) would decide.
+ */
+function interruptedDispense(view: TransactionView): Effect[] {
+  const { txId } = view;
+  return [
+    {
+      type: 'ledger.record',
+      entry: {
+        type: 'dispense.finished',
+        txId,
+        outcome: 'uncertain',
+        detail: 'restarted during the dispense',
+      },
+    },
+    {
+      type: 'log',
+      level: 'error',
+      msg: 'dispense interrupted by a restart: never dispensed again, flagged for the operator',
+      fields: {
+        txId,
+        code: 'E_DISPENSE_INTERRUPTED',
+        slot: view.slot,
+        ersReference: view.ersReference ?? '',
+      },
+    },
+    closeTx(txId, 'flagged'),
+  ];
 }
+
+const closeTx = (txId: string, outcome: ClosedOutcome): Effect => ({
+  type: 'ledger.record',
+  entry: { type: 'tx.closed', txId, outcome },
+});
+
+const FINAL = new Set(['CANCELED', 'FAILED', 'EXPIRED']);
 
 /**
  * Decides, from the ledger alone, how each transaction left open by a crash or power cut ends
  * (invariants 2-4). The rules, by the last durable step:
- * - refund confirmed -> closed refunded; delivered -> closed sold; uncertain -> closed flagged;
- * - dispense.started without an outcome -> the relay may have pulsed: recorded uncertain and
- *   flagged, never dispensed again;
- * - PAID without a dispense, or not delivered, or a refund requested/failed -> refundPayment
- *   (again); without a payment reference -> flagged;
- * - issued without a final status -> the newest is resolved (cancel, then poll until final; a PAID
- *   answer there is a sale); older ones were superseded by it (one active invoice per terminal);
- * - final status seen, or never issued -> closed cancelled / failed.
+ * - refund confirmed -> closed refunded (flagged when only inferred from a 98 answer);
+ * - delivered -> closed sold; uncertain -> closed flagged;
+ * - `dispense.started` without an outcome -> {@link interruptedDispense};
+ * - not delivered, or a refund requested / failed -> a refund job, decided by the refund rules;
+ * - PAID recorded, nothing dispensed -> dispensed when {@link customerMayStillBeThere}, else
+ *   refunded;
+ * - issued without a final status -> resolved with SEQR like a live cancel (cancel, poll until a
+ *   confirmed final status; a PAID answer there follows the same customer rule); every such
+ *   invoice, one at a time, newest first (the newest is the one a customer may be paying);
+ * - final status recorded -> closed cancelled / failed;
+ * - requested but never issued -> nobody could pay it: closed failed (if SEQR did create it, the
+ *   next sendInvoice cancels it: one active invoice per terminal).
+ * Items run paid dispenses first (a customer may be waiting), then the invoices to resolve.
  */
 export function planRecovery(
   config: CoreConfig,
@@ -47,111 +77,93 @@ export function planRecovery(
   at: number,
 ): RecoveryPlan {
   const effects: Effect[] = [];
-  let resolve: RecoveryPlan['resolve'];
-  const close = (txId: string, outcome: Entry<'tx.closed'>['outcome']): void => {
-    effects.push({ type: 'ledger.record', entry: { type: 'tx.closed', txId, outcome } });
+  const refunds: RefundJob[] = [];
+  const dispenses: RecoveryItem[] = [];
+  const resolves: RecoveryItem[] = [];
+  const refund = (view: TransactionView): void => {
+    refunds.push(refundJob(view.txId, view.productName, refundFactsOf(view), at, 'recovery'));
   };
 
   for (const { txId, entries } of transactions) {
-    const requested = find(entries, 'invoice.requested');
-    const issued = find(entries, 'invoice.issued');
-    const paidSeen = find(entries, 'status.seen', (e) => e.status === 'PAID');
-    const lastStatus = find(entries, 'status.seen');
-    const started = find(entries, 'dispense.started');
-    const finished = find(entries, 'dispense.finished');
-    const refundAsked = find(entries, 'refund.requested');
-
-    if (find(entries, 'refund.confirmed')) {
-      close(txId, 'refunded');
-    } else if (finished?.outcome === 'delivered') {
-      close(txId, 'sold');
-    } else if (finished?.outcome === 'uncertain') {
-      close(txId, 'flagged');
-    } else if (started && !finished) {
+    const view = viewOf(entries);
+    if (!view) {
+      effects.push({
+        type: 'log',
+        level: 'error',
+        msg: 'open transaction with invalid steps: left open for the operator',
+        fields: { txId, code: 'E_LEDGER_CORRUPT' },
+      });
+      continue;
+    }
+    const reference = view.invoiceReference;
+    if (view.refund === 'confirmed') {
+      effects.push(closeTx(txId, view.refundInferred ? 'flagged' : 'refunded'));
+    } else if (view.dispense === 'delivered') {
+      effects.push(closeTx(txId, 'sold'));
+    } else if (view.dispense === 'uncertain') {
       effects.push(
         {
-          type: 'ledger.record',
-          entry: {
-            type: 'dispense.finished',
-            txId,
-            outcome: 'uncertain',
-            detail: 'restarted during the dispense',
-          },
-        },
-        {
           type: 'log',
           level: 'error',
-          msg: 'dispense interrupted by a restart: outcome uncertain, flagged for the operator',
-          fields: { txId },
+          msg: 'dispense outcome uncertain: flagged for the operator',
+          fields: { txId, code: 'E_DISPENSER_FAULT', ersReference: view.ersReference ?? '' },
         },
+        closeTx(txId, 'flagged'),
       );
-      close(txId, 'flagged');
-    } else if (paidSeen || refundAsked) {
-      const ersReference = paidSeen?.ersReference;
-      if (ersReference === undefined || requested === undefined) {
+    } else if (view.dispense === 'started') {
+      effects.push(...interruptedDispense(view));
+    } else if (view.dispense === 'notDelivered' || view.refund !== 'none') {
+      refund(view);
+    } else if (view.status === 'PAID') {
+      const paidAt = view.paidAt ?? view.updatedAt;
+      if (
+        reference !== undefined &&
+        view.ersReference !== undefined &&
+        customerMayStillBeThere(config, paidAt, at)
+      )
+        dispenses.push({
+          kind: 'dispense',
+          purchase: recoveredPurchase(config, view),
+          invoice: { reference, qrPayload: invoiceQrPayload(reference) },
+          paid: { ersReference: view.ersReference, paidAt: isoFromEpochMs(paidAt) },
+        });
+      else {
         effects.push({
           type: 'log',
-          level: 'error',
-          msg: 'paid transaction without payment reference: flagged for the operator',
-          fields: { txId },
+          level: 'info',
+          msg: 'paid before the restart, the customer may be gone: refunding instead of dispensing',
+          fields: { txId, paidSecondsAgo: Math.round((at - paidAt) / 1000) },
         });
-        close(txId, 'flagged');
-      } else {
-        const purchase = recoveredPurchase(config, txId, requested);
-        const request = refundRequest(config, purchase, {
-          ersReference,
-          paidAt: isoFromEpochMs(at),
-        });
-        if (!refundAsked)
-          effects.push({
-            type: 'ledger.record',
-            entry: {
-              type: 'refund.requested',
-              txId,
-              amount: request.amount,
-              initiator: 'recovery',
-            },
-          });
-        effects.push({ type: 'payment.refund', txId, request });
+        refund(view);
       }
-    } else if (
-      issued &&
-      requested &&
-      lastStatus?.status !== 'CANCELED' &&
-      lastStatus?.status !== 'FAILED' &&
-      lastStatus?.status !== 'EXPIRED'
-    ) {
-      if (resolve) close(resolve.purchase.txId, 'cancelled');
-      resolve = {
-        purchase: recoveredPurchase(config, txId, requested),
-        invoice: {
-          reference: issued.invoiceReference,
-          qrPayload: `HTTP://SEQR.SE/R${issued.invoiceReference}`,
-        },
-        version: lastStatus?.version ?? 0,
-      };
+    } else if (reference !== undefined && !FINAL.has(view.status ?? 'ISSUED')) {
+      resolves.unshift({
+        kind: 'resolve',
+        purchase: recoveredPurchase(config, view),
+        invoice: { reference, qrPayload: invoiceQrPayload(reference) },
+        version: view.statusVersion ?? 0,
+        status: view.status ?? 'ISSUED',
+      });
+    } else if (reference === undefined) {
+      effects.push(closeTx(txId, 'failed'));
     } else {
-      close(txId, lastStatus?.status === 'CANCELED' ? 'cancelled' : 'failed');
+      effects.push(closeTx(txId, view.status === 'CANCELED' ? 'cancelled' : 'failed'));
     }
   }
-  return resolve ? { effects, resolve } : { effects };
+  return { effects, refunds, items: [...dispenses, ...resolves] };
 }
 
 /** The purchase as recorded (name and price as sold, even if the configuration changed since). */
-function recoveredPurchase(
-  config: CoreConfig,
-  txId: string,
-  requested: Entry<'invoice.requested'>,
-): Purchase {
-  const configured = config.products.find((p) => p.slot === requested.slot);
+function recoveredPurchase(config: CoreConfig, view: TransactionView): Purchase {
+  const configured = config.products.find((p) => p.slot === view.slot);
   const product: ProductConfig = {
-    slot: requested.slot,
-    buttonLabel: configured?.buttonLabel ?? String(requested.slot),
-    name: requested.productName,
-    price: requested.price,
+    slot: view.slot,
+    buttonLabel: configured?.buttonLabel ?? String(view.slot),
+    name: view.productName,
+    price: view.price,
     ...(configured?.taxRatePercent === undefined
       ? {}
       : { taxRatePercent: configured.taxRatePercent }),
   };
-  return { txId, product };
+  return { txId: view.txId, product };
 }

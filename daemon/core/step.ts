@@ -1,17 +1,27 @@
+import { failureFields, type Failure } from '../errors.js';
 import type { OutOfServiceReason, PurchaseProblem, Screen } from '../ports/display.js';
 import type { LedgerEntry } from '../ports/ledger.js';
 import type { InvoiceStatus, IssuedInvoice, PaymentStatus } from '../ports/payment-gateway.js';
-import type { CoreConfig } from './config.js';
 import {
+  NO_JOBS,
+  addJobs,
+  background,
+  refundJob,
+  type BackgroundStep,
+  type RefundNews,
+} from './background.js';
+import { customerMayStillBeThere, type CoreConfig } from './config.js';
+import {
+  epochMsFromIso,
   idleScreen,
   invoiceRequest,
   isoFromEpochMs,
   productView,
   receipt,
   receiptDocument,
-  refundRequest,
   shortPaymentRef,
 } from './documents.js';
+import { freshRefundFacts } from './projection.js';
 import { planRecovery } from './recovery.js';
 import type {
   CancelReason,
@@ -21,6 +31,7 @@ import type {
   Phase,
   Polling,
   Purchase,
+  RecoveryItem,
   State,
   TimerName,
   Transition,
@@ -30,11 +41,17 @@ import type {
  * The vending core as one table. Rows are states, columns the events each state acts on; every
  * other (state, event) pair is an explicit no-op: same state, no effects.
  *
+ * background   settle timer -> one due refund attempt (refund.requested, then refundPayment)
+ *                refund answered / failed / its record failed -> confirmed | retry | flagged
+ *                (daemon/core/background.ts; the `refunding` phase shows its purchase's refund)
  * any state      stock.updated -> remember sold-out slots (idle re-shows its screen)
  *                payment.issued (not ours) -> cancelInvoice it (never leave an invoice open)
- *                payment.refunded / refund failure (not the current refund) -> ledger
  *                ledger.failed (not awaited) / display.failed -> log
- * starting       recovery.loaded -> idle | cancelling (open invoice)    deadline -> outOfService
+ *                recovery.loaded (not yet planned: out of service at start) -> plan it
+ * starting       recovery.loaded -> plan: records, refund jobs, then each recovery item
+ *                (cancelling for an open invoice, dispensing for a recent payment) -> idle
+ *                deadline -> outOfService
+ * (to idle)      with recovery items left, the next item runs instead
  * idle           product button -> invoicing
  * invoicing      ledger.recorded(invoice.requested) -> sendInvoice      payment.issued -> awaitingPayment
  *                issue failed -> outOfService (transport, auth) | notice (SEQR refused)
@@ -44,12 +61,13 @@ import type {
  *                product button in stillPaying -> paying (same invoice)
  * cancelling     cancel answered; polls go on; PAID -> dispensing; final status -> notice
  *                deadline -> re-send a failed cancel, out-of-service screen, stay
+ * cancelling     (recovery) PAID long ago -> recorded, refund job, next
  * dispensing     recorded(PAID) -> record dispense.started -> dispense -> finishing | refunding
  *                ledger.failed / deadline before the relay -> refunding
  *                dispense rejected (unknown outcome) / deadline while running -> flagged notice
- * refunding      recorded(refund.requested) -> refundPayment -> notice   deadline -> notice
+ * refunding      refund job's news -> notice (refunded | pending)         deadline -> notice
  * finishing      printed/failed -> submitPaymentReceipt -> notice (thank you)   deadline -> idle
- * notice         deadline -> idle; product button -> invoicing
+ * notice         deadline -> idle; product button -> invoicing (none while recovery items wait)
  * outOfService   deadline -> probe; probed -> idle; probe failed -> back off
  */
 
@@ -71,7 +89,13 @@ export function createCore(config: CoreConfig): Core {
 function begin(c: CoreConfig, at: number): Transition {
   const deadline = token('starting', 'deadline', at + c.startingDeadlineMs);
   return {
-    state: { kind: 'starting', deadline, soldOut: [] },
+    state: {
+      kind: 'starting',
+      deadline,
+      soldOut: [],
+      background: NO_JOBS,
+      recovery: { loaded: false },
+    },
     effects: [
       show({ kind: 'outOfService', reason: 'starting', machineName: c.machineName }),
       timer('deadline', deadline, at + c.startingDeadlineMs),
@@ -81,6 +105,8 @@ function begin(c: CoreConfig, at: number): Transition {
 
 /** See the table above. */
 export function step(c: CoreConfig, s: State, e: Event): Transition {
+  const bg = background(c, s.background, e);
+  if (bg) return withBackground(c, s, bg, e.at);
   const global = anyState(c, s, e);
   if (global) return global;
   switch (s.kind) {
@@ -112,7 +138,28 @@ type In<K extends State['kind']> = Extract<State, { kind: K }>;
 const same = (s: State): Transition => ({ state: s, effects: [] });
 
 function go(s: State, next: Phase, effects: readonly Effect[]): Transition {
-  return { state: { ...next, soldOut: s.soldOut }, effects };
+  return {
+    state: { ...next, soldOut: s.soldOut, background: s.background, recovery: s.recovery },
+    effects,
+  };
+}
+
+/** A background step applied; the `refunding` phase of that purchase shows the news. */
+function withBackground(c: CoreConfig, s: State, bg: BackgroundStep, at: number): Transition {
+  const next: State = { ...s, background: bg.background };
+  const shown = bg.news ? refundNews(c, next, bg.news, at) : undefined;
+  // The screen first: a display effect listed after a record would wait for it.
+  return shown
+    ? { state: shown.state, effects: [...shown.effects, ...bg.effects] }
+    : { state: next, effects: bg.effects };
+}
+
+/** Log fields of a failure, with the line's context. */
+function failed(
+  f: Failure,
+  fields: Readonly<Record<string, string | number | boolean>> = {},
+): Readonly<Record<string, string | number | boolean>> {
+  return { ...fields, ...failureFields(f) };
 }
 
 function token(scope: string, name: TimerName, at: number): string {
@@ -156,18 +203,22 @@ function anyState(c: CoreConfig, s: State, e: Event): Transition | undefined {
         ],
       };
     case 'payment.refunded':
-      if (s.kind === 'refunding' && s.purchase.txId === e.txId) return;
+      // Every refund call belongs to a background job, which takes its answer; a refund nobody
+      // waits for still moved money: record it.
       return {
         state: s,
         effects: [
           record({ type: 'refund.confirmed', txId: e.txId, refundReference: e.refundReference }),
           closeTx(e.txId, 'refunded'),
+          { type: 'log', level: 'warn', msg: 'refund confirmed late', fields: { txId: e.txId } },
         ],
       };
     case 'payment.failed':
       if (e.op !== 'refund' || e.txId === undefined) return;
-      if (s.kind === 'refunding' && s.purchase.txId === e.txId) return;
-      return { state: s, effects: [record({ type: 'refund.failed', txId: e.txId, code: e.code })] };
+      return {
+        state: s,
+        effects: [record({ type: 'refund.failed', txId: e.txId, failure: e.failure })],
+      };
     case 'ledger.failed':
       if (awaitsRecord(s, e.entry)) return;
       return {
@@ -177,7 +228,7 @@ function anyState(c: CoreConfig, s: State, e: Event): Transition | undefined {
             type: 'log',
             level: 'error',
             msg: 'ledger write failed',
-            fields: { txId: e.entry.txId, entry: e.entry.type, code: e.code },
+            fields: failed(e.failure, { txId: e.entry.txId, entry: e.entry.type }),
           },
         ],
       };
@@ -185,9 +236,13 @@ function anyState(c: CoreConfig, s: State, e: Event): Transition | undefined {
       return {
         state: s,
         effects: [
-          { type: 'log', level: 'warn', msg: 'display write failed', fields: { code: e.code } },
+          { type: 'log', level: 'warn', msg: 'display write failed', fields: failed(e.failure) },
         ],
       };
+    case 'recovery.loaded':
+      if (s.recovery.loaded || s.kind === 'starting') return;
+      // Out of service at start (the ledger read took long): plan now, run when back.
+      return absorbRecovery(c, s, e);
     case 'button.pressed':
     case 'dispense.failed':
     case 'dispense.finished':
@@ -198,7 +253,6 @@ function anyState(c: CoreConfig, s: State, e: Event): Transition | undefined {
     case 'payment.statusReceived':
     case 'printer.failed':
     case 'printer.printed':
-    case 'recovery.loaded':
     case 'timer.expired':
       return;
   }
@@ -215,8 +269,6 @@ function awaitsRecord(s: State, entry: LedgerEntry): boolean {
         (s.step === 'recordingPaid' && entry.type === 'status.seen' && entry.status === 'PAID') ||
         (s.step === 'recordingStart' && entry.type === 'dispense.started')
       );
-    case 'refunding':
-      return s.step === 'recording' && entry.type === 'refund.requested';
     case 'awaitingPayment':
       return entry.type === 'invoice.issued';
     case 'cancelling':
@@ -224,6 +276,7 @@ function awaitsRecord(s: State, entry: LedgerEntry): boolean {
     case 'idle':
     case 'notice':
     case 'outOfService':
+    case 'refunding':
     case 'starting':
       return false;
   }
@@ -232,27 +285,74 @@ function awaitsRecord(s: State, entry: LedgerEntry): boolean {
 // --- starting ----------------------------------------------------------------------------------
 
 function starting(c: CoreConfig, s: In<'starting'>, e: Event): Transition {
-  if (e.type === 'recovery.loaded') {
-    const plan = planRecovery(c, e.transactions, e.at);
-    if (!plan.resolve) return toIdle(c, s, plan.effects);
-    const { purchase, invoice, version } = plan.resolve;
-    const polling: Polling = {
-      inFlight: false,
-      overdue: false,
-      dueAt: e.at,
-      version,
-      status: 'ISSUED',
-    };
-    const entered = enterCancelling(c, s, purchase, invoice, polling, 'recovery', e.at);
-    // The refunds in the plan wait for their records; cancel and poll must not wait for any.
-    return { state: entered.state, effects: [...entered.effects, ...plan.effects] };
+  if (e.type === 'recovery.loaded' && !s.recovery.loaded) {
+    const planned = absorbRecovery(c, s, e);
+    return toNext(c, planned.state, e.at, planned.effects);
   }
   if (isTimer(e, 'deadline', s.deadline)) return enterOutOfService(c, s, 'starting', 0, e.at);
   return same(s);
 }
 
-function toIdle(c: CoreConfig, s: State, effects: readonly Effect[] = []): Transition {
-  return go(s, { kind: 'idle' }, [...effects, show(idleScreen(c, s.soldOut))]);
+/** Plans start-up recovery: its records now, its refunds as jobs, its items queued. */
+function absorbRecovery(
+  c: CoreConfig,
+  s: State,
+  e: Extract<Event, { type: 'recovery.loaded' }>,
+): Transition {
+  const plan = planRecovery(c, e.transactions, e.at);
+  const jobs = addJobs(s.background, plan.refunds, e.at);
+  return {
+    state: { ...s, background: jobs.background, recovery: { loaded: true, items: plan.items } },
+    effects: [...plan.effects, ...jobs.effects],
+  };
+}
+
+/**
+ * Where the machine goes when a purchase (or a notice) is over: the next start-up recovery item
+ * if one is left (its cancel and poll listed before `effects`, so no record holds them back),
+ * else idle; before recovery is planned, back to waiting for it.
+ */
+function toNext(c: CoreConfig, s: State, at: number, effects: readonly Effect[] = []): Transition {
+  if (!s.recovery.loaded) {
+    const due = at + c.startingDeadlineMs;
+    const deadline = token('starting', 'deadline', due);
+    return go(s, { kind: 'starting', deadline }, [
+      ...effects,
+      show({ kind: 'outOfService', reason: 'starting', machineName: c.machineName }),
+      timer('deadline', deadline, due),
+    ]);
+  }
+  const [item, ...rest] = s.recovery.items;
+  if (!item) return go(s, { kind: 'idle' }, [...effects, show(idleScreen(c, s.soldOut))]);
+  const next: State = { ...s, recovery: { loaded: true, items: rest } };
+  const started = startRecoveryItem(c, next, item, at);
+  return { state: started.state, effects: [...started.effects, ...effects] };
+}
+
+function startRecoveryItem(c: CoreConfig, s: State, item: RecoveryItem, at: number): Transition {
+  const { purchase, invoice } = item;
+  if (item.kind === 'resolve') {
+    const polling: Polling = {
+      inFlight: false,
+      overdue: false,
+      dueAt: at,
+      version: item.version,
+      status: item.status,
+    };
+    return enterCancelling(c, s, purchase, invoice, polling, 'recovery', at);
+  }
+  // PAID is durable already: dispense.started, then the relay (as a live purchase goes on).
+  const due = at + c.dispenseDeadlineMs;
+  const deadline = token(purchase.txId, 'deadline', due);
+  return go(
+    s,
+    { kind: 'dispensing', purchase, invoice, paid: item.paid, step: 'recordingStart', deadline },
+    [
+      show({ kind: 'dispensing', product: productView(purchase.product, s.soldOut) }),
+      timer('deadline', deadline, due),
+      record({ type: 'dispense.started', txId: purchase.txId, slot: purchase.product.slot }),
+    ],
+  );
 }
 
 // --- idle --------------------------------------------------------------------------------------
@@ -291,7 +391,14 @@ function invoicing(c: CoreConfig, s: In<'invoicing'>, e: Event): Transition {
       ]);
     case 'ledger.failed':
       if (!awaitsRecord(s, e.entry)) return same(s);
-      return enterNotice(c, s, { kind: 'problem', problem: 'invoiceFailed' }, e.at, []);
+      return enterNotice(c, s, { kind: 'problem', problem: 'invoiceFailed' }, e.at, [
+        {
+          type: 'log',
+          level: 'error',
+          msg: 'invoice not recorded: no invoice sent',
+          fields: failed(e.failure, { txId }),
+        },
+      ]);
     case 'payment.issued':
       return enterAwaitingPayment(c, s, purchase, e.invoice, e.at);
     case 'payment.failed': {
@@ -301,13 +408,9 @@ function invoicing(c: CoreConfig, s: In<'invoicing'>, e: Event): Transition {
         type: 'log',
         level: 'error',
         msg: 'sendInvoice failed',
-        fields: {
-          txId,
-          code: e.code,
-          ...(e.resultCode === undefined ? {} : { resultCode: e.resultCode }),
-        },
+        fields: failed(e.failure, { txId }),
       };
-      if (e.code === 'E_SEQR_AUTH')
+      if (e.failure.code === 'E_SEQR_AUTH')
         return enterOutOfService(c, s, 'seqrCredentials', 0, e.at, [closed, log]);
       if (e.retryable) return enterOutOfService(c, s, 'seqrUnreachable', 0, e.at, [closed, log]);
       return enterNotice(c, s, { kind: 'problem', problem: 'invoiceFailed' }, e.at, [closed, log]);
@@ -469,6 +572,11 @@ function onStatus(c: CoreConfig, s: Polled, status: PaymentStatus, at: number): 
       ersReference: status.ersReference ?? '',
       paidAt: status.paidAt ?? isoFromEpochMs(at),
     };
+    if (s.kind === 'cancelling' && s.reason === 'recovery') {
+      // SEQR's payment time when it sent one (never later than the answer): the customer rule.
+      const paidAt = Math.min(epochMsFromIso(status.paidAt ?? '') ?? at, at);
+      if (!customerMayStillBeThere(c, paidAt, at)) return paidLong(c, s, status, paid, paidAt, at);
+    }
     const due = at + c.dispenseDeadlineMs;
     const deadline = token(txId, 'deadline', due);
     const paidEntry: Effect = changed
@@ -517,6 +625,48 @@ function onStatus(c: CoreConfig, s: Polled, status: PaymentStatus, at: number): 
   return afterAnswer(c, s, polling, at, seen);
 }
 
+/**
+ * An invoice resolved after a restart turned out PAID long ago: the customer is most likely gone.
+ * The payment is recorded and refunded (a background job); the relay never moves for it.
+ */
+function paidLong(
+  c: CoreConfig,
+  s: In<'cancelling'>,
+  status: PaymentStatus,
+  paid: Paid,
+  paidAt: number,
+  at: number,
+): Transition {
+  const { txId, product } = s.purchase;
+  const facts = freshRefundFacts(product.price, paid.ersReference);
+  const jobs = addJobs(s.background, [refundJob(txId, product.name, facts, at, 'recovery')], at);
+  const next = toNext(c, { ...s, background: jobs.background }, at, [
+    record({
+      type: 'status.seen',
+      txId,
+      status: 'PAID',
+      version: status.version,
+      ersReference: paid.ersReference,
+    }),
+    {
+      type: 'log',
+      level: 'info',
+      msg: 'paid while the machine was down, the customer may be gone: refunding instead of dispensing',
+      fields: { txId, paidSecondsAgo: Math.round((at - paidAt) / 1000) },
+    },
+    ...jobs.effects,
+  ]);
+  // This invoice's timers stop before the next recovery item starts its own.
+  return {
+    state: next.state,
+    effects: [
+      { type: 'timer.cancel', name: 'poll' },
+      { type: 'timer.cancel', name: 'countdown' },
+      ...next.effects,
+    ],
+  };
+}
+
 /** A failed status call: the invoice stays open and polling goes on (invariants 4, 5). */
 function onPollFailed(
   c: CoreConfig,
@@ -524,8 +674,8 @@ function onPollFailed(
   e: Extract<Event, { type: 'payment.failed' }>,
 ): Transition {
   const polling: Polling = { ...s.polling, inFlight: false };
-  // 54 INVALID_INVOICE_REFERENCE: SEQR does not know the invoice; nothing can be paid through it.
-  if (e.resultCode === 54) {
+  // SEQR does not know the invoice: nothing can be paid through it.
+  if (e.failure.code === 'E_SEQR_UNKNOWN_INVOICE') {
     const problem: PurchaseProblem = 'connectionLost';
     return enterNotice(c, s, { kind: 'problem', problem }, e.at, [
       { type: 'timer.cancel', name: 'poll' },
@@ -534,7 +684,7 @@ function onPollFailed(
         type: 'log',
         level: 'error',
         msg: 'SEQR does not know the invoice',
-        fields: { txId: s.purchase.txId },
+        fields: failed(e.failure, { txId: s.purchase.txId }),
       },
       closeTx(s.purchase.txId, 'failed'),
     ]);
@@ -544,7 +694,7 @@ function onPollFailed(
       type: 'log',
       level: 'warn',
       msg: 'status poll failed',
-      fields: { txId: s.purchase.txId, code: e.code },
+      fields: failed(e.failure, { txId: s.purchase.txId }),
     },
   ]);
 }
@@ -591,7 +741,7 @@ function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: Event): Tra
             type: 'log',
             level: 'error',
             msg: 'invoice not recorded: cancelled before it was shown',
-            fields: { txId, code: e.code },
+            fields: failed(e.failure, { txId }),
           },
           ...next.effects,
         ],
@@ -697,7 +847,7 @@ function cancelling(c: CoreConfig, s: In<'cancelling'>, e: Event): Transition {
             type: 'log',
             level: 'warn',
             msg: 'cancelInvoice failed',
-            fields: { txId, code: e.code },
+            fields: failed(e.failure, { txId }),
           },
         ]);
       return same(s);
@@ -724,12 +874,23 @@ function cancelling(c: CoreConfig, s: In<'cancelling'>, e: Event): Transition {
           ...(resend
             ? [{ type: 'payment.cancel', txId, reference: s.invoice.reference } as const]
             : []),
-          {
-            type: 'log',
-            level: 'warn',
-            msg: 'invoice still open after cancel deadline',
-            fields: { txId },
-          },
+          s.reason === 'recovery'
+            ? {
+                type: 'log',
+                level: 'error',
+                msg: 'invoice left open by a restart not resolved with SEQR yet: still cancelling and polling',
+                fields: {
+                  txId,
+                  code: 'E_RECOVERY_UNRESOLVED',
+                  invoiceReference: s.invoice.reference,
+                },
+              }
+            : {
+                type: 'log',
+                level: 'warn',
+                msg: 'invoice still open after cancel deadline',
+                fields: { txId },
+              },
         ],
       );
     }
@@ -773,7 +934,7 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
           type: 'log',
           level: 'error',
           msg: 'payment not durable: refunding instead of dispensing',
-          fields: { txId, code: e.code },
+          fields: failed(e.failure, { txId }),
         },
       ]);
     case 'dispense.finished':
@@ -816,14 +977,20 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
     case 'dispense.failed':
       if (e.txId !== txId || s.step !== 'running') return same(s);
       // BUSY: the adapter drove nothing, so nothing was delivered for certain.
-      if (e.code === 'E_DISPENSER_BUSY')
+      if (e.failure.code === 'E_DISPENSER_BUSY')
         return enterRefunding(c, s, e.at, [
-          record({ type: 'dispense.finished', txId, outcome: 'notDelivered', detail: e.code }),
+          record({
+            type: 'dispense.finished',
+            txId,
+            outcome: 'notDelivered',
+            failure: e.failure,
+          }),
         ]);
-      return flagUncertain(c, s, e.code, e.at);
+      return flagUncertain(c, s, e.at, { failure: e.failure });
     case 'timer.expired':
       if (!isTimer(e, 'deadline', s.deadline)) return same(s);
-      if (s.step === 'running') return flagUncertain(c, s, 'deadline', e.at);
+      if (s.step === 'running')
+        return flagUncertain(c, s, e.at, { detail: 'no outcome within the dispense deadline' });
       return enterRefunding(c, s, e.at, [
         {
           type: 'log',
@@ -850,8 +1017,14 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
 }
 
 /** The relay may have pulsed: record uncertain, flag for the operator, never dispense again. */
-function flagUncertain(c: CoreConfig, s: In<'dispensing'>, code: string, at: number): Transition {
+function flagUncertain(
+  c: CoreConfig,
+  s: In<'dispensing'>,
+  at: number,
+  why: { readonly failure: Failure } | { readonly detail: string },
+): Transition {
   const txId = s.purchase.txId;
+  const fields = 'failure' in why ? failed(why.failure, { txId }) : { txId, detail: why.detail };
   return enterNotice(
     c,
     s,
@@ -862,13 +1035,13 @@ function flagUncertain(c: CoreConfig, s: In<'dispensing'>, code: string, at: num
     },
     at,
     [
-      record({ type: 'dispense.finished', txId, outcome: 'uncertain', detail: code }),
+      record({ type: 'dispense.finished', txId, outcome: 'uncertain', ...why }),
       closeTx(txId, 'flagged'),
       {
         type: 'log',
         level: 'error',
         msg: 'dispense outcome uncertain: flagged for the operator',
-        fields: { txId, code },
+        fields: { ...fields, code: 'failure' in why ? why.failure.code : 'E_DISPENSER_FAULT' },
       },
     ],
   );
@@ -876,86 +1049,54 @@ function flagUncertain(c: CoreConfig, s: In<'dispensing'>, code: string, at: num
 
 // --- refunding ---------------------------------------------------------------------------------
 
+/** Nothing was delivered: the refund becomes a background job, its first attempt due now. */
 function enterRefunding(
   c: CoreConfig,
   s: In<'dispensing'>,
   at: number,
   before: readonly Effect[],
 ): Transition {
-  const txId = s.purchase.txId;
+  const { purchase, paid } = s;
+  const txId = purchase.txId;
   const due = at + c.refundDeadlineMs;
   const deadline = token(txId, 'deadline', due);
+  const facts = freshRefundFacts(purchase.product.price, paid.ersReference);
+  const jobs = addJobs(s.background, [refundJob(txId, purchase.product.name, facts, at)], at);
   return go(
-    s,
-    {
-      kind: 'refunding',
-      purchase: s.purchase,
-      invoice: s.invoice,
-      paid: s.paid,
-      step: 'recording',
-      deadline,
-    },
+    { ...s, background: jobs.background },
+    { kind: 'refunding', purchase, invoice: s.invoice, paid, deadline },
     [
       ...before,
       show({
         kind: 'notDelivered',
-        product: productView(s.purchase.product, s.soldOut),
+        product: productView(purchase.product, s.soldOut),
         refund: 'refunding',
       }),
       timer('deadline', deadline, due),
-      record({ type: 'refund.requested', txId, amount: s.purchase.product.price }),
+      ...jobs.effects,
     ],
   );
 }
 
+/** What the refund job of the purchase on screen did: the refunding phase shows it. */
+function refundNews(c: CoreConfig, s: State, news: RefundNews, at: number): Transition | undefined {
+  if (s.kind !== 'refunding' || s.purchase.txId !== news.txId) return undefined;
+  const product = productView(s.purchase.product, s.soldOut);
+  return enterNotice(c, s, { kind: 'notDelivered', product, refund: news.refund }, at, []);
+}
+
 function refunding(c: CoreConfig, s: In<'refunding'>, e: Event): Transition {
-  const txId = s.purchase.txId;
-  const view = productView(s.purchase.product, s.soldOut);
-  const failed = (code: string, at: number): Transition =>
-    enterNotice(c, s, { kind: 'notDelivered', product: view, refund: 'pending' }, at, [
-      record({ type: 'refund.failed', txId, code }),
-      {
-        type: 'log',
-        level: 'error',
-        msg: 'refund failed: the refund worker retries it with backoff (seqr-vend pending lists it)',
-        fields: { txId, code },
-      },
-    ]);
-  switch (e.type) {
-    case 'ledger.recorded':
-    case 'ledger.failed':
-      // Without a durable refund.requested the refund still goes out: the money must come back,
-      // and SEQR refuses refunds beyond the payment (98), so a repeat cannot pay out twice.
-      if (!awaitsRecord(s, e.entry)) return same(s);
-      return go(s, { ...s, step: 'requesting' }, [
-        { type: 'payment.refund', txId, request: refundRequest(c, s.purchase, s.paid) },
-      ]);
-    case 'payment.refunded':
-      if (e.txId !== txId || s.step !== 'requesting') return same(s);
-      return enterNotice(c, s, { kind: 'notDelivered', product: view, refund: 'refunded' }, e.at, [
-        record({ type: 'refund.confirmed', txId, refundReference: e.refundReference }),
-        closeTx(txId, 'refunded'),
-      ]);
-    case 'payment.failed':
-      if (e.op !== 'refund' || e.txId !== txId || s.step !== 'requesting') return same(s);
-      return failed(e.code, e.at);
-    case 'timer.expired':
-      return isTimer(e, 'deadline', s.deadline) ? failed('E_SEQR_TIMEOUT', e.at) : same(s);
-    case 'button.pressed':
-    case 'dispense.failed':
-    case 'dispense.finished':
-    case 'display.failed':
-    case 'payment.cancelAnswered':
-    case 'payment.issued':
-    case 'payment.probed':
-    case 'payment.receiptSubmitted':
-    case 'payment.statusReceived':
-    case 'printer.failed':
-    case 'printer.printed':
-    case 'recovery.loaded':
-    case 'stock.updated':
-      return same(s);
-  }
+  if (!isTimer(e, 'deadline', s.deadline)) return same(s);
+  // The job goes on without the customer: retried until SEQR confirms or refuses it for good.
+  const product = productView(s.purchase.product, s.soldOut);
+  return enterNotice(c, s, { kind: 'notDelivered', product, refund: 'pending' }, e.at, [
+    {
+      type: 'log',
+      level: 'warn',
+      msg: 'refund not confirmed in time: it goes on in the background (seqr-vend pending lists it)',
+      fields: { txId: s.purchase.txId },
+    },
+  ]);
 }
 
 // --- finishing ---------------------------------------------------------------------------------
@@ -982,8 +1123,13 @@ function finishing(c: CoreConfig, s: In<'finishing'>, e: Event): Transition {
       if (e.txId !== txId || s.step !== 'printing') return same(s);
       return go(s, { ...s, step: 'submitting' }, [
         submit,
-        record({ type: 'receipt.unprinted', txId, code: e.code }),
-        { type: 'log', level: 'warn', msg: 'receipt not printed', fields: { txId, code: e.code } },
+        record({ type: 'receipt.unprinted', txId, failure: e.failure }),
+        {
+          type: 'log',
+          level: 'warn',
+          msg: 'receipt not printed',
+          fields: failed(e.failure, { txId }),
+        },
       ]);
     case 'payment.receiptSubmitted':
       if (e.txId !== txId || s.step !== 'submitting') return same(s);
@@ -995,12 +1141,12 @@ function finishing(c: CoreConfig, s: In<'finishing'>, e: Event): Transition {
           type: 'log',
           level: 'warn',
           msg: 'submitPaymentReceipt failed',
-          fields: { txId, code: e.code },
+          fields: failed(e.failure, { txId }),
         },
       ]);
     case 'timer.expired':
       if (!isTimer(e, 'deadline', s.deadline)) return same(s);
-      return toIdle(c, s, [
+      return toNext(c, s, e.at, [
         closeTx(txId, 'sold'),
         {
           type: 'log',
@@ -1047,8 +1193,10 @@ function enterNotice(
 }
 
 function notice(c: CoreConfig, s: In<'notice'>, e: Event): Transition {
-  if (isTimer(e, 'deadline', s.deadline)) return toIdle(c, s);
-  if (e.type === 'button.pressed') return idle(c, s, e);
+  if (isTimer(e, 'deadline', s.deadline)) return toNext(c, s, e.at);
+  // Open invoices from before a restart are resolved before anything is sold.
+  if (e.type === 'button.pressed' && s.recovery.loaded && s.recovery.items.length === 0)
+    return idle(c, s, e);
   return same(s);
 }
 
@@ -1078,6 +1226,12 @@ function enterOutOfService(
   ]);
 }
 
+function backInService(c: CoreConfig, s: In<'outOfService'>, at: number): Transition {
+  return toNext(c, s, at, [
+    { type: 'log', level: 'info', msg: 'SEQR answers again', fields: { failures: s.failures } },
+  ]);
+}
+
 function outOfService(c: CoreConfig, s: In<'outOfService'>, e: Event): Transition {
   switch (e.type) {
     case 'timer.expired': {
@@ -1092,13 +1246,14 @@ function outOfService(c: CoreConfig, s: In<'outOfService'>, e: Event): Transitio
     }
     case 'payment.probed':
       if (!s.probing) return same(s);
-      return toIdle(c, s, [
-        { type: 'log', level: 'info', msg: 'SEQR answers again', fields: { failures: s.failures } },
-      ]);
+      return backInService(c, s, e.at);
     case 'payment.failed': {
       if (e.op !== 'probe' || !s.probing) return same(s);
+      // SEQR answering with a resultCode (the probe's reference is unknown to it) is an answer.
+      if (e.failure.code === 'E_SEQR_RESULT' || e.failure.code === 'E_SEQR_UNKNOWN_INVOICE')
+        return backInService(c, s, e.at);
       const reason: OutOfServiceReason =
-        e.code === 'E_SEQR_AUTH' ? 'seqrCredentials' : 'seqrUnreachable';
+        e.failure.code === 'E_SEQR_AUTH' ? 'seqrCredentials' : 'seqrUnreachable';
       const next = enterOutOfService(c, s, reason, s.failures + 1, e.at);
       return reason === s.reason
         ? { state: next.state, effects: next.effects.filter((x) => x.type !== 'display.show') }

@@ -1,7 +1,8 @@
+import type { Failure } from '../errors.js';
 import type { ButtonId } from '../ports/buttons.js';
 import type { DispenseResult } from '../ports/dispenser.js';
 import type { OutOfServiceReason, Screen } from '../ports/display.js';
-import type { LedgerEntry } from '../ports/ledger.js';
+import type { LedgerEntry, RefundInitiator, TimedEntry } from '../ports/ledger.js';
 import type {
   CancelOutcome,
   InvoiceRequest,
@@ -13,6 +14,8 @@ import type {
 } from '../ports/payment-gateway.js';
 import type { Receipt } from '../ports/printer.js';
 import type { ProductConfig } from './config.js';
+import type { RefundFacts } from './projection.js';
+import type { RefundAttempt } from './refunds.js';
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -58,7 +61,11 @@ export type CancelReason = 'button' | 'timeout' | 'recovery';
  * `timer.expired`, so a timer from an earlier state or purchase is ignored.
  */
 export type Phase =
-  /** Recovering: the runtime reads the ledger's open transactions and reports them. */
+  /**
+   * Waiting for the ledger's open transactions (`recovery.loaded`). Once planned, the recovery
+   * work runs: records and refunds at once, and each open invoice or paid purchase through the
+   * purchase phases, one at a time (see {@link State.recovery}), before the machine sells.
+   */
   | { readonly kind: 'starting'; readonly deadline: string }
   /** Showing the products, waiting for a product button. */
   | { readonly kind: 'idle' }
@@ -108,13 +115,16 @@ export type Phase =
       readonly step: 'recordingPaid' | 'recordingStart' | 'running';
       readonly deadline: string;
     }
-  /** Nothing was delivered: refund.requested is recorded, then refundPayment is sent. */
+  /**
+   * Nothing was delivered: the refund is a background job (see {@link RefundJob}) and this phase
+   * shows its first attempt's outcome; at the deadline the screen says it is pending and the job
+   * goes on without the customer.
+   */
   | {
       readonly kind: 'refunding';
       readonly purchase: Purchase;
       readonly invoice: IssuedInvoice;
       readonly paid: Paid;
-      readonly step: 'recording' | 'requesting';
       readonly deadline: string;
     }
   /** Delivered: print the receipt, then submitPaymentReceipt, under the thank-you screen. */
@@ -139,10 +149,72 @@ export type Phase =
       readonly deadline: string;
     };
 
+/**
+ * A refund the core owes, worked on beside the purchase phases: the live purchase's refund (the
+ * `refunding` phase shows its first attempt), refunds start-up recovery found open, and retries of
+ * failed ones. One attempt at a time: `refund.requested` durable, then refundPayment; a failure is
+ * retried with backoff, a refusal for good is flagged and never sent again (daemon/core/refunds.ts).
+ */
+export interface RefundJob {
+  readonly kind: 'refund';
+  readonly txId: string;
+  /** For the refund's title on the customer's receipt. */
+  readonly productName: string;
+  /** The refund facts as the ledger holds them before the next attempt. */
+  readonly facts: RefundFacts;
+  /** Written on the next attempt's `refund.requested`; absent = the core, for the customer. */
+  readonly initiator?: RefundInitiator;
+  /** Attempts made so far, across restarts: the retry delay doubles with each. */
+  readonly attempts: number;
+  /** When the next attempt may start (epoch ms). */
+  readonly dueAt: number;
+  /** The attempt out now: its `refund.requested` is being recorded, or refundPayment is out. */
+  readonly attempt?: RefundAttempt;
+}
+
+/**
+ * Work that runs beside the purchase on screen. Every kind is keyed by its transaction id, at
+ * most one per transaction, and driven by the one `settle` timer (due at the earliest `dueAt`):
+ * an expiry starts one due attempt per step, so each attempt's record gates only its own call.
+ * New kinds (a durable receipt outbox, an operator's refund of a flagged purchase) join the union.
+ */
+export type Job = RefundJob;
+
+export interface Background {
+  /** Oldest first; at most one per transaction. */
+  readonly jobs: readonly Job[];
+  /** When the running `settle` timer fires; undefined when none runs. */
+  readonly settleAt?: number;
+}
+
+/** Start-up recovery work done as a purchase phase, in order, before the machine sells. */
+export type RecoveryItem =
+  /** An invoice issued before the restart without a final status: cancel, poll until final. */
+  | {
+      readonly kind: 'resolve';
+      readonly purchase: Purchase;
+      readonly invoice: IssuedInvoice;
+      readonly version: number;
+      readonly status: InvoiceStatus;
+    }
+  /** PAID and recorded, nothing dispensed, the customer may still be there: dispense it. */
+  | {
+      readonly kind: 'dispense';
+      readonly purchase: Purchase;
+      readonly invoice: IssuedInvoice;
+      readonly paid: Paid;
+    };
+
+/** Start-up recovery: not planned yet, or the items still to run. */
+export type Recovery =
+  { readonly loaded: false } | { readonly loaded: true; readonly items: readonly RecoveryItem[] };
+
 /** The core's whole state: the phase, plus what the machine knows across purchases. */
 export type State = Phase & {
   /** Slots the dispenser reports empty (shown as sold out, their buttons ignored). */
   readonly soldOut: readonly number[];
+  readonly background: Background;
+  readonly recovery: Recovery;
 };
 
 export type PhaseKind = Phase['kind'];
@@ -154,13 +226,16 @@ export type PhaseKind = Phase['kind'];
 /** The PaymentGateway call a `payment.failed` event is about. */
 export type PaymentOp = 'issue' | 'poll' | 'cancel' | 'refund' | 'submitReceipt' | 'probe';
 
-/** Timers the core starts. Each state uses `deadline`; payment states add `poll` and `countdown`. */
-export type TimerName = 'deadline' | 'poll' | 'countdown';
+/**
+ * Timers the core starts. Each state uses `deadline`; payment states add `poll` and `countdown`;
+ * `settle` drives the background jobs.
+ */
+export type TimerName = 'deadline' | 'poll' | 'countdown' | 'settle';
 
-/** A transaction the ledger still has open at start-up, its entries oldest first. */
+/** A transaction the ledger still has open at start-up, its entries (with their times) oldest first. */
 export interface RecoveredTransaction {
   readonly txId: string;
-  readonly entries: readonly LedgerEntry[];
+  readonly entries: readonly TimedEntry[];
 }
 
 export type Event =
@@ -206,15 +281,14 @@ export type Event =
   | { readonly type: 'payment.receiptSubmitted'; readonly txId: string; readonly at: number }
   /** SEQR answered the out-of-service probe (it is reachable and accepts the credentials). */
   | { readonly type: 'payment.probed'; readonly at: number }
-  /** A PaymentGateway call failed. `code` is the catalogue code, `resultCode` SEQR's when known. */
+  /** A PaymentGateway call failed, with the gateway's domain failure (see the port). */
   | {
       readonly type: 'payment.failed';
       readonly op: PaymentOp;
       /** The purchase the call was for; absent for the probe. */
       readonly txId?: string;
-      readonly code: string;
+      readonly failure: Failure;
       readonly retryable: boolean;
-      readonly resultCode?: number;
       readonly at: number;
     }
   /** `entry` (as it was in the `ledger.record` effect) is durable. */
@@ -223,7 +297,7 @@ export type Event =
   | {
       readonly type: 'ledger.failed';
       readonly entry: LedgerEntry;
-      readonly code: string;
+      readonly failure: Failure;
       readonly at: number;
     }
   | {
@@ -236,17 +310,17 @@ export type Event =
   | {
       readonly type: 'dispense.failed';
       readonly txId: string;
-      readonly code: string;
+      readonly failure: Failure;
       readonly at: number;
     }
   | { readonly type: 'printer.printed'; readonly txId: string; readonly at: number }
   | {
       readonly type: 'printer.failed';
       readonly txId: string;
-      readonly code: string;
+      readonly failure: Failure;
       readonly at: number;
     }
-  | { readonly type: 'display.failed'; readonly code: string; readonly at: number }
+  | { readonly type: 'display.failed'; readonly failure: Failure; readonly at: number }
   | {
       readonly type: 'timer.expired';
       readonly name: TimerName;
@@ -276,7 +350,8 @@ export type Effect =
     }
   /** cancelInvoice -> `payment.cancelAnswered` | `payment.failed{op:'cancel'}`. */
   | { readonly type: 'payment.cancel'; readonly txId: string; readonly reference: string }
-  /** refundPayment -> `payment.refunded` | `payment.failed{op:'refund'}`. */
+  /** refundPayment -> `payment.refunded` | `payment.failed{op:'refund'}`. Always listed right
+   *  after the `refund.requested` record that authorises it, in a step of its own. */
   | { readonly type: 'payment.refund'; readonly txId: string; readonly request: RefundRequest }
   /** submitPaymentReceipt -> `payment.receiptSubmitted` | `payment.failed{op:'submitReceipt'}`. */
   | {

@@ -1,8 +1,16 @@
+import { reconcile } from '../core/reconciliation.js';
 import { VendError } from '../errors.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
-import { parseDecimal } from '../ports/money.js';
-import type { OpsLogger } from './refunds.js';
-import type { PeriodRecord, SalesTotals, SqliteLedger } from './sqlite-ledger.js';
+import type { PeriodRecord, SqliteLedger } from './sqlite-ledger.js';
+
+export { reportTotals } from '../core/reconciliation.js';
+
+/** The logging the end-of-day work needs; a pino logger fits. */
+export interface OpsLogger {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+}
 
 /** A reconciliation report as SEQR returns it (executeReport's `report`). */
 export interface ReconciliationReport {
@@ -36,50 +44,6 @@ export interface ReconciliationGateway {
 /** The terminal summary report (per-terminal periods need 006 or 007, API.md §11). */
 export const DEFAULT_REPORT_ID = 'Reconciliation/STD_RECON_006.xml';
 
-/**
- * The totals of a SEQR reconciliation report: summary rows (`SalesCount`, `SalesTotal`) are
- * added up; without them, detail rows (`SalesAmount`) are counted and summed. Undefined when the
- * report has neither.
- */
-export function reportTotals(content: string): SalesTotals | undefined {
-  const rows = [...content.matchAll(/<Row\b[^>]*>([\s\S]*?)<\/Row>/g)].map((m) => m[1] ?? '');
-  const field = (row: string, name: string): string | undefined =>
-    new RegExp(`<${name}>\\s*([^<]*?)\\s*</${name}>`).exec(row)?.[1];
-  let count = 0;
-  let totalMinor = 0;
-  let summary = false;
-  let detail = false;
-  for (const row of rows) {
-    const salesCount = field(row, 'SalesCount');
-    const salesTotal = field(row, 'SalesTotal');
-    const amount = field(row, 'SalesAmount');
-    if (salesCount !== undefined && salesTotal !== undefined) {
-      const total = parseSigned(salesTotal);
-      if (!/^\d+$/.test(salesCount) || total === undefined) return undefined;
-      summary = true;
-      count += Number(salesCount);
-      totalMinor += total;
-    } else if (amount !== undefined) {
-      const minor = parseSigned(amount);
-      if (minor === undefined) return undefined;
-      detail = true;
-      count += 1;
-      totalMinor += minor;
-    }
-  }
-  if (summary && detail) return undefined;
-  if (!summary && !detail)
-    // A period without sales: the report's header and no rows.
-    return rows.length === 0 && /<Meta\b/.test(content) ? { count: 0, totalMinor: 0 } : undefined;
-  return { count, totalMinor };
-}
-
-function parseSigned(text: string): number | undefined {
-  const negative = text.trim().startsWith('-');
-  const minor = parseDecimal(negative ? text.trim().slice(1) : text);
-  return minor === undefined ? undefined : negative ? -minor : minor;
-}
-
 export interface EndOfDayOptions {
   readonly ledger: SqliteLedger;
   readonly reconciliation: ReconciliationGateway;
@@ -99,11 +63,9 @@ export interface EndOfDayOptions {
  * failed calls retried after `retryDelayMs`, at most `maxAttempts` calls). The period is saved as
  * soon as SEQR closed it, then updated with the report, its totals, the ledger's own totals
  * (payments first seen PAID after the previous period's close, up to this one) and whether they
- * match. A mismatch is logged at error level (`E_RECONCILIATION_MISMATCH`); a report that cannot be
- * fetched or read as `E_RECONCILIATION_REPORT`. Rejects only when markTransactionPeriod fails.
- *
- * The ledger's totals are gross (refunds are not subtracted): what SEQR's summary does with
- * refunds is not documented, so a period with refunds may need the operator's eye.
+ * match (the verdict is the core's `reconcile`). A mismatch is logged at error level
+ * (`E_RECONCILIATION_MISMATCH`); a report that cannot be fetched or read as
+ * `E_RECONCILIATION_REPORT`. Rejects only when markTransactionPeriod fails.
  */
 export async function closePeriod(options: EndOfDayOptions): Promise<PeriodRecord> {
   const { ledger, reconciliation, clock, logger, terminalId } = options;
@@ -151,14 +113,14 @@ export async function fetchReport(
       continue;
     }
     if (answer.kind === 'notReady') continue;
-    const seqr = reportTotals(answer.report.content);
     const own = ledger.paidBetween(period.openedAt, period.closedAt);
+    const verdict = reconcile(answer.report.content, own);
     const report = {
       ...(answer.report.title === undefined ? {} : { title: answer.report.title }),
       ...(answer.report.mimeType === undefined ? {} : { mimeType: answer.report.mimeType }),
       content: answer.report.content,
     };
-    if (!seqr) {
+    if (verdict.kind === 'unreadable') {
       const failed: PeriodRecord = {
         ...period,
         state: 'reportFailed',
@@ -173,7 +135,8 @@ export async function fetchReport(
       );
       return failed;
     }
-    const matched = seqr.count === own.count && seqr.totalMinor === own.totalMinor;
+    const { seqr } = verdict;
+    const matched = verdict.kind === 'matched';
     const done: PeriodRecord = { ...period, state: 'reported', report, seqr, ledger: own, matched };
     ledger.savePeriod(done);
     if (matched) logger.info({ periodId: period.periodId, ...seqr }, 'reconciliation matches');

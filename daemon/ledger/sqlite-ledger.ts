@@ -1,15 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { applyEntry, type TransactionView } from '../core/projection.js';
+import type { SalesTotals } from '../core/reconciliation.js';
 import { VendError, type ErrorCode } from '../errors.js';
 import type { Ledger, LedgerEntry, StoredEntry } from '../ports/ledger.js';
-import { applyEntry, type TransactionView } from './projection.js';
+import { parseEntry, parsePeriod, parseView } from './rows.js';
+
+export type { SalesTotals } from '../core/reconciliation.js';
 
 /** The ledger's file name inside the state directory (systemd `StateDirectory`). */
 export const LEDGER_FILE = 'ledger.sqlite';
 
 /** The schema version this code writes (SQLite `user_version`). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** SQLite `application_id` marking a seqr-vend ledger ("SQVL"). */
 export const APPLICATION_ID = 0x5351564c;
@@ -52,11 +56,6 @@ export interface PeriodRecord {
   readonly error?: string;
 }
 
-export interface SalesTotals {
-  readonly count: number;
-  readonly totalMinor: number;
-}
-
 export interface TransactionFilter {
   /** Opened at or after (epoch ms). */
   readonly since?: number;
@@ -66,6 +65,7 @@ export interface TransactionFilter {
 }
 
 interface ViewRow {
+  tx_id: string;
   view: string;
 }
 interface EntryRow {
@@ -74,6 +74,7 @@ interface EntryRow {
   body: string;
 }
 interface PeriodRow {
+  period_id: string;
   body: string;
 }
 
@@ -115,20 +116,28 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       CREATE INDEX periods_terminal ON periods (terminal_id, closed_at);
     `);
     // Version 1 kept only the log: fold it into the projection.
-    const rows = db.prepare<[], EntryRow>('SELECT seq, at, body FROM entries ORDER BY seq').all();
-    const views = new Map<string, { view: TransactionView; firstSeq: number }>();
-    for (const row of rows) {
-      const entry = JSON.parse(row.body) as LedgerEntry;
-      const known = views.get(entry.txId);
-      const next = applyEntry(known?.view, entry, row.at);
-      if (typeof next === 'string')
-        throw new VendError('E_LEDGER_CORRUPT', `ledger entry ${row.seq}: ${next}`);
-      views.set(entry.txId, { view: next, firstSeq: known?.firstSeq ?? row.seq });
-    }
-    const upsert = upsertStatement(db);
-    for (const { view, firstSeq } of views.values()) upsert.run(viewParams(view, firstSeq));
+    refold(db);
   },
+  // Version 3 types failures (`failure: { code, resultCode }`, not `code: 'E_SEQR_RESULT:93'`):
+  // the projection is folded again from the log, whose old entries read as typed failures.
+  refold,
 ];
+
+/** Folds the whole log into the projection (`transactions`), replacing what is there. */
+function refold(db: Database.Database): void {
+  const rows = db.prepare<[], EntryRow>('SELECT seq, at, body FROM entries ORDER BY seq').all();
+  const views = new Map<string, { view: TransactionView; firstSeq: number }>();
+  for (const row of rows) {
+    const entry = parseEntry(row.body, row.seq);
+    const known = views.get(entry.txId);
+    const next = applyEntry(known?.view, entry, row.at);
+    if (typeof next === 'string')
+      throw new VendError('E_LEDGER_CORRUPT', `ledger: entry row ${row.seq}: ${next}`);
+    views.set(entry.txId, { view: next, firstSeq: known?.firstSeq ?? row.seq });
+  }
+  const upsert = upsertStatement(db);
+  for (const { view, firstSeq } of views.values()) upsert.run(viewParams(view, firstSeq));
+}
 
 function upsertStatement(db: Database.Database): Database.Statement<Record<string, unknown>> {
   return db.prepare(`
@@ -186,7 +195,8 @@ function translate(err: unknown, doing: string, writing: boolean): VendError {
  * another application, or has a newer schema than {@link SCHEMA_VERSION} throws
  * (`E_LEDGER_CORRUPT`, `E_LEDGER_SCHEMA_TOO_NEW`, `E_LEDGER_UNREADABLE`): the daemon must stop
  * rather than trade without a record. Older schemas are migrated in place, one transaction per
- * step.
+ * step. Every row read is validated (daemon/ledger/rows.ts): a damaged or foreign row is
+ * `E_LEDGER_CORRUPT` naming the row.
  *
  * Several connections may share the file (the daemon writes; the CLI reads, and writes operator
  * refunds): writes take the lock up front (`BEGIN IMMEDIATE`) and wait up to `busyTimeoutMs`.
@@ -293,10 +303,10 @@ export class SqliteLedger implements Ledger {
         .transaction(() => {
           const row = this.#db
             .prepare<[string], ViewRow & { first_seq: number }>(
-              'SELECT view, first_seq FROM transactions WHERE tx_id = ?',
+              'SELECT tx_id, view, first_seq FROM transactions WHERE tx_id = ?',
             )
             .get(entry.txId);
-          const view = row ? (JSON.parse(row.view) as TransactionView) : undefined;
+          const view = row ? parseView(row.view, row.tx_id) : undefined;
           const next = applyEntry(view, entry, at);
           if (typeof next === 'string') throw new VendError('E_LEDGER_WRITE', `ledger: ${next}`);
           const { lastInsertRowid } = this.#db
@@ -341,9 +351,9 @@ export class SqliteLedger implements Ledger {
   transaction(txId: string): TransactionView | undefined {
     return this.#read('reading a transaction', () => {
       const row = this.#db
-        .prepare<[string], ViewRow>('SELECT view FROM transactions WHERE tx_id = ?')
+        .prepare<[string], ViewRow>('SELECT tx_id, view FROM transactions WHERE tx_id = ?')
         .get(txId);
-      return row ? (JSON.parse(row.view) as TransactionView) : undefined;
+      return row ? parseView(row.view, row.tx_id) : undefined;
     });
   }
 
@@ -352,10 +362,10 @@ export class SqliteLedger implements Ledger {
     return this.#read('finding a payment', () => {
       const row = this.#db
         .prepare<[string], ViewRow>(
-          'SELECT view FROM transactions WHERE ers_reference = ? ORDER BY first_seq LIMIT 1',
+          'SELECT tx_id, view FROM transactions WHERE ers_reference = ? ORDER BY first_seq LIMIT 1',
         )
         .get(ersReference);
-      return row ? (JSON.parse(row.view) as TransactionView) : undefined;
+      return row ? parseView(row.view, row.tx_id) : undefined;
     });
   }
 
@@ -364,7 +374,7 @@ export class SqliteLedger implements Ledger {
     return this.#read('listing transactions', () =>
       this.#db
         .prepare<[number, number, number | null, number | null], ViewRow>(
-          `SELECT view FROM transactions WHERE opened_at >= ? AND opened_at < ?
+          `SELECT tx_id, view FROM transactions WHERE opened_at >= ? AND opened_at < ?
              AND (? IS NULL OR slot = ?) ORDER BY first_seq`,
         )
         .all(
@@ -373,7 +383,7 @@ export class SqliteLedger implements Ledger {
           filter.slot ?? null,
           filter.slot ?? null,
         )
-        .map((r) => JSON.parse(r.view) as TransactionView),
+        .map((r) => parseView(r.view, r.tx_id)),
     );
   }
 
@@ -382,11 +392,11 @@ export class SqliteLedger implements Ledger {
     return this.#read('summing payments', () => {
       const rows = this.#db
         .prepare<[number, number], ViewRow>(
-          'SELECT view FROM transactions WHERE paid_at > ? AND paid_at <= ?',
+          'SELECT tx_id, view FROM transactions WHERE paid_at > ? AND paid_at <= ?',
         )
         .all(after, upTo);
       let totalMinor = 0;
-      for (const r of rows) totalMinor += (JSON.parse(r.view) as TransactionView).price.minor;
+      for (const r of rows) totalMinor += parseView(r.view, r.tx_id).price.minor;
       return { count: rows.length, totalMinor };
     });
   }
@@ -409,9 +419,9 @@ export class SqliteLedger implements Ledger {
   period(periodId: string): PeriodRecord | undefined {
     return this.#read('reading a period', () => {
       const row = this.#db
-        .prepare<[string], PeriodRow>('SELECT body FROM periods WHERE period_id = ?')
+        .prepare<[string], PeriodRow>('SELECT period_id, body FROM periods WHERE period_id = ?')
         .get(periodId);
-      return row ? (JSON.parse(row.body) as PeriodRecord) : undefined;
+      return row ? parsePeriod(row.body, row.period_id) : undefined;
     });
   }
 
@@ -420,10 +430,10 @@ export class SqliteLedger implements Ledger {
     return this.#read('reading periods', () => {
       const row = this.#db
         .prepare<[string], PeriodRow>(
-          'SELECT body FROM periods WHERE terminal_id = ? ORDER BY closed_at DESC LIMIT 1',
+          'SELECT period_id, body FROM periods WHERE terminal_id = ? ORDER BY closed_at DESC LIMIT 1',
         )
         .get(terminalId);
-      return row ? (JSON.parse(row.body) as PeriodRecord) : undefined;
+      return row ? parsePeriod(row.body, row.period_id) : undefined;
     });
   }
 
@@ -440,7 +450,7 @@ export class SqliteLedger implements Ledger {
     return this.#db
       .prepare<[string], EntryRow>('SELECT seq, at, body FROM entries WHERE tx_id = ? ORDER BY seq')
       .all(txId)
-      .map((r) => ({ ...(JSON.parse(r.body) as LedgerEntry), seq: r.seq, at: r.at }));
+      .map((r) => ({ ...parseEntry(r.body, r.seq), seq: r.seq, at: r.at }));
   }
 
   #read<T>(doing: string, fn: () => T): T {

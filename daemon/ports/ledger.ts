@@ -1,5 +1,17 @@
+import type { Failure } from '../errors.js';
 import type { Money } from './money.js';
 import type { InvoiceStatus } from './payment-gateway.js';
+
+/** Who asked for a refund; absent on `refund.requested` = the vending core, for the customer. */
+export type RefundInitiator =
+  /** Start-up recovery (the first attempt after a restart). */
+  | 'recovery'
+  /** The core's background retry of a refund that failed. */
+  | 'retry'
+  /** An operator, with `seqr-vend refund`. */
+  | 'operator'
+  /** The refund worker of versions before retries moved into the core (read only). */
+  | 'refundWorker';
 
 /**
  * One durable step of a transaction. Each step is recorded (committed) BEFORE the side effect it
@@ -29,17 +41,19 @@ export type LedgerEntry =
       readonly type: 'dispense.finished';
       readonly txId: string;
       readonly outcome: 'delivered' | 'notDelivered' | 'uncertain';
+      /** Why, in words or the dispenser's reason (`noDrop`, `soldOut`, `restarted during the dispense`). */
       readonly detail?: string;
+      /** The dispenser's failure, when one made the outcome uncertain or not delivered. */
+      readonly failure?: Failure;
     }
   | { readonly type: 'receipt.printed'; readonly txId: string }
-  | { readonly type: 'receipt.unprinted'; readonly txId: string; readonly code: string }
+  | { readonly type: 'receipt.unprinted'; readonly txId: string; readonly failure: Failure }
   | { readonly type: 'receipt.submitted'; readonly txId: string }
   | {
       readonly type: 'refund.requested';
       readonly txId: string;
       readonly amount: Money;
-      /** Who asked; absent = the vending core. */
-      readonly initiator?: 'recovery' | 'refundWorker' | 'operator';
+      readonly initiator?: RefundInitiator;
     }
   | {
       readonly type: 'refund.confirmed';
@@ -53,7 +67,7 @@ export type LedgerEntry =
        */
       readonly inferred?: 'sumExceeded';
     }
-  | { readonly type: 'refund.failed'; readonly txId: string; readonly code: string }
+  | { readonly type: 'refund.failed'; readonly txId: string; readonly failure: Failure }
   | {
       readonly type: 'tx.closed';
       readonly txId: string;
@@ -61,8 +75,11 @@ export type LedgerEntry =
       readonly outcome: 'sold' | 'refunded' | 'cancelled' | 'failed' | 'flagged';
     };
 
+/** A ledger entry with the time it was recorded (epoch ms). */
+export type TimedEntry = LedgerEntry & { readonly at: number };
+
 /** A ledger entry as stored, with its position and time. */
-export type StoredEntry = LedgerEntry & { readonly seq: number; readonly at: number };
+export type StoredEntry = TimedEntry & { readonly seq: number };
 
 /**
  * The durable record of every transaction step.
@@ -80,7 +97,10 @@ export type StoredEntry = LedgerEntry & { readonly seq: number; readonly at: num
  */
 export interface Ledger {
   record(entry: LedgerEntry, at: number): Promise<void>;
-  /** Every entry of every transaction not yet closed (`tx.closed`), oldest first. */
+  /**
+   * Every entry of every transaction not yet closed (`tx.closed`), oldest first. Rejects
+   * `E_LEDGER_CORRUPT` (naming the row) when a stored entry is not a valid entry.
+   */
   openTransactions(): Promise<ReadonlyMap<string, readonly StoredEntry[]>>;
   /** Idempotent. */
   close(): Promise<void>;

@@ -24,8 +24,17 @@ export interface InvoiceRequest {
 export interface IssuedInvoice {
   /** SEQR's invoice reference: opaque digits, used by every later call. */
   readonly reference: string;
-  /** What the customer scans: `HTTP://SEQR.SE/R<reference>` (upper case: QR alphanumeric mode). */
+  /** What the customer scans: {@link invoiceQrPayload} of the reference. */
   readonly qrPayload: string;
+}
+
+/**
+ * What the customer scans for an invoice: `HTTP://SEQR.SE/R<reference>`, upper case so the QR
+ * code encodes in alphanumeric mode (a smaller, easier to scan code). The one place this format
+ * is written.
+ */
+export function invoiceQrPayload(reference: string): string {
+  return `HTTP://SEQR.SE/R${reference}`.toUpperCase();
 }
 
 /** One answer of a status poll. */
@@ -73,15 +82,22 @@ export interface RefundRequest {
 
 /**
  * SEQR, in the vending domain's words. The real implementation speaks SOAP to SEQR; the fake
- * follows the same rules in memory.
+ * follows the same rules in memory; one contract suite (test/contract/payment-gateway.contract.ts)
+ * holds both to them.
  *
  * Every method has a hard deadline; none retries by itself (a retry is the caller's decision, and
- * never for `issueInvoice` blindly). Rejections are always `VendError`s:
+ * never for `issueInvoice` blindly). Rejections are always `VendError`s, SEQR's wire codes already
+ * mapped to what they mean for the caller:
+ * - `E_SEQR_UNKNOWN_INVOICE` (getStatus, cancelInvoice): SEQR does not know the reference (54).
+ * - `E_REFUND_REFUSED` (refund): refused for good (11, 23, 64, 97, 99): sending it again cannot help.
+ * - `E_REFUND_EXCEEDS_PAYMENT` (refund): the refunds would exceed the payment (98).
  * - `E_SEQR_AUTH`: the terminal's credentials were refused (resultCode 20, 21, 29, 33, 37).
- * - `E_SEQR_RESULT` (a `SeqrResultError` with `resultCode` and `resultName`): any other non-zero
- *   resultCode that the method does not map to a result of its own.
+ * - `E_SEQR_RESULT`: any other non-zero resultCode; `retryable` for SEQR's transient ones (1, 2,
+ *   90, 93, 94). SEQR answered, so the call did not take effect.
  * - `E_SEQR_UNREACHABLE`, `E_SEQR_TIMEOUT`, `E_SEQR_HTTP`, `E_SEQR_FAULT`, `E_SEQR_MALFORMED`: the
  *   call's outcome at SEQR is unknown; `retryable` is true.
+ * Errors carrying a SEQR answer have `resultCode` and `resultName`; all carry `operation`, and
+ * transport errors `httpStatus` / `faultString` when known (`failureOf` in daemon/errors.ts reads them).
  * Messages and causes never contain the terminal password.
  */
 export interface PaymentGateway {
@@ -91,11 +107,12 @@ export interface PaymentGateway {
   /** getPaymentStatus. `lastVersion` is the version of the last answer seen (0 at first). A PAID
    *  answer is also what commits the payment at SEQR: unanswered for 20 s, SEQR reverses it. */
   getStatus(reference: string, lastVersion: number): Promise<PaymentStatus>;
-  /** cancelInvoice. Codes 0, 95, 50, 51/48 resolve as {@link CancelOutcome}; others reject. */
+  /** cancelInvoice. Codes 0, 95, 50, 51/48 resolve as {@link CancelOutcome}; 54 rejects
+   *  E_SEQR_UNKNOWN_INVOICE; others reject as above. */
   cancelInvoice(reference: string): Promise<CancelOutcome>;
   /** submitPaymentReceipt for a PAID invoice (or a refund, with the refund's reference). */
   submitReceipt(ersReference: string, document: ReceiptDocument): Promise<void>;
-  /** refundPayment. Resolves with the refund's own ersReference. Rejects with E_SEQR_RESULT
-   *  (resultCode 23 unknown payment, 98 over the original amount, 97/99 refunds not allowed). */
+  /** refundPayment. Resolves with the refund's own ersReference. Rejects E_REFUND_REFUSED (unknown
+   *  payment, refunds not allowed, ...) or E_REFUND_EXCEEDS_PAYMENT (over the original amount). */
   refund(request: RefundRequest): Promise<{ readonly refundReference: string }>;
 }

@@ -3,12 +3,12 @@ import type { Logger } from 'pino';
 import type { CoreConfig } from '../core/config.js';
 import { createCore } from '../core/step.js';
 import type { Effect, Event, PaymentOp, State, TimerName, Transition } from '../core/types.js';
-import { VendError } from '../errors.js';
+import { VendError, failureOf, type Failure } from '../errors.js';
 import type { Buttons } from '../ports/buttons.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Dispenser } from '../ports/dispenser.js';
 import type { Display } from '../ports/display.js';
-import type { Ledger, LedgerEntry } from '../ports/ledger.js';
+import type { Ledger, LedgerEntry, StoredEntry } from '../ports/ledger.js';
 import type { PaymentGateway } from '../ports/payment-gateway.js';
 import type { Printer } from '../ports/printer.js';
 
@@ -25,7 +25,10 @@ export interface RuntimeDeps {
   readonly config: CoreConfig;
   /** Transaction ids, one per button press that may start a purchase. Default: random UUIDs. */
   readonly newTxId?: () => string;
-  /** How long `stop()` waits for a running dispense before forcing the outputs safe. Default 15 s. */
+  /**
+   * How long `stop()` waits for a running dispense before forcing the outputs safe, and for
+   * refund calls in flight to be answered (so their outcome is recorded). Default 15 s.
+   */
   readonly stopDispenseWaitMs?: number;
 }
 
@@ -46,8 +49,9 @@ export interface Runtime {
    */
   start(): Promise<void>;
   /**
-   * Stops taking input, lets a running dispense finish (and its outcome be recorded), waits for
-   * pending ledger writes, cancels every timer, drives the dispenser to its safe state and closes
+   * Stops taking input, lets a running dispense finish and refund calls in flight be answered
+   * (their outcomes recorded), waits for pending ledger writes, cancels every timer, drives the
+   * dispenser to its safe state and closes
    * the adapters in reverse order (buttons, dispenser, printer, display, ledger). A failing close
    * is logged and the others still run; it then rejects with the first error. Idempotent.
    */
@@ -89,6 +93,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
   const listeners = new Set<(record: TransitionRecord) => void>();
   let ledgerTail: Promise<unknown> = Promise.resolve();
   let dispensing: Promise<unknown> | undefined;
+  const refunds = new Set<Promise<unknown>>();
 
   const post = (event: Event): void => {
     if (halted) return;
@@ -145,17 +150,10 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
 
   const at = (): number => clock.now();
 
-  const codeOf = (err: unknown): { code: string; retryable: boolean; resultCode?: number } => {
-    if (err instanceof VendError) {
-      const rc = (err as VendError & { resultCode?: unknown }).resultCode;
-      return {
-        code: err.code,
-        retryable: err.retryable,
-        ...(typeof rc === 'number' ? { resultCode: rc } : {}),
-      };
-    }
-    log.error({ err }, 'adapter failed with an error outside the catalogue');
-    return { code: 'E_UNEXPECTED', retryable: false };
+  const failure = (err: unknown): Failure => {
+    if (!(err instanceof VendError))
+      log.error({ err }, 'adapter failed with an error outside the catalogue');
+    return failureOf(err);
   };
 
   const paymentFailed =
@@ -165,7 +163,8 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
         type: 'payment.failed',
         op,
         ...(txId === undefined ? {} : { txId }),
-        ...codeOf(err),
+        failure: failure(err),
+        retryable: err instanceof VendError && err.retryable,
         at: at(),
       });
     };
@@ -182,7 +181,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
         return true;
       },
       (err: unknown) => {
-        post({ type: 'ledger.failed', entry, code: codeOf(err).code, at: at() });
+        post({ type: 'ledger.failed', entry, failure: failure(err), at: at() });
         return false;
       },
     );
@@ -236,7 +235,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
     switch (effect.type) {
       case 'display.show':
         display.show(effect.screen).catch((err: unknown) => {
-          post({ type: 'display.failed', code: codeOf(err).code, at: at() });
+          post({ type: 'display.failed', failure: failure(err), at: at() });
         });
         return;
       case 'timer.start': {
@@ -289,14 +288,17 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
           paymentFailed('cancel', effect.txId),
         );
         return;
-      case 'payment.refund':
-        gateway.refund(effect.request).then(
+      case 'payment.refund': {
+        const call = gateway.refund(effect.request).then(
           ({ refundReference }) => {
             post({ type: 'payment.refunded', txId: effect.txId, refundReference, at: at() });
           },
           paymentFailed('refund', effect.txId),
         );
+        refunds.add(call);
+        void call.then(() => refunds.delete(call));
         return;
+      }
       case 'payment.submitReceipt':
         gateway.submitReceipt(effect.ersReference, effect.document).then(
           () => {
@@ -306,18 +308,10 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
         );
         return;
       case 'payment.probe':
-        // Any SEQR answer, an error resultCode included (54: no such invoice), means SEQR is
-        // reachable and took the credentials; auth codes and transport errors mean it is not.
-        gateway.getStatus(PROBE_REFERENCE, 0).then(
-          () => {
-            post({ type: 'payment.probed', at: at() });
-          },
-          (err: unknown) => {
-            if (err instanceof VendError && err.code === 'E_SEQR_RESULT')
-              post({ type: 'payment.probed', at: at() });
-            else paymentFailed('probe')(err);
-          },
-        );
+        // The core tells an answer (even "no such invoice") from SEQR being out of reach.
+        gateway.getStatus(PROBE_REFERENCE, 0).then(() => {
+          post({ type: 'payment.probed', at: at() });
+        }, paymentFailed('probe'));
         return;
       case 'dispenser.dispense': {
         const { txId, slot } = effect;
@@ -326,7 +320,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
             post({ type: 'dispense.finished', txId, result, at: at() });
           },
           (err: unknown) => {
-            post({ type: 'dispense.failed', txId, code: codeOf(err).code, at: at() });
+            post({ type: 'dispense.failed', txId, failure: failure(err), at: at() });
           },
         );
         dispensing = job;
@@ -342,7 +336,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
             post({ type: 'printer.printed', txId: effect.txId, at: at() });
           },
           (err: unknown) => {
-            post({ type: 'printer.failed', txId: effect.txId, code: codeOf(err).code, at: at() });
+            post({ type: 'printer.failed', txId: effect.txId, failure: failure(err), at: at() });
           },
         );
         return;
@@ -368,6 +362,15 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
       const finished = await waitOrTimeout(dispensing, stopWaitMs);
       if (!finished)
         log.error({ waitedMs: stopWaitMs }, 'dispense still running at stop: forcing outputs safe');
+    }
+    if (refunds.size > 0) {
+      // Money may be moving: record what SEQR answers (the next start retries the rest safely).
+      const answered = await waitOrTimeout(Promise.all(refunds), stopWaitMs);
+      if (!answered)
+        log.warn(
+          { waitedMs: stopWaitMs },
+          'refund still unanswered at stop: retried at the next start',
+        );
     }
     await ledgerTail;
     halted = true;
@@ -408,7 +411,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
             e.type === 'stuck' ? 'button stuck' : 'button released',
           );
       });
-      let open: ReadonlyMap<string, readonly LedgerEntry[]>;
+      let open: ReadonlyMap<string, readonly StoredEntry[]>;
       try {
         open = await ledger.openTransactions();
       } catch (err) {

@@ -1,20 +1,25 @@
 import type { Clock } from '../ports/clock.js';
 import type { Money } from '../ports/money.js';
-import type {
-  CancelOutcome,
-  InvoiceRequest,
-  InvoiceStatus,
-  IssuedInvoice,
-  PaymentGateway,
-  PaymentStatus,
-  ReceiptDocument,
-  RefundRequest,
+import {
+  invoiceQrPayload,
+  type CancelOutcome,
+  type InvoiceRequest,
+  type InvoiceStatus,
+  type IssuedInvoice,
+  type PaymentGateway,
+  type PaymentStatus,
+  type ReceiptDocument,
+  type RefundRequest,
 } from '../ports/payment-gateway.js';
-import { SeqrCallError, SeqrResultError, type SeqrOperation } from './call-errors.js';
+import { SeqrCallError, SeqrResultError } from './call-errors.js';
+import {
+  CANCEL_OUTCOMES,
+  OPERATION_OF as OPERATION,
+  toDomainError,
+  type GatewayMethod,
+} from './domain-codes.js';
 
-/** The gateway methods, as named on the port. */
-export type GatewayMethod =
-  'issueInvoice' | 'getStatus' | 'cancelInvoice' | 'submitReceipt' | 'refund';
+export type { GatewayMethod } from './domain-codes.js';
 
 /** A failure the fake can inject: a transport code (outcome unknown) or a SEQR resultCode. */
 export type FakeFailure =
@@ -41,6 +46,7 @@ interface FakeInvoice {
 /** One call as the fake saw it: when it started and (once settled) ended. */
 export interface FakeCall {
   readonly method: GatewayMethod;
+  /** The invoice reference; for submitReceipt and refund, the payment's ersReference. */
   readonly reference?: string;
   readonly startedAt: number;
   endedAt?: number;
@@ -63,21 +69,14 @@ export interface FakePaymentGatewayOptions {
   readonly deadlineMs?: number;
 }
 
-const OPERATION: Readonly<Record<GatewayMethod, SeqrOperation>> = {
-  issueInvoice: 'sendInvoice',
-  getStatus: 'getPaymentStatus',
-  cancelInvoice: 'cancelInvoice',
-  submitReceipt: 'submitPaymentReceipt',
-  refund: 'refundPayment',
-};
-
 /**
  * SEQR in memory, with SEQR's rules: one active invoice per terminal (a new invoice cancels the
  * previous unpaid one), versions that move on every status change, commit by polling (the first
  * getStatus after the customer paid returns PAID and commits; unpolled for `reversalMs`, the
  * payment is reversed and the invoice reads CANCELED), cancel answers 0/95/50/51, refunds bounded
  * by the payment (98). The control surface plays the customer's app and injects faults; errors
- * are the real client's classes and codes.
+ * are the real client's classes and codes, mapped to their domain meaning by the same table as
+ * the SOAP gateway's (daemon/seqr/domain-codes.ts).
  */
 export class FakePaymentGateway implements PaymentGateway {
   /** Every call, in start order. */
@@ -204,7 +203,7 @@ export class FakePaymentGateway implements PaymentGateway {
       const inv: FakeInvoice = { reference, request, state: 'ISSUED', version: 1, refunded: 0 };
       this.#invoices.set(reference, inv);
       this.#active = inv;
-      return { reference, qrPayload: `HTTP://SEQR.SE/R${reference}` };
+      return { reference, qrPayload: invoiceQrPayload(reference) };
     });
   }
 
@@ -225,6 +224,16 @@ export class FakePaymentGateway implements PaymentGateway {
   }
 
   cancelInvoice(reference: string): Promise<CancelOutcome> {
+    return this.#cancel(reference).catch((err: unknown) => {
+      // An injected answer that is a cancel outcome (the SOAP gateway reads it the same way).
+      const outcome =
+        err instanceof SeqrResultError ? CANCEL_OUTCOMES.get(err.resultCode) : undefined;
+      if (outcome === undefined) throw err;
+      return outcome;
+    });
+  }
+
+  #cancel(reference: string): Promise<CancelOutcome> {
     return this.#call('cancelInvoice', reference, () => {
       const inv = this.#known(reference, 'cancelInvoice', 54);
       switch (inv.state) {
@@ -248,14 +257,14 @@ export class FakePaymentGateway implements PaymentGateway {
   }
 
   submitReceipt(ersReference: string, document: ReceiptDocument): Promise<void> {
-    return this.#call('submitReceipt', undefined, () => {
+    return this.#call('submitReceipt', ersReference, () => {
       this.#byErs(ersReference, 'submitReceipt');
       this.receipts.push({ ersReference, document });
     });
   }
 
   refund(request: RefundRequest): Promise<{ readonly refundReference: string }> {
-    return this.#call('refund', undefined, () => {
+    return this.#call('refund', request.ersReference, () => {
       const inv = this.#byErs(request.ersReference, 'refund');
       const price: Money = inv.request.price;
       if (inv.refunded + request.amount.minor > price.minor)
@@ -343,8 +352,9 @@ export class FakePaymentGateway implements PaymentGateway {
       call.outcome = 'ok';
       return result;
     } catch (err) {
-      call.outcome = err instanceof Error && 'code' in err ? String(err.code) : 'error';
-      throw err;
+      const mapped = toDomainError(method, err);
+      call.outcome = mapped instanceof Error && 'code' in mapped ? String(mapped.code) : 'error';
+      throw mapped;
     } finally {
       call.endedAt = this.#clock.now();
       this.#inFlight.set(method, (this.#inFlight.get(method) ?? 1) - 1);

@@ -1,18 +1,20 @@
 import { systemClock, type Clock } from '../ports/clock.js';
-import type {
-  CancelOutcome,
-  InvoiceRequest,
-  IssuedInvoice,
-  PaymentGateway,
-  PaymentStatus,
-  ReceiptDocument,
-  RefundRequest,
+import {
+  invoiceQrPayload,
+  type CancelOutcome,
+  type InvoiceRequest,
+  type IssuedInvoice,
+  type PaymentGateway,
+  type PaymentStatus,
+  type ReceiptDocument,
+  type RefundRequest,
 } from '../ports/payment-gateway.js';
 import { SeqrResultError } from './call-errors.js';
 import type { SeqrCallOptions, SeqrClient } from './client.js';
+import { CANCEL_OUTCOMES, toDomainError, type GatewayMethod } from './domain-codes.js';
 
 /** Hard deadlines per gateway method in ms; a missing entry uses the client's default. */
-export type GatewayDeadlines = Partial<Record<keyof PaymentGateway, number>>;
+export type GatewayDeadlines = Partial<Record<GatewayMethod, number>>;
 
 export interface SeqrPaymentGatewayOptions {
   /** Source of `issueDate`. Default: the system clock. */
@@ -20,18 +22,18 @@ export interface SeqrPaymentGatewayOptions {
   readonly deadlines?: GatewayDeadlines;
 }
 
-/** cancelInvoice result codes that are outcomes, not failures (API.md §7.4). */
-const CANCEL_OUTCOMES: ReadonlyMap<number, CancelOutcome> = new Map([
-  [95, 'alreadyCancelled'],
-  [50, 'paid'],
-  [51, 'inProgress'],
-  [48, 'inProgress'],
-]);
+/** Rethrows a failed call's error as the port promises it (daemon/seqr/domain-codes.ts). */
+const domain =
+  (method: GatewayMethod) =>
+  (err: unknown): never => {
+    throw toDomainError(method, err);
+  };
 
 /**
  * {@link PaymentGateway} over the SEQR SOAP client: the only SEQR the vending core knows.
  * Invoices are immediate debit without acknowledgment (no loyalty step), one row of quantity one.
- * Errors are the client's (see {@link SeqrClient}); nothing here retries.
+ * Errors are the client's (see {@link SeqrClient}), the resultCodes with a domain meaning mapped
+ * to it (none for sendInvoice and submitPaymentReceipt); nothing here retries.
  */
 export class SeqrPaymentGateway implements PaymentGateway {
   readonly #client: SeqrClient;
@@ -70,18 +72,13 @@ export class SeqrPaymentGateway implements PaymentGateway {
       [],
       this.#options('issueInvoice'),
     );
-    return {
-      reference: invoiceReference,
-      qrPayload: `HTTP://SEQR.SE/R${invoiceReference}`.toUpperCase(),
-    };
+    return { reference: invoiceReference, qrPayload: invoiceQrPayload(invoiceReference) };
   }
 
   async getStatus(reference: string, lastVersion: number): Promise<PaymentStatus> {
-    const answer = await this.#client.getPaymentStatus(
-      reference,
-      lastVersion,
-      this.#options('getStatus'),
-    );
+    const answer = await this.#client
+      .getPaymentStatus(reference, lastVersion, this.#options('getStatus'))
+      .catch(domain('getStatus'));
     // Both name the payment (API.md §5.7); the top-level one is what refunds are documented with.
     const ersReference = answer.ersReference ?? answer.receipt?.paymentReference;
     const paidAt = answer.receipt?.paymentDate;
@@ -100,7 +97,7 @@ export class SeqrPaymentGateway implements PaymentGateway {
     } catch (err) {
       const outcome =
         err instanceof SeqrResultError ? CANCEL_OUTCOMES.get(err.resultCode) : undefined;
-      if (outcome === undefined) throw err;
+      if (outcome === undefined) throw toDomainError('cancelInvoice', err);
       return outcome;
     }
   }
@@ -118,20 +115,22 @@ export class SeqrPaymentGateway implements PaymentGateway {
   }
 
   async refund(request: RefundRequest): Promise<{ readonly refundReference: string }> {
-    const { ersReference } = await this.#client.refundPayment(
-      request.ersReference,
-      {
-        issueDate: new Date(this.#clock.now()).toISOString(),
-        title: request.title,
-        totalAmount: request.amount,
-        cashierId: request.cashierId,
-      },
-      this.#options('refund'),
-    );
+    const { ersReference } = await this.#client
+      .refundPayment(
+        request.ersReference,
+        {
+          issueDate: new Date(this.#clock.now()).toISOString(),
+          title: request.title,
+          totalAmount: request.amount,
+          cashierId: request.cashierId,
+        },
+        this.#options('refund'),
+      )
+      .catch(domain('refund'));
     return { refundReference: ersReference };
   }
 
-  #options(method: keyof PaymentGateway): SeqrCallOptions {
+  #options(method: GatewayMethod): SeqrCallOptions {
     const deadlineMs = this.#deadlines[method];
     return deadlineMs === undefined ? {} : { deadlineMs };
   }

@@ -147,7 +147,7 @@ describe('startApp in demo mode', () => {
     ]);
   });
 
-  it('a refund that failed before a restart is retried once at start and then left to the refund worker, never sent twice', async () => {
+  it('a refund that failed before a restart is retried at start, then only after its backoff, never refunded twice', async () => {
     const sim = await startSimulator({ host: '127.0.0.1', port: 0 });
     try {
       const dir = tempDir();
@@ -166,13 +166,21 @@ describe('startApp in demo mode', () => {
       await first.stop();
       expect(refundCalls()).toBe(1);
 
-      // Start-up recovery retries it once (and fails again); the core must not send another.
+      // Start-up recovery retries it at once (and fails again); the next attempt waits for its
+      // backoff (a minute after two attempts), not for the next restart or the next event.
       const second = await start(cfg);
       await new Promise((r) => setTimeout(r, 1_500));
       expect(refundCalls()).toBe(2);
       const view = second.ledger.transactions()[0];
-      expect(view?.refund).toBe('failed');
+      expect(view).toMatchObject({
+        refund: 'failed',
+        refundAttempts: 2,
+        refundFailure: { code: 'E_SEQR_UNREACHABLE', operation: 'refundPayment' },
+      });
       expect(view?.closed).toBeUndefined();
+      expect(second.runtime.state().background.jobs).toMatchObject([
+        { txId: view?.txId, attempts: 2, initiator: 'retry' },
+      ]);
       expect(sim.control.invoice(invoice.reference)?.refunds).toEqual([]);
     } finally {
       await sim.close();
@@ -272,7 +280,12 @@ describe('startApp in demo mode', () => {
 
 describe('statusLine', () => {
   it('names the invoice while awaiting payment and the reason when out of service', () => {
-    expect(statusLine({ kind: 'idle', soldOut: [] })).toBe('idle');
+    const globals = {
+      soldOut: [],
+      background: { jobs: [] },
+      recovery: { loaded: true, items: [] },
+    } as const;
+    expect(statusLine({ kind: 'idle', ...globals })).toBe('idle');
     expect(
       statusLine({
         kind: 'outOfService',
@@ -280,7 +293,7 @@ describe('statusLine', () => {
         failures: 1,
         probing: false,
         deadline: 'x',
-        soldOut: [],
+        ...globals,
       }),
     ).toBe('out of service: SEQR unreachable');
   });

@@ -5,7 +5,8 @@ import { EXIT, runLedgerCommand, type LedgerCommandIo } from '../../daemon/cli/l
 import type { ReconciliationGateway } from '../../daemon/ledger/end-of-day.js';
 import { SqliteLedger } from '../../daemon/ledger/sqlite-ledger.js';
 import type { LedgerEntry } from '../../daemon/ports/ledger.js';
-import { FakeSeqr, ManualClock } from '../ledger/fakes.js';
+import { ManualClock } from '../../daemon/runtime/manual-clock.js';
+import { FakePaymentGateway } from '../../daemon/seqr/fake-gateway.js';
 import { SEK, saleEntries, tempDir } from '../ledger/helpers.js';
 
 const T0 = Date.UTC(2026, 10, 20, 10, 0, 0);
@@ -13,7 +14,27 @@ let dir: string;
 let cleanup: () => void;
 let file: string;
 let clock: ManualClock;
-let seqr: FakeSeqr;
+let seqr: FakePaymentGateway;
+/** Each seeded payment's ersReference and invoice reference, as the fake SEQR issued them. */
+const ers: Record<string, string> = {};
+const invoiceOf: Record<string, string> = {};
+/** SEQR calls made while seeding. */
+let seeded = 0;
+const callsSinceSeed = () => seqr.calls.slice(seeded).map((c) => c.method);
+
+/** The payments the seeded ledger names, paid (and committed) at the fake SEQR. */
+async function pay(txId: string, minor: number, product: string): Promise<void> {
+  const { reference } = await seqr.issueInvoice({
+    clientInvoiceId: txId,
+    title: 'Corner Cafe',
+    itemDescription: product,
+    price: SEK(minor),
+    cashierId: 'm',
+  });
+  seqr.pay(reference);
+  ers[txId] = (await seqr.getStatus(reference, 0)).ersReference!;
+  invoiceOf[txId] = reference;
+}
 
 async function seed(): Promise<void> {
   const ledger = SqliteLedger.open({ path: file });
@@ -21,12 +42,12 @@ async function seed(): Promise<void> {
   const put = async (entries: readonly LedgerEntry[]): Promise<void> => {
     for (const e of entries) await ledger.record(e, (at += 1000));
   };
-  await put(saleEntries('s1', { slot: 1, price: 2500, product: 'Cola' }));
-  await put(saleEntries('s2', { slot: 1, price: 2500, product: 'Cola' }));
-  await put(saleEntries('s3', { slot: 2, price: 1500, product: 'Chips' }));
+  await put(saleEntries('s1', { slot: 1, price: 2500, product: 'Cola', ers: ers['s1']! }));
+  await put(saleEntries('s2', { slot: 1, price: 2500, product: 'Cola', ers: ers['s2']! }));
+  await put(saleEntries('s3', { slot: 2, price: 1500, product: 'Chips', ers: ers['s3']! }));
   // Slot 2: paid, nothing came out, refunded.
   await put([
-    ...saleEntries('r1', { slot: 2, price: 1500, product: 'Chips' }).slice(0, 5),
+    ...saleEntries('r1', { slot: 2, price: 1500, product: 'Chips', ers: ers['r1']! }).slice(0, 5),
     { type: 'dispense.finished', txId: 'r1', outcome: 'notDelivered', detail: 'noDrop' },
     { type: 'refund.requested', txId: 'r1', amount: SEK(1500) },
     { type: 'refund.confirmed', txId: 'r1', refundReference: 'RF-r1' },
@@ -34,7 +55,7 @@ async function seed(): Promise<void> {
   ]);
   // Slot 2: dispense interrupted, flagged.
   await put([
-    ...saleEntries('u1', { slot: 2, price: 1500, product: 'Chips' }).slice(0, 5),
+    ...saleEntries('u1', { slot: 2, price: 1500, product: 'Chips', ers: ers['u1']! }).slice(0, 5),
     {
       type: 'dispense.finished',
       txId: 'u1',
@@ -52,16 +73,16 @@ async function seed(): Promise<void> {
   ]);
   // Sold without a receipt (paper out).
   await put([
-    ...saleEntries('p1', { slot: 3, price: 1000, product: 'Gum' }).slice(0, 6),
-    { type: 'receipt.unprinted', txId: 'p1', code: 'E_PRINTER_PAPER_OUT' },
+    ...saleEntries('p1', { slot: 3, price: 1000, product: 'Gum', ers: ers['p1']! }).slice(0, 6),
+    { type: 'receipt.unprinted', txId: 'p1', failure: { code: 'E_PRINTER_PAPER_OUT' } },
     { type: 'tx.closed', txId: 'p1', outcome: 'sold' },
   ]);
   // Refund failing, still open.
   await put([
-    ...saleEntries('f1', { slot: 1, price: 2500, product: 'Cola' }).slice(0, 5),
+    ...saleEntries('f1', { slot: 1, price: 2500, product: 'Cola', ers: ers['f1']! }).slice(0, 5),
     { type: 'dispense.finished', txId: 'f1', outcome: 'notDelivered' },
     { type: 'refund.requested', txId: 'f1', amount: SEK(2500) },
-    { type: 'refund.failed', txId: 'f1', code: 'E_SEQR_TIMEOUT' },
+    { type: 'refund.failed', txId: 'f1', failure: { code: 'E_SEQR_TIMEOUT' } },
   ]);
   // An invoice on the screen right now.
   await put(saleEntries('o1', { slot: 1, price: 2500, product: 'Cola' }).slice(0, 3));
@@ -90,9 +111,19 @@ beforeEach(async () => {
   ({ dir, cleanup } = tempDir());
   file = path.join(dir, 'ledger.sqlite');
   clock = new ManualClock(T0 + 3_600_000);
-  seqr = new FakeSeqr(clock);
-  for (const tx of ['s1', 's2', 's3', 'r1', 'u1', 'p1', 'f1'])
-    seqr.payments.set(`ers-${tx}`, { amount: 2500, refunded: 0 });
+  seqr = new FakePaymentGateway({ clock });
+  for (const [tx, minor, product] of [
+    ['s1', 2500, 'Cola'],
+    ['s2', 2500, 'Cola'],
+    ['s3', 1500, 'Chips'],
+    ['r1', 1500, 'Chips'],
+    ['u1', 1500, 'Chips'],
+    ['p1', 1000, 'Gum'],
+    ['f1', 2500, 'Cola'],
+  ] as const)
+    await pay(tx, minor, product);
+  await seqr.refund({ ersReference: ers['r1']!, amount: SEK(1500), title: 'r', cashierId: 'm' });
+  seeded = seqr.calls.length;
   await seed();
 });
 afterEach(() => {
@@ -167,7 +198,10 @@ describe('pending', () => {
     const t = io();
     await runLedgerCommand(['pending'], t);
     expect(t.out()).toMatch(
-      /^\S+\s+u1\s+uncertain dispense\s+2\s+Chips\s+15\.00 SEK\s+ers-u1\s+restarted during the dispense$/m,
+      new RegExp(
+        `^\\S+\\s+u1\\s+uncertain dispense\\s+2\\s+Chips\\s+15\\.00 SEK\\s+${ers['u1']!}\\s+restarted during the dispense$`,
+        'm',
+      ),
     );
   });
 });
@@ -181,10 +215,11 @@ describe('refund', () => {
         return Promise.resolve('y');
       },
     });
-    expect(await runLedgerCommand(['refund', 'ers-u1'], o)).toBe(EXIT.ok);
+    expect(await runLedgerCommand(['refund', ers['u1']!], o)).toBe(EXIT.ok);
     expect(questions[0]).toMatch(/Refund 15\.00 SEK of Chips \(slot 2/);
-    expect(o.out()).toMatch(/refunded 15\.00 SEK: refund RF1/);
-    expect(seqr.executedRefunds).toEqual([{ ersReference: 'ers-u1', amount: 1500 }]);
+    expect(o.out()).toMatch(/refunded 15\.00 SEK: refund \d{25}/);
+    expect(seqr.refunded(invoiceOf['u1']!)).toBe(1500);
+    expect(callsSinceSeed()).toEqual(['refund']);
     const ledger = SqliteLedger.open({ path: file, readonly: true });
     expect(ledger.transaction('u1')).toMatchObject({
       refund: 'confirmed',
@@ -197,40 +232,60 @@ describe('refund', () => {
     await ledger.close();
     // A second refund of the same payment is refused before reaching SEQR.
     const again = io();
-    expect(await runLedgerCommand(['refund', 'ers-u1', '--yes'], again)).toBe(EXIT.failed);
+    expect(await runLedgerCommand(['refund', ers['u1']!, '--yes'], again)).toBe(EXIT.failed);
     expect(again.err()).toMatch(/already refunded/);
-    expect(seqr.calls.filter((c) => c === 'refund')).toHaveLength(1);
+    expect(callsSinceSeed()).toEqual(['refund']);
   });
 
   it('does nothing when the operator declines, and needs --yes without a terminal', async () => {
     const o = io({ prompt: () => Promise.resolve('n') });
-    expect(await runLedgerCommand(['refund', 'ers-s1'], o)).toBe(EXIT.declined);
-    expect(await runLedgerCommand(['refund', 'ers-s1'], io())).toBe(EXIT.usage);
-    expect(seqr.calls).toEqual([]);
+    expect(await runLedgerCommand(['refund', ers['s1']!], o)).toBe(EXIT.declined);
+    expect(await runLedgerCommand(['refund', ers['s1']!], io())).toBe(EXIT.usage);
+    expect(callsSinceSeed()).toEqual([]);
   });
 
   it('refunds a partial amount with --yes --json, then at most the rest', async () => {
     const o = io();
     expect(
-      await runLedgerCommand(['refund', 'ers-s1', '--amount', '10.00', '--yes', '--json'], o),
+      await runLedgerCommand(['refund', ers['s1']!, '--amount', '10.00', '--yes', '--json'], o),
     ).toBe(EXIT.ok);
     expect(JSON.parse(o.out())).toMatchObject({ txId: 's1', kind: 'confirmed' });
-    expect(await runLedgerCommand(['refund', 'ers-s1', '--amount', '20', '--yes'], io())).toBe(
+    expect(await runLedgerCommand(['refund', ers['s1']!, '--amount', '20', '--yes'], io())).toBe(
       EXIT.failed,
     );
-    expect(await runLedgerCommand(['refund', 'ers-s1', '--yes'], io())).toBe(EXIT.ok);
-    expect(seqr.executedRefunds.map((r) => r.amount)).toEqual([1000, 1500]);
+    expect(await runLedgerCommand(['refund', ers['s1']!, '--yes'], io())).toBe(EXIT.ok);
+    expect(callsSinceSeed()).toEqual(['refund', 'refund']);
+    expect(seqr.refunded(invoiceOf['s1']!)).toBe(2500);
+  });
+
+  it('records a refusal as its typed failure; the operator (unlike the daemon) may insist', async () => {
+    seqr.failNext({ resultCode: 97 }, 'refund');
+    const o = io();
+    expect(await runLedgerCommand(['refund', ers['s1']!, '--yes'], o)).toBe(EXIT.failed);
+    expect(o.out()).toMatch(
+      /refund not confirmed \(E_REFUND_REFUSED \(97 RESELLER_NOT_ALLOWED_TO_DO_REFUND\)\)/,
+    );
+    const ledger = SqliteLedger.open({ path: file, readonly: true });
+    expect(ledger.transaction('s1')).toMatchObject({
+      refund: 'failed',
+      refundFailure: { code: 'E_REFUND_REFUSED', resultCode: 97, operation: 'refundPayment' },
+      closed: 'sold',
+    });
+    await ledger.close();
+    expect(await runLedgerCommand(['refund', ers['s1']!, '--yes'], io())).toBe(EXIT.ok);
+    expect(callsSinceSeed()).toEqual(['refund', 'refund']);
+    expect(seqr.refunded(invoiceOf['s1']!)).toBe(2500);
   });
 
   it('refuses unknown payments, open transactions, and works only with SEQR configured', async () => {
     expect(await runLedgerCommand(['refund', 'nope', '--yes'], io())).toBe(EXIT.failed);
     const open = io();
-    expect(await runLedgerCommand(['refund', 'ers-f1', '--yes'], open)).toBe(EXIT.failed);
+    expect(await runLedgerCommand(['refund', ers['f1']!, '--yes'], open)).toBe(EXIT.failed);
     expect(open.err()).toMatch(/still being handled/);
-    expect(await runLedgerCommand(['refund', 'ers-s1', '--yes'], io({}, false))).toBe(
+    expect(await runLedgerCommand(['refund', ers['s1']!, '--yes'], io({}, false))).toBe(
       EXIT.unavailable,
     );
-    expect(seqr.calls).toEqual([]);
+    expect(callsSinceSeed()).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { LedgerEntry } from '../../daemon/ports/ledger.js';
+import { freshRefundFacts } from '../../daemon/core/projection.js';
 import { createCore } from '../../daemon/core/step.js';
-import type { Effect, Event, State, TimerName } from '../../daemon/core/types.js';
+import type { Effect, Event, RefundJob, State, TimerName } from '../../daemon/core/types.js';
 import { testConfig } from '../support/core-config.js';
 
 export const core = createCore(testConfig);
@@ -19,11 +20,41 @@ const polling = {
   status: 'ISSUED' as const,
 };
 const paid = { ersReference: '2026000000000000000000001', paidAt: '2026-11-22T08:00:00.000Z' };
-const base = { soldOut: [] as number[] };
+const base = {
+  soldOut: [] as number[],
+  background: { jobs: [] as RefundJob[] },
+  recovery: { loaded: true, items: [] },
+} as const;
+
+/** The refund of tx-1 as a background job: its first attempt out (refundPayment sent). */
+export const refundOut: RefundJob = {
+  kind: 'refund',
+  txId: 'tx-1',
+  productName: 'Cola',
+  facts: freshRefundFacts(cola.price, paid.ersReference),
+  attempts: 1,
+  dueAt: T0,
+  attempt: { amount: cola.price, afterUnknown: false },
+};
+
+/** The same refund waiting for its retry, the settle timer due then. */
+const refundWaiting: RefundJob = {
+  kind: 'refund',
+  txId: 'tx-9',
+  productName: 'Water',
+  facts: freshRefundFacts({ minor: 1500, currency: 'SEK' }, '2026000000000000000000009'),
+  attempts: 1,
+  dueAt: T0 + 400,
+};
 
 /** One representative of every state (and of each step that waits on something different). */
 export const STATES = {
-  starting: { ...base, kind: 'starting', deadline: 'starting:deadline:1' },
+  starting: {
+    ...base,
+    recovery: { loaded: false },
+    kind: 'starting',
+    deadline: 'starting:deadline:1',
+  },
   idle: { ...base, kind: 'idle' },
   'invoicing/recording': { ...base, kind: 'invoicing', purchase, step: 'recording', deadline: 'd' },
   'invoicing/issuing': { ...base, kind: 'invoicing', purchase, step: 'issuing', deadline: 'd' },
@@ -89,22 +120,13 @@ export const STATES = {
     step: 'running',
     deadline: 'd',
   },
-  'refunding/recording': {
+  refunding: {
     ...base,
+    background: { jobs: [refundOut] },
     kind: 'refunding',
     purchase,
     invoice,
     paid,
-    step: 'recording',
-    deadline: 'd',
-  },
-  'refunding/requesting': {
-    ...base,
-    kind: 'refunding',
-    purchase,
-    invoice,
-    paid,
-    step: 'requesting',
     deadline: 'd',
   },
   'finishing/printing': {
@@ -128,6 +150,11 @@ export const STATES = {
     deadline: 'd',
   },
   notice: { ...base, kind: 'notice', deadline: 'notice:deadline:1' },
+  'idle/refundWaiting': {
+    ...base,
+    background: { jobs: [refundWaiting], settleAt: T0 + 400 },
+    kind: 'idle',
+  },
   outOfService: {
     ...base,
     kind: 'outOfService',
@@ -165,6 +192,10 @@ function awaitedEntry(s: State): LedgerEntry {
 
 function tokenOf(s: State, name: TimerName): string {
   if (name === 'deadline') return 'deadline' in s ? s.deadline : 'none';
+  if (name === 'settle')
+    return s.background.settleAt === undefined
+      ? 'none'
+      : `background:settle:${s.background.settleAt}`;
   if (name === 'countdown') return 'countdown' in s ? s.countdown : 'none';
   return 'polling' in s ? `tx-1:poll:${s.polling.dueAt}` : 'none';
 }
@@ -219,7 +250,7 @@ export const EVENTS = {
     type: 'payment.failed',
     op: 'issue',
     txId: 'tx-1',
-    code: 'E_SEQR_UNREACHABLE',
+    failure: { code: 'E_SEQR_UNREACHABLE' },
     retryable: true,
     at,
   }),
@@ -227,7 +258,7 @@ export const EVENTS = {
     type: 'payment.failed',
     op: 'poll',
     txId: 'tx-1',
-    code: 'E_SEQR_TIMEOUT',
+    failure: { code: 'E_SEQR_TIMEOUT' },
     retryable: true,
     at,
   }),
@@ -235,7 +266,7 @@ export const EVENTS = {
     type: 'payment.failed',
     op: 'cancel',
     txId: 'tx-1',
-    code: 'E_SEQR_TIMEOUT',
+    failure: { code: 'E_SEQR_TIMEOUT' },
     retryable: true,
     at,
   }),
@@ -243,7 +274,7 @@ export const EVENTS = {
     type: 'payment.failed',
     op: 'refund',
     txId: 'tx-1',
-    code: 'E_SEQR_TIMEOUT',
+    failure: { code: 'E_SEQR_TIMEOUT' },
     retryable: true,
     at,
   }),
@@ -251,14 +282,14 @@ export const EVENTS = {
     type: 'payment.failed',
     op: 'submitReceipt',
     txId: 'tx-1',
-    code: 'E_SEQR_HTTP',
+    failure: { code: 'E_SEQR_HTTP', httpStatus: 502 },
     retryable: true,
     at,
   }),
   'payment.failed/probe': () => ({
     type: 'payment.failed',
     op: 'probe',
-    code: 'E_SEQR_UNREACHABLE',
+    failure: { code: 'E_SEQR_UNREACHABLE' },
     retryable: true,
     at,
   }),
@@ -266,7 +297,7 @@ export const EVENTS = {
   'ledger.failed': (s: State) => ({
     type: 'ledger.failed',
     entry: awaitedEntry(s),
-    code: 'E_LEDGER_WRITE',
+    failure: { code: 'E_LEDGER_WRITE' },
     at,
   }),
   'dispense.finished': () => ({
@@ -278,12 +309,17 @@ export const EVENTS = {
   'dispense.failed': () => ({
     type: 'dispense.failed',
     txId: 'tx-1',
-    code: 'E_DISPENSER_FAULT',
+    failure: { code: 'E_DISPENSER_FAULT' },
     at,
   }),
   'printer.printed': () => ({ type: 'printer.printed', txId: 'tx-1', at }),
-  'printer.failed': () => ({ type: 'printer.failed', txId: 'tx-1', code: 'E_PRINTER_OFFLINE', at }),
-  'display.failed': () => ({ type: 'display.failed', code: 'E_DISPLAY_WRITE', at }),
+  'printer.failed': () => ({
+    type: 'printer.failed',
+    txId: 'tx-1',
+    failure: { code: 'E_PRINTER_OFFLINE' },
+    at,
+  }),
+  'display.failed': () => ({ type: 'display.failed', failure: { code: 'E_DISPLAY_WRITE' }, at }),
   'timer.expired/deadline': (s: State) => ({
     type: 'timer.expired',
     name: 'deadline',
@@ -300,6 +336,12 @@ export const EVENTS = {
     type: 'timer.expired',
     name: 'countdown',
     token: tokenOf(s, 'countdown'),
+    at,
+  }),
+  'timer.expired/settle': (s: State) => ({
+    type: 'timer.expired',
+    name: 'settle',
+    token: tokenOf(s, 'settle'),
     at,
   }),
   'timer.expired/stale': () => ({ type: 'timer.expired', name: 'deadline', token: 'stale', at }),

@@ -1,18 +1,33 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Effect, Event, State, TimerName } from '../../daemon/core/types.js';
+import type {
+  Effect,
+  Event,
+  RecoveredTransaction,
+  State,
+  TimerName,
+} from '../../daemon/core/types.js';
+import { isoFromEpochMs } from '../../daemon/core/documents.js';
+import type { Failure } from '../../daemon/errors.js';
+import type { LedgerEntry, TimedEntry } from '../../daemon/ports/ledger.js';
 import type { InvoiceStatus } from '../../daemon/ports/payment-gateway.js';
 import { EVENTS, STATES, core, invoice } from './fixtures.js';
 
 /**
- * Random runs of the pure core. A driver plays the world: at each step it picks (from a random
- * choice) one event among the answers to the effects still outstanding (successes, every failure
- * kind, late and duplicate answers), the timers started, button presses and stale noise, and
- * moves time forward by a random amount. Then it checks the money-safety invariants on the trace.
+ * Random runs of the pure core. Each run starts from a random ledger a crash left behind (open
+ * transactions cut at any durable step, refunds failed in every way, payments of any age), so
+ * start-up recovery and the background refunds are part of every run. A driver then plays the
+ * world: at each step it picks (from a random choice) one event among the answers to the effects
+ * still outstanding (successes, every failure kind, late answers), the timers started, button
+ * presses and stale noise, and moves time forward by a random amount. It plays the runtime's
+ * write-ahead gating faithfully: an effect listed after a `ledger.record` in the same step starts
+ * only once that record is answered `ledger.recorded`, and never if it is answered
+ * `ledger.failed`. Then it checks the money-safety invariants on the trace.
  */
 interface Outstanding {
   readonly effect: Effect;
-  readonly since: number;
+  /** The records of the same step listed before it that are not answered yet. */
+  readonly gates: Set<Effect>;
 }
 
 const STATUSES: readonly InvoiceStatus[] = [
@@ -23,19 +38,57 @@ const STATUSES: readonly InvoiceStatus[] = [
   'FAILED',
   'PENDING_ISSUER_ACKNOWLEDGE',
 ];
-const CODES = ['E_SEQR_UNREACHABLE', 'E_SEQR_TIMEOUT', 'E_SEQR_AUTH', 'E_SEQR_RESULT'] as const;
 
-function answers(o: Outstanding, at: number, pick: number): Event[] {
-  const e = o.effect;
-  const fail = (op: Extract<Event, { type: 'payment.failed' }>['op'], txId?: string): Event => {
-    const code = CODES[pick % CODES.length]!;
+type Op = Extract<Event, { type: 'payment.failed' }>['op'];
+
+/** The domain failures each gateway call can end with (as the gateway maps SEQR's answers). */
+const FAILURES: Readonly<Record<Op, readonly Failure[]>> = {
+  issue: [
+    { code: 'E_SEQR_UNREACHABLE' },
+    { code: 'E_SEQR_TIMEOUT' },
+    { code: 'E_SEQR_AUTH', resultCode: 20 },
+    { code: 'E_SEQR_RESULT', resultCode: 49 },
+  ],
+  poll: [
+    { code: 'E_SEQR_UNREACHABLE' },
+    { code: 'E_SEQR_TIMEOUT' },
+    { code: 'E_SEQR_UNKNOWN_INVOICE', resultCode: 54 },
+    { code: 'E_SEQR_RESULT', resultCode: 93 },
+  ],
+  cancel: [
+    { code: 'E_SEQR_TIMEOUT' },
+    { code: 'E_SEQR_UNKNOWN_INVOICE', resultCode: 54 },
+    { code: 'E_SEQR_RESULT', resultCode: 90 },
+  ],
+  refund: [
+    { code: 'E_SEQR_TIMEOUT' },
+    { code: 'E_SEQR_UNREACHABLE' },
+    { code: 'E_SEQR_RESULT', resultCode: 93 },
+    { code: 'E_REFUND_REFUSED', resultCode: 97 },
+    { code: 'E_REFUND_REFUSED', resultCode: 99 },
+    { code: 'E_REFUND_EXCEEDS_PAYMENT', resultCode: 98 },
+  ],
+  submitReceipt: [{ code: 'E_SEQR_HTTP', httpStatus: 502 }],
+  probe: [
+    { code: 'E_SEQR_UNREACHABLE' },
+    { code: 'E_SEQR_AUTH', resultCode: 20 },
+    { code: 'E_SEQR_UNKNOWN_INVOICE', resultCode: 54 },
+  ],
+};
+
+const RETRYABLE = new Set(['E_SEQR_UNREACHABLE', 'E_SEQR_TIMEOUT', 'E_SEQR_HTTP']);
+
+function answers(effect: Effect, at: number, pick: number): Event[] {
+  const e = effect;
+  const fail = (op: Op, txId?: string): Event => {
+    const list = FAILURES[op];
+    const failure = list[pick % list.length]!;
     return {
       type: 'payment.failed',
       op,
       ...(txId === undefined ? {} : { txId }),
-      code,
-      retryable: code !== 'E_SEQR_AUTH' && code !== 'E_SEQR_RESULT',
-      ...(code === 'E_SEQR_RESULT' ? { resultCode: pick % 3 === 0 ? 54 : 49 } : {}),
+      failure,
+      retryable: RETRYABLE.has(failure.code),
       at,
     };
   };
@@ -59,7 +112,15 @@ function answers(o: Outstanding, at: number, pick: number): Event[] {
           status: {
             status,
             version: e.lastVersion + 1,
-            ...(status === 'PAID' ? { ersReference: `ers-${e.txId}` } : {}),
+            ...(status === 'PAID'
+              ? {
+                  ersReference: `ers-${e.txId}`,
+                  // A payment made during the outage, or long before (answer lost).
+                  ...(Math.floor(pick / 6) % 2 === 0
+                    ? { paidAt: isoFromEpochMs(at - 3_600_000) }
+                    : {}),
+                }
+              : {}),
           },
           at,
         },
@@ -91,7 +152,7 @@ function answers(o: Outstanding, at: number, pick: number): Event[] {
     case 'ledger.record':
       return [
         { type: 'ledger.recorded', entry: e.entry, at },
-        { type: 'ledger.failed', entry: e.entry, code: 'E_LEDGER_WRITE', at },
+        { type: 'ledger.failed', entry: e.entry, failure: { code: 'E_LEDGER_WRITE' }, at },
       ];
     case 'dispenser.dispense':
       return [
@@ -105,14 +166,14 @@ function answers(o: Outstanding, at: number, pick: number): Event[] {
         {
           type: 'dispense.failed',
           txId: e.txId,
-          code: pick % 2 ? 'E_DISPENSER_FAULT' : 'E_DISPENSER_BUSY',
+          failure: { code: pick % 2 ? 'E_DISPENSER_FAULT' : 'E_DISPENSER_BUSY' },
           at,
         },
       ];
     case 'printer.print':
       return [
         { type: 'printer.printed', txId: e.txId, at },
-        { type: 'printer.failed', txId: e.txId, code: 'E_PRINTER_OFFLINE', at },
+        { type: 'printer.failed', txId: e.txId, failure: { code: 'E_PRINTER_OFFLINE' }, at },
       ];
     case 'display.show':
     case 'timer.start':
@@ -122,30 +183,110 @@ function answers(o: Outstanding, at: number, pick: number): Event[] {
   }
 }
 
-interface Trace {
-  readonly steps: {
-    readonly from: State;
-    readonly event: Event;
-    readonly to: State;
-    readonly effects: readonly Effect[];
-  }[];
+// --- random ledgers a crash left behind ----------------------------------------------------------
+
+const price = { minor: 2500, currency: 'SEK' };
+
+interface OpenTx {
+  /** How many of the transaction's steps were durable when the machine went down. */
+  readonly cut: number;
+  readonly before: 'final' | 'open' | 'paid';
+  readonly outcome: 'delivered' | 'notDelivered' | 'uncertain';
+  readonly refundEnd: number;
+  /** How long before the restart the payment was recorded. */
+  readonly paidAgoMs: number;
 }
 
-function simulate(choices: readonly [number, number, number, number][]): Trace {
-  let at = 1_000_000;
+const REFUND_ENDS: readonly ((txId: string) => LedgerEntry | undefined)[] = [
+  () => undefined,
+  (txId) => ({ type: 'refund.failed', txId, failure: { code: 'E_SEQR_TIMEOUT' } }),
+  (txId) => ({ type: 'refund.failed', txId, failure: { code: 'E_SEQR_RESULT', resultCode: 93 } }),
+  (txId) => ({
+    type: 'refund.failed',
+    txId,
+    failure: { code: 'E_REFUND_REFUSED', resultCode: 97 },
+  }),
+  (txId) => ({ type: 'refund.failed', txId, failure: { code: 'E_UNEXPECTED' } }),
+  (txId) => ({ type: 'refund.confirmed', txId, refundReference: 'RF' }),
+  (txId) => ({ type: 'refund.confirmed', txId, refundReference: '', inferred: 'sumExceeded' }),
+];
+
+function openTransaction(txId: string, t: OpenTx, start: number): RecoveredTransaction {
+  const entries: LedgerEntry[] = [
+    { type: 'invoice.requested', txId, slot: 1, productName: 'Cola', price },
+    { type: 'invoice.issued', txId, invoiceReference: `ref-${txId}` },
+    { type: 'status.seen', txId, status: 'ISSUED', version: 1 },
+  ];
+  if (t.before === 'final')
+    entries.push({ type: 'status.seen', txId, status: 'CANCELED', version: 2 });
+  else {
+    if (t.before === 'open') entries.push({ type: 'cancel.requested', txId });
+    entries.push(
+      { type: 'status.seen', txId, status: 'PAID', version: 2, ersReference: `ers-${txId}` },
+      { type: 'dispense.started', txId, slot: 1 },
+      { type: 'dispense.finished', txId, outcome: t.outcome },
+    );
+    if (t.outcome === 'notDelivered') {
+      entries.push({ type: 'refund.requested', txId, amount: price });
+      const end = REFUND_ENDS[t.refundEnd % REFUND_ENDS.length]!(txId);
+      if (end) entries.push(end);
+    }
+  }
+  const kept = entries.slice(0, Math.max(1, Math.min(t.cut, entries.length)));
+  const timed: TimedEntry[] = kept.map((e, i) => ({ ...e, at: start - t.paidAgoMs - 1000 + i }));
+  return { txId, entries: timed };
+}
+
+const openTxs = fc.array(
+  fc.record({
+    cut: fc.integer({ min: 1, max: 9 }),
+    before: fc.constantFrom('final', 'open', 'paid'),
+    outcome: fc.constantFrom('delivered', 'notDelivered', 'uncertain'),
+    refundEnd: fc.nat(20),
+    paidAgoMs: fc.constantFrom(1_000, 60_000, 200_000, 3_600_000),
+  }),
+  { maxLength: 4 },
+) as fc.Arbitrary<OpenTx[]>;
+
+// --- the driver ----------------------------------------------------------------------------------
+
+interface Step {
+  readonly from: State;
+  readonly event: Event;
+  readonly to: State;
+  readonly effects: readonly Effect[];
+}
+
+interface Trace {
+  readonly recovered: readonly RecoveredTransaction[];
+  readonly steps: Step[];
+}
+
+const START = 1_000_000_000;
+
+function simulate(
+  ledger: readonly OpenTx[],
+  choices: readonly [number, number, number, number][],
+): Trace {
+  let at = START;
   let tx = 0;
+  const recovered = ledger.map((t, i) => openTransaction(`r${i}`, t, START));
   const first = core.start(at);
   let state = first.state;
   let outstanding: Outstanding[] = [];
   const timers = new Map<TimerName, { token: string; at: number }>();
-  const steps: Trace['steps'] = [];
+  const steps: Step[] = [];
   const absorb = (effects: readonly Effect[]): void => {
+    const records: Effect[] = [];
     for (const effect of effects) {
       if (effect.type === 'timer.start')
         timers.set(effect.name, { token: effect.token, at: effect.at });
       else if (effect.type === 'timer.cancel') timers.delete(effect.name);
-      else if (answers({ effect, since: at }, at, 0).length > 0)
-        outstanding.push({ effect, since: at });
+      else if (answers(effect, at, 0).length > 0) {
+        const gated = effect.type !== 'ledger.record' && records.length > 0;
+        outstanding.push({ effect, gates: new Set(gated ? records : []) });
+      }
+      if (effect.type === 'ledger.record') records.push(effect);
     }
   };
   absorb(first.effects);
@@ -155,21 +296,27 @@ function simulate(choices: readonly [number, number, number, number][]): Trace {
     state = t.state;
     absorb(t.effects);
   };
-  apply({ type: 'recovery.loaded', transactions: [], at });
+  const answer = (o: Outstanding, event: Event): void => {
+    outstanding = outstanding.filter((x) => x !== o);
+    if (event.type === 'ledger.recorded') for (const x of outstanding) x.gates.delete(o.effect);
+    // The runtime skips what waited behind a record that failed.
+    if (event.type === 'ledger.failed')
+      outstanding = outstanding.filter((x) => !x.gates.has(o.effect));
+    apply(event);
+  };
+  apply({ type: 'recovery.loaded', transactions: recovered, at });
   for (const [kind, which, pick, dt] of choices) {
     at += dt;
     const category = kind % 10;
     const timerList = [...timers];
-    if (category < 6 && outstanding.length > 0) {
+    const ready = outstanding.filter((o) => o.gates.size === 0);
+    if (category < 6 && ready.length > 0) {
       // Mostly the newest effects, mostly successes: runs get far into purchases.
-      const o =
-        outstanding[
-          outstanding.length - 1 - (which < 70 ? 0 : which % Math.min(3, outstanding.length))
-        ]!;
-      outstanding = outstanding.filter((x) => x !== o);
-      const options = answers(o, at, pick);
+      const o = ready[ready.length - 1 - (which < 70 ? 0 : which % Math.min(3, ready.length))]!;
+      const options = answers(o.effect, at, pick);
       const success = pick % 4 !== 0;
-      apply(
+      answer(
+        o,
         options[
           success
             ? o.effect.type === 'dispenser.dispense'
@@ -197,7 +344,7 @@ function simulate(choices: readonly [number, number, number, number][]): Trace {
       );
     }
   }
-  return { steps };
+  return { recovered, steps };
 }
 
 const runs = fc.array(
@@ -208,13 +355,25 @@ const runs = fc.array(
 const holdsInvoice = (s: State): string | undefined =>
   s.kind === 'awaitingPayment' || s.kind === 'cancelling' ? s.invoice.reference : undefined;
 
-describe('core invariants over random runs', () => {
+const hasEntry = (t: RecoveredTransaction, p: (e: LedgerEntry) => boolean): boolean =>
+  t.entries.some(p);
+
+const recordedEntries = (effects: readonly Effect[]): LedgerEntry[] =>
+  effects.flatMap((e) => (e.type === 'ledger.record' ? [e.entry] : []));
+
+describe('core invariants over random runs from random ledgers', () => {
   it('1: the relay is driven only after PAID was seen and both PAID and dispense.started are durable', () => {
     fc.assert(
-      fc.property(runs, (choices) => {
+      fc.property(openTxs, runs, (ledger, choices) => {
+        const { recovered, steps } = simulate(ledger, choices);
         const paidSeen = new Set<string>();
         const durable = new Set<string>();
-        for (const { event, effects } of simulate(choices).steps) {
+        for (const t of recovered)
+          if (hasEntry(t, (e) => e.type === 'status.seen' && e.status === 'PAID')) {
+            paidSeen.add(t.txId);
+            durable.add(`${t.txId}:paid`);
+          }
+        for (const { event, effects } of steps) {
           if (event.type === 'payment.statusReceived' && event.status.status === 'PAID')
             paidSeen.add(event.txId);
           if (event.type === 'ledger.recorded') {
@@ -234,30 +393,92 @@ describe('core invariants over random runs', () => {
     );
   });
 
-  it('2: at most one dispense per transaction (and so per paid invoice)', () => {
+  it('2: at most one dispense per transaction; never one for a dispense a restart interrupted or a payment refunded', () => {
     fc.assert(
-      fc.property(runs, (choices) => {
+      fc.property(openTxs, runs, (ledger, choices) => {
+        const { recovered, steps } = simulate(ledger, choices);
         const dispensed = new Map<string, number>();
-        for (const { effects } of simulate(choices).steps)
-          for (const effect of effects)
-            if (effect.type === 'dispenser.dispense')
+        const refunded = new Set<string>();
+        for (const { effects } of steps)
+          for (const effect of effects) {
+            if (effect.type === 'payment.refund') refunded.add(effect.txId);
+            if (effect.type === 'dispenser.dispense') {
+              expect(refunded.has(effect.txId), `${effect.txId} dispensed after a refund`).toBe(
+                false,
+              );
               dispensed.set(effect.txId, (dispensed.get(effect.txId) ?? 0) + 1);
+            }
+          }
         for (const count of dispensed.values()) expect(count).toBe(1);
+        for (const t of recovered)
+          if (hasEntry(t, (e) => e.type === 'dispense.started'))
+            expect(dispensed.get(t.txId) ?? 0, `${t.txId} dispensed again`).toBe(0);
       }),
       { numRuns: 400 },
     );
   });
 
+  it('3: recovery leaves no open transaction behind: closed, refunded by a job, or run as a purchase phase', () => {
+    fc.assert(
+      fc.property(openTxs, (ledger) => {
+        const { recovered, steps } = simulate(ledger, []);
+        const [loaded] = steps;
+        if (!loaded) throw new Error('no recovery step');
+        const closed = new Set(
+          recordedEntries(loaded.effects).flatMap((e) => (e.type === 'tx.closed' ? [e.txId] : [])),
+        );
+        const to = loaded.to;
+        const queued = new Set([
+          ...(to.recovery.loaded ? to.recovery.items.map((i) => i.purchase.txId) : []),
+          ...to.background.jobs.map((j) => j.txId),
+          ...('purchase' in to ? [to.purchase.txId] : []),
+        ]);
+        for (const t of recovered) {
+          const n = (closed.has(t.txId) ? 1 : 0) + (queued.has(t.txId) ? 1 : 0);
+          expect(n, `${t.txId}: ${t.entries.map((e) => e.type).join(' ')}`).toBe(1);
+          // A payment is never closed without an end: sold, refunded or flagged.
+          if (
+            closed.has(t.txId) &&
+            hasEntry(t, (e) => e.type === 'status.seen' && e.status === 'PAID')
+          ) {
+            const outcome = recordedEntries(loaded.effects).find(
+              (e) => e.type === 'tx.closed' && e.txId === t.txId,
+            );
+            expect(['sold', 'refunded', 'flagged']).toContain(
+              outcome?.type === 'tx.closed' ? outcome.outcome : undefined,
+            );
+          }
+          // An interrupted dispense: recorded uncertain, flagged.
+          const last = t.entries.at(-1);
+          if (last?.type === 'dispense.started')
+            expect(recordedEntries(loaded.effects)).toEqual(
+              expect.arrayContaining([
+                expect.objectContaining({
+                  type: 'dispense.finished',
+                  txId: t.txId,
+                  outcome: 'uncertain',
+                }),
+                { type: 'tx.closed', txId: t.txId, outcome: 'flagged' },
+              ]),
+            );
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('4: an open invoice is left only on a final status from SEQR (or SEQR not knowing it)', () => {
     fc.assert(
-      fc.property(runs, (choices) => {
-        for (const { from, event, to } of simulate(choices).steps) {
+      fc.property(openTxs, runs, (ledger, choices) => {
+        for (const { from, event, to } of simulate(ledger, choices).steps) {
           const open = holdsInvoice(from);
           if (open === undefined || holdsInvoice(to) === open) continue;
           const final =
             (event.type === 'payment.statusReceived' &&
               ['PAID', 'CANCELED', 'FAILED', 'EXPIRED'].includes(event.status.status)) ||
-            (event.type === 'payment.failed' && event.op === 'poll' && event.resultCode === 54);
+            (event.type === 'payment.failed' &&
+              event.op === 'poll' &&
+              event.failure.code === 'E_SEQR_UNKNOWN_INVOICE');
           expect(final, `${from.kind} left on ${event.type}`).toBe(true);
         }
       }),
@@ -265,11 +486,53 @@ describe('core invariants over random runs', () => {
     );
   });
 
+  it('4: every invoice recovery finds open is cancelled and polled before the machine sells', () => {
+    fc.assert(
+      fc.property(openTxs, runs, (ledger, choices) => {
+        const { recovered, steps } = simulate(ledger, choices);
+        const open = recovered.filter(
+          (t) =>
+            !hasEntry(t, (e) => e.type === 'status.seen') ||
+            t.entries.every((e) => e.type !== 'status.seen' || e.status === 'ISSUED'),
+        );
+        const openRefs = new Set(
+          open.flatMap((t) =>
+            t.entries.flatMap((e) => (e.type === 'invoice.issued' ? [e.invoiceReference] : [])),
+          ),
+        );
+        const resolved = new Set<string>();
+        for (const { from, to, effects } of steps) {
+          for (const e of effects)
+            if (e.type === 'payment.cancel' && openRefs.has(e.reference)) resolved.add(e.reference);
+          // A new purchase starts only once every recovered open invoice had its cancel.
+          if (to.kind === 'invoicing' && from.kind !== 'invoicing')
+            expect([...openRefs].filter((r) => !resolved.has(r))).toEqual([]);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('5: while an invoice is open, never two status calls out at once, and the poll timer keeps running', () => {
     fc.assert(
-      fc.property(runs, (choices) => {
+      fc.property(openTxs, runs, (ledger, choices) => {
         let inFlight = 0;
-        for (const { from, event, to, effects } of simulate(choices).steps) {
+        const pollTimer: { token?: string } = {};
+        for (const { from, event, to, effects } of simulate(ledger, choices).steps) {
+          if (
+            event.type === 'timer.expired' &&
+            event.name === 'poll' &&
+            event.token === pollTimer.token
+          )
+            delete pollTimer.token;
+          for (const e of effects)
+            if (e.type === 'timer.start' && e.name === 'poll') pollTimer.token = e.token;
+            else if (e.type === 'timer.cancel' && e.name === 'poll') delete pollTimer.token;
+          // No call out: the next one is due on a running timer.
+          if ('polling' in to && !to.polling.inFlight)
+            expect(pollTimer.token, `${to.kind} after ${event.type}`).toBe(
+              `${to.purchase.txId}:poll:${to.polling.dueAt}`,
+            );
           if (
             (event.type === 'payment.statusReceived' ||
               (event.type === 'payment.failed' && event.op === 'poll')) &&
@@ -296,11 +559,67 @@ describe('core invariants over random runs', () => {
     );
   });
 
+  it('refunds: one attempt in flight per transaction, each behind its own refund.requested, never after a refusal for good or a delivery', () => {
+    fc.assert(
+      fc.property(openTxs, runs, (ledger, choices) => {
+        const { recovered, steps } = simulate(ledger, choices);
+        const inFlight = new Map<string, number>();
+        const refused = new Set<string>();
+        const delivered = new Set(
+          recovered
+            .filter((t) =>
+              hasEntry(t, (e) => e.type === 'dispense.finished' && e.outcome === 'delivered'),
+            )
+            .map((t) => t.txId),
+        );
+        for (const t of recovered) {
+          const last = [...t.entries].reverse().find((e) => e.type.startsWith('refund.'));
+          if (last?.type === 'refund.failed' && last.failure.code === 'E_REFUND_REFUSED')
+            refused.add(t.txId);
+        }
+        for (const { event, effects } of steps) {
+          if (
+            (event.type === 'payment.refunded' ||
+              (event.type === 'payment.failed' && event.op === 'refund')) &&
+            event.txId !== undefined
+          )
+            inFlight.set(event.txId, Math.max(0, (inFlight.get(event.txId) ?? 0) - 1));
+          if (event.type === 'ledger.failed' && event.entry.type === 'refund.requested')
+            inFlight.set(event.entry.txId, 0);
+          if (
+            event.type === 'payment.failed' &&
+            event.op === 'refund' &&
+            event.txId !== undefined
+          ) {
+            const from = event.failure.code;
+            if (from === 'E_REFUND_REFUSED') refused.add(event.txId);
+          }
+          for (const e of recordedEntries(effects))
+            if (e.type === 'dispense.finished' && e.outcome === 'delivered') delivered.add(e.txId);
+          effects.forEach((e, i) => {
+            if (e.type !== 'payment.refund') return;
+            expect(refused.has(e.txId), `${e.txId} refund re-sent after a refusal`).toBe(false);
+            expect(delivered.has(e.txId), `${e.txId} refunded after a delivery`).toBe(false);
+            expect(effects[i - 1]).toMatchObject({
+              type: 'ledger.record',
+              entry: { type: 'refund.requested', txId: e.txId, amount: e.request.amount },
+            });
+            expect(effects.filter((x) => x.type === 'ledger.record')).toHaveLength(1);
+            const n = (inFlight.get(e.txId) ?? 0) + 1;
+            expect(n, `${e.txId}: two refund calls in flight`).toBe(1);
+            inFlight.set(e.txId, n);
+          });
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('every state but idle has a deadline timer running', () => {
     fc.assert(
-      fc.property(runs, (choices) => {
+      fc.property(openTxs, runs, (ledger, choices) => {
         let deadline: string | undefined;
-        for (const { to, effects, event } of simulate(choices).steps) {
+        for (const { to, effects, event } of simulate(ledger, choices).steps) {
           for (const e of effects)
             if (e.type === 'timer.start' && e.name === 'deadline') deadline = e.token;
           if (
@@ -317,14 +636,23 @@ describe('core invariants over random runs', () => {
     );
   });
 
-  it('the random runs reach every state and dispense (so the properties above are not vacuous)', () => {
+  it('the random runs reach every state, dispense, refund and retry (so the properties above are not vacuous)', () => {
     const seen = new Set<string>();
     let dispenses = 0;
+    let refunds = 0;
+    let retries = 0;
+    let recoveredPurchases = 0;
     fc.assert(
-      fc.property(runs, (choices) => {
-        for (const { to, effects } of simulate(choices).steps) {
+      fc.property(openTxs, runs, (ledger, choices) => {
+        for (const { to, effects } of simulate(ledger, choices).steps) {
           seen.add(to.kind);
           dispenses += effects.filter((e) => e.type === 'dispenser.dispense').length;
+          for (const e of recordedEntries(effects))
+            if (e.type === 'refund.requested') {
+              refunds++;
+              if (e.initiator === 'retry') retries++;
+              if (e.initiator === 'recovery') recoveredPurchases++;
+            }
         }
       }),
       { numRuns: 300, seed: 42 },
@@ -343,6 +671,9 @@ describe('core invariants over random runs', () => {
       ].sort(),
     );
     expect(dispenses).toBeGreaterThan(10);
+    expect(refunds).toBeGreaterThan(10);
+    expect(retries).toBeGreaterThan(0);
+    expect(recoveredPurchases).toBeGreaterThan(0);
   });
 
   it('only refunds, and the first poll behind invoice.issued, wait behind a ledger record (nothing else can be stranded by a failed write)', () => {
@@ -359,8 +690,8 @@ describe('core invariants over random runs', () => {
       'payment.refund',
     ]);
     fc.assert(
-      fc.property(runs, (choices) => {
-        for (const { event, effects } of simulate(choices).steps) {
+      fc.property(openTxs, runs, (ledger, choices) => {
+        for (const { event, effects } of simulate(ledger, choices).steps) {
           const first = effects.findIndex((e) => e.type === 'ledger.record');
           if (first < 0) continue;
           const onlyIssued = effects.every(
@@ -388,7 +719,7 @@ describe('core invariants over random runs', () => {
     const failed = core.step(issued.state, {
       type: 'ledger.failed',
       entry: { type: 'invoice.issued', txId: 'tx-1', invoiceReference: invoice.reference },
-      code: 'E_LEDGER_WRITE',
+      failure: { code: 'E_LEDGER_WRITE' },
       at: 0,
     });
     expect(failed.state).toMatchObject({ kind: 'cancelling', polling: { inFlight: true } });

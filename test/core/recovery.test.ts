@@ -1,19 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { planRecovery } from '../../daemon/core/recovery.js';
-import type { Effect } from '../../daemon/core/types.js';
-import type { LedgerEntry } from '../../daemon/ports/ledger.js';
+import type { Effect, Event, State, Transition } from '../../daemon/core/types.js';
+import type { LedgerEntry, TimedEntry } from '../../daemon/ports/ledger.js';
 import { testConfig } from '../support/core-config.js';
 import { T0, core } from './fixtures.js';
 
 const price = { minor: 2500, currency: 'SEK' };
-const requested: LedgerEntry = {
+const at = (entries: readonly LedgerEntry[], when = T0 - 5_000): TimedEntry[] =>
+  entries.map((e, i) => ({ ...e, at: when + i }));
+const requested = (txId = 't'): LedgerEntry => ({
   type: 'invoice.requested',
-  txId: 't',
+  txId,
   slot: 1,
   productName: 'Cola',
   price,
-};
-const issued: LedgerEntry = { type: 'invoice.issued', txId: 't', invoiceReference: 'R1' };
+});
+const issued = (txId = 't', ref = 'R1'): LedgerEntry => ({
+  type: 'invoice.issued',
+  txId,
+  invoiceReference: ref,
+});
 const paid: LedgerEntry = {
   type: 'status.seen',
   txId: 't',
@@ -22,102 +28,340 @@ const paid: LedgerEntry = {
   ersReference: 'E1',
 };
 const started: LedgerEntry = { type: 'dispense.started', txId: 't', slot: 1 };
+const notDelivered: LedgerEntry = { type: 'dispense.finished', txId: 't', outcome: 'notDelivered' };
+const refundAsked: LedgerEntry = { type: 'refund.requested', txId: 't', amount: price };
 
-const plan = (...entries: LedgerEntry[]) => planRecovery(testConfig, [{ txId: 't', entries }], T0);
+const plan = (entries: LedgerEntry[], when?: number) =>
+  planRecovery(testConfig, [{ txId: 't', entries: at(entries, when) }], T0);
 const recorded = (effects: readonly Effect[]): string[] =>
   effects.flatMap((e) =>
     e.type === 'ledger.record'
       ? [e.entry.type === 'tx.closed' ? `tx.closed:${e.entry.outcome}` : e.entry.type]
-      : e.type === 'log'
+      : e.type === 'log' || e.type === 'display.show' || e.type.startsWith('timer')
         ? []
         : [e.type],
   );
 
+/** The core from start, fed `events` in order; every transition kept. */
+function run(events: readonly Event[]): Transition[] {
+  let state: State = core.start(T0).state;
+  return events.map((e) => {
+    const t = core.step(state, e);
+    state = t.state;
+    return t;
+  });
+}
+
+const loaded = (...transactions: { txId: string; entries: LedgerEntry[]; when?: number }[]) =>
+  ({
+    type: 'recovery.loaded',
+    transactions: transactions.map((t) => ({ txId: t.txId, entries: at(t.entries, t.when) })),
+    at: T0,
+  }) as const;
+
+/** Fires the settle timer the state asked for. */
+const settle = (s: State): Event => ({
+  type: 'timer.expired',
+  name: 'settle',
+  token: `background:settle:${String(s.background.settleAt)}`,
+  at: s.background.settleAt ?? T0,
+});
+
 describe('start-up recovery plan', () => {
   it('never issued: closed failed', () => {
-    expect(recorded(plan(requested).effects)).toEqual(['tx.closed:failed']);
-  });
-
-  it('issued, no final status: resolved first (cancel and confirm)', () => {
-    const p = plan(requested, issued);
-    expect(p.resolve).toMatchObject({ purchase: { txId: 't' }, invoice: { reference: 'R1' } });
-    const t = core.step(core.start(T0).state, {
-      type: 'recovery.loaded',
-      transactions: [{ txId: 't', entries: [requested, issued] }],
-      at: T0,
-    });
-    expect(t.state.kind).toBe('cancelling');
-    expect(t.effects.map((e) => e.type)).toContain('payment.cancel');
-    expect(t.effects.map((e) => e.type)).toContain('payment.poll');
-  });
-
-  it('only the newest open invoice is resolved; older ones were superseded', () => {
-    const older = [requested, issued];
-    const newer = older.map((e) => ({ ...e, txId: 'u' }));
-    const p = planRecovery(
-      testConfig,
-      [
-        { txId: 't', entries: older },
-        { txId: 'u', entries: newer },
-      ],
-      T0,
-    );
-    expect(p.resolve?.purchase.txId).toBe('u');
-    expect(p.effects).toContainEqual({
-      type: 'ledger.record',
-      entry: { type: 'tx.closed', txId: 't', outcome: 'cancelled' },
-    });
-  });
-
-  it('PAID but no dispense started: refunded (never dispensed after a restart)', () => {
-    const p = plan(requested, issued, paid);
-    expect(recorded(p.effects)).toEqual(['refund.requested', 'payment.refund']);
-    expect(p.effects.at(-1)).toMatchObject({ request: { ersReference: 'E1', amount: price } });
-  });
-
-  it('dispense started without an outcome: uncertain and flagged, no dispense, no refund', () => {
-    expect(recorded(plan(requested, issued, paid, started).effects)).toEqual([
-      'dispense.finished',
-      'tx.closed:flagged',
-    ]);
-  });
-
-  it('a failed refund is retried without a second refund.requested', () => {
-    const p = plan(
-      requested,
-      issued,
-      paid,
-      started,
-      { type: 'dispense.finished', txId: 't', outcome: 'notDelivered' },
-      { type: 'refund.requested', txId: 't', amount: price },
-      { type: 'refund.failed', txId: 't', code: 'E_SEQR_TIMEOUT' },
-    );
-    expect(recorded(p.effects)).toEqual(['payment.refund']);
+    expect(recorded(plan([requested()]).effects)).toEqual(['tx.closed:failed']);
   });
 
   it.each([
     [[{ type: 'dispense.finished', txId: 't', outcome: 'delivered' }], 'tx.closed:sold'],
     [[{ type: 'dispense.finished', txId: 't', outcome: 'uncertain' }], 'tx.closed:flagged'],
-    [[{ type: 'refund.confirmed', txId: 't', refundReference: 'X' }], 'tx.closed:refunded'],
-    [[{ type: 'status.seen', txId: 't', status: 'CANCELED', version: 3 }], 'tx.closed:cancelled'],
-  ] as [LedgerEntry[], string][])('%j -> %s', (tail, outcome) => {
-    expect(recorded(plan(requested, issued, ...tail).effects)).toEqual([outcome]);
+    [
+      [refundAsked, { type: 'refund.confirmed', txId: 't', refundReference: 'X' }],
+      'tx.closed:refunded',
+    ],
+    [
+      [
+        refundAsked,
+        { type: 'refund.confirmed', txId: 't', refundReference: '', inferred: 'sumExceeded' },
+      ],
+      'tx.closed:flagged',
+    ],
+  ] as [LedgerEntry[], string][])('paid, then %j -> %s', (tail, outcome) => {
+    const p = plan([requested(), issued(), paid, started, ...tail]);
+    expect(recorded(p.effects)).toEqual([outcome]);
+    expect(p.refunds).toEqual([]);
+    expect(p.items).toEqual([]);
   });
 
-  it('the open invoice is cancelled and polled before any recovery record (a failed write cannot strand it)', () => {
-    const paidTx = [requested, issued, paid].map((e) => ({ ...e, txId: 'p' }));
-    const t = core.step(core.start(T0).state, {
-      type: 'recovery.loaded',
-      transactions: [
-        { txId: 'p', entries: paidTx },
-        { txId: 't', entries: [requested, issued] },
+  it('a final status recorded: closed cancelled or failed, SEQR not asked', () => {
+    const canceled: LedgerEntry = {
+      type: 'status.seen',
+      txId: 't',
+      status: 'CANCELED',
+      version: 3,
+    };
+    const failed: LedgerEntry = { type: 'status.seen', txId: 't', status: 'FAILED', version: 3 };
+    expect(recorded(plan([requested(), issued(), canceled]).effects)).toEqual([
+      'tx.closed:cancelled',
+    ]);
+    expect(recorded(plan([requested(), issued(), failed]).effects)).toEqual(['tx.closed:failed']);
+  });
+
+  it('dispense started without an outcome: uncertain and flagged, never dispensed again, no refund', () => {
+    const p = plan([requested(), issued(), paid, started]);
+    expect(recorded(p.effects)).toEqual(['dispense.finished', 'tx.closed:flagged']);
+    expect(p.effects[0]).toMatchObject({ entry: { outcome: 'uncertain' } });
+    expect(
+      p.effects.some((e) => e.type === 'log' && e.fields?.['code'] === 'E_DISPENSE_INTERRUPTED'),
+    ).toBe(true);
+    expect(p.refunds).toEqual([]);
+    expect(p.items).toEqual([]);
+  });
+
+  it('PAID with nothing dispensed: dispensed while the customer may still be there, refunded after', () => {
+    const recent = plan([requested(), issued(), paid], T0 - testConfig.maxCustomerAgeMs + 5_000);
+    expect(recent.items).toMatchObject([{ kind: 'dispense', paid: { ersReference: 'E1' } }]);
+    expect(recent.refunds).toEqual([]);
+    const old = plan([requested(), issued(), paid], T0 - testConfig.maxCustomerAgeMs - 10);
+    expect(old.items).toEqual([]);
+    expect(old.refunds).toMatchObject([
+      { txId: 't', initiator: 'recovery', dueAt: T0, attempts: 0 },
+    ]);
+  });
+
+  it('not delivered, or a refund requested / failed: a refund job, due at once, its attempts counted', () => {
+    const failedOnce: LedgerEntry = {
+      type: 'refund.failed',
+      txId: 't',
+      failure: { code: 'E_SEQR_TIMEOUT' },
+    };
+    for (const [tail, attempts] of [
+      [[notDelivered], 0],
+      [[notDelivered, refundAsked], 1],
+      [[notDelivered, refundAsked, failedOnce], 1],
+    ] as const) {
+      const p = plan([requested(), issued(), paid, started, ...tail]);
+      expect(p.effects.filter((e) => e.type === 'ledger.record')).toEqual([]);
+      expect(p.refunds).toMatchObject([
+        { txId: 't', dueAt: T0, attempts, facts: { ersReference: 'E1', refundedMinor: 0 } },
+      ]);
+    }
+  });
+
+  it('every open invoice is resolved, one at a time, newest first; none is closed blind', () => {
+    const p = planRecovery(
+      testConfig,
+      [
+        { txId: 'a', entries: at([requested('a'), issued('a', 'RA')]) },
+        { txId: 'b', entries: at([requested('b'), issued('b', 'RB')]) },
+        { txId: 'c', entries: at([requested('c'), issued('c', 'RC')]) },
       ],
-      at: T0,
-    });
-    const types = t.effects.map((e) => e.type);
+      T0,
+    );
+    expect(p.effects).toEqual([]);
+    expect(p.items.map((i) => (i.kind === 'resolve' ? i.invoice.reference : i.kind))).toEqual([
+      'RC',
+      'RB',
+      'RA',
+    ]);
+    expect(p.items[0]).toMatchObject({ invoice: { qrPayload: 'HTTP://SEQR.SE/RRC' } });
+  });
+});
+
+describe('start-up recovery in the core', () => {
+  it('an open invoice: cancel and poll at once, before any recovery record (a failed write cannot strand it)', () => {
+    const [t] = run([
+      loaded(
+        {
+          txId: 'p',
+          entries: [requested('p'), issued('p', 'RP'), { ...paid, txId: 'p' }],
+          when: T0 - 600_000,
+        },
+        { txId: 't', entries: [requested(), issued()] },
+      ),
+    ]);
+    expect(t!.state.kind).toBe('cancelling');
+    const types = t!.effects.map((e) => e.type);
     const firstRecord = types.indexOf('ledger.record');
     expect(types.indexOf('payment.cancel')).toBeLessThan(firstRecord);
     expect(types.indexOf('payment.poll')).toBeLessThan(firstRecord);
-    expect(types.indexOf('payment.refund')).toBeGreaterThan(firstRecord);
+    // The old payment is a refund job: its attempt goes out on the settle timer, in a step of its own.
+    expect(types).not.toContain('payment.refund');
+    expect(t!.state.background.jobs.map((j) => j.txId)).toEqual(['p']);
+  });
+
+  it('two open invoices: the second is cancelled once the first has its final status, then idle', () => {
+    const [first, final, ended, second, final2, ended2] = run([
+      loaded(
+        { txId: 'a', entries: [requested('a'), issued('a', 'RA')] },
+        { txId: 'b', entries: [requested('b'), issued('b', 'RB')] },
+      ),
+      {
+        type: 'payment.statusReceived',
+        txId: 'b',
+        status: { status: 'CANCELED', version: 2 },
+        at: T0 + 100,
+      },
+      { type: 'button.pressed', button: { kind: 'product', slot: 1 }, txId: 'x', at: T0 + 200 },
+      {
+        type: 'timer.expired',
+        name: 'deadline',
+        token: `notice:deadline:${T0 + 100 + testConfig.messageMs}`,
+        at: T0 + 100 + testConfig.messageMs,
+      },
+      {
+        type: 'payment.statusReceived',
+        txId: 'a',
+        status: { status: 'CANCELED', version: 2 },
+        at: T0 + 6_000,
+      },
+      {
+        type: 'timer.expired',
+        name: 'deadline',
+        token: `notice:deadline:${T0 + 6_000 + testConfig.messageMs}`,
+        at: T0 + 6_000 + testConfig.messageMs,
+      },
+    ]);
+    expect(first!.effects).toContainEqual({ type: 'payment.cancel', txId: 'b', reference: 'RB' });
+    expect(recorded(final!.effects)).toEqual(['status.seen', 'tx.closed:cancelled']);
+    // A customer's button waits: the older invoice is not resolved yet.
+    expect(ended!.state.kind).toBe('notice');
+    expect(ended!.effects).toEqual([]);
+    expect(second!.state).toMatchObject({ kind: 'cancelling', invoice: { reference: 'RA' } });
+    expect(second!.effects).toContainEqual({ type: 'payment.cancel', txId: 'a', reference: 'RA' });
+    expect(recorded(final2!.effects)).toEqual(['status.seen', 'tx.closed:cancelled']);
+    expect(ended2!.state.kind).toBe('idle');
+  });
+
+  it('PAID recorded recently: dispensed once dispense.started is durable, then the receipt', () => {
+    const [t, rec] = run([
+      loaded({ txId: 't', entries: [requested(), issued(), paid], when: T0 - 10_000 }),
+      { type: 'ledger.recorded', entry: started, at: T0 + 5 },
+    ]);
+    expect(t!.state).toMatchObject({ kind: 'dispensing', step: 'recordingStart' });
+    expect(recorded(t!.effects)).toEqual(['dispense.started']);
+    expect(rec!.effects).toEqual([{ type: 'dispenser.dispense', txId: 't', slot: 1 }]);
+  });
+
+  it('an open invoice SEQR answers PAID: dispensed when paid recently, refunded when paid long ago', () => {
+    const answer = (paidAt: string): Event => ({
+      type: 'payment.statusReceived',
+      txId: 't',
+      status: { status: 'PAID', version: 3, ersReference: 'E9', paidAt },
+      at: T0 + 500,
+    });
+    const recent = run([
+      loaded({ txId: 't', entries: [requested(), issued()] }),
+      answer('2099-01-01T00:00:00Z'),
+    ]);
+    expect(recent[1]!.state.kind).toBe('dispensing');
+
+    const paidAt = new Date(T0 - testConfig.maxCustomerAgeMs - 60_000)
+      .toISOString()
+      .replace('Z', '+00:00');
+    const [, long] = run([loaded({ txId: 't', entries: [requested(), issued()] }), answer(paidAt)]);
+    expect(long!.state.kind).toBe('idle');
+    expect(recorded(long!.effects)).toEqual(['status.seen']);
+    expect(long!.effects.map((e) => e.type)).not.toContain('dispenser.dispense');
+    expect(long!.state.background.jobs).toMatchObject([
+      { txId: 't', initiator: 'recovery', facts: { ersReference: 'E9' } },
+    ]);
+  });
+
+  it('an invoice found PAID long ago, with another still to resolve: refunded, and the next one polled', () => {
+    const [, long] = run([
+      loaded(
+        { txId: 'a', entries: [requested('a'), issued('a', 'RA')] },
+        { txId: 't', entries: [requested(), issued()] },
+      ),
+      {
+        type: 'payment.statusReceived',
+        txId: 't',
+        status: {
+          status: 'PAID',
+          version: 3,
+          ersReference: 'E9',
+          paidAt: new Date(T0 - testConfig.maxCustomerAgeMs - 60_000).toISOString(),
+        },
+        at: T0 + 500,
+      },
+    ]);
+    expect(long!.state).toMatchObject({ kind: 'cancelling', invoice: { reference: 'RA' } });
+    const pollTimers = long!.effects.filter(
+      (e) => (e.type === 'timer.start' || e.type === 'timer.cancel') && e.name === 'poll',
+    );
+    // The refunded invoice's poll timer stops; the next invoice's runs.
+    expect(pollTimers.map((e) => e.type)).toEqual(['timer.cancel', 'timer.start']);
+    expect(long!.effects).toContainEqual({ type: 'payment.cancel', txId: 'a', reference: 'RA' });
+    expect(long!.state.background.jobs.map((j) => j.txId)).toEqual(['t']);
+  });
+
+  it('a refund failed before the restart is attempted again at once: refund.requested, then refundPayment', () => {
+    const failedOnce: LedgerEntry = {
+      type: 'refund.failed',
+      txId: 't',
+      failure: { code: 'E_SEQR_TIMEOUT' },
+    };
+    const [t] = run([
+      loaded({
+        txId: 't',
+        entries: [requested(), issued(), paid, started, notDelivered, refundAsked, failedOnce],
+      }),
+    ]);
+    expect(t!.state.kind).toBe('idle');
+    const fired = core.step(t!.state, settle(t!.state));
+    expect(fired.effects.slice(0, 2)).toMatchObject([
+      {
+        type: 'ledger.record',
+        entry: { type: 'refund.requested', txId: 't', amount: price, initiator: 'recovery' },
+      },
+      { type: 'payment.refund', txId: 't', request: { ersReference: 'E1', amount: price } },
+    ]);
+    expect(fired.state.background.jobs[0]).toMatchObject({
+      attempt: { afterUnknown: true },
+      attempts: 2,
+    });
+  });
+
+  it('a refund SEQR refused for good before the restart (typed, or a legacy 97) is flagged, never sent', () => {
+    const refused: LedgerEntry = {
+      type: 'refund.failed',
+      txId: 't',
+      failure: { code: 'E_REFUND_REFUSED', resultCode: 97 },
+    };
+    const [t] = run([
+      loaded({
+        txId: 't',
+        entries: [requested(), issued(), paid, started, notDelivered, refundAsked, refused],
+      }),
+    ]);
+    const fired = core.step(t!.state, settle(t!.state));
+    expect(recorded(fired.effects)).toEqual(['tx.closed:flagged']);
+    expect(fired.state.background.jobs).toEqual([]);
+  });
+
+  it('the ledger read late (out of service at start): planned when it arrives, run when SEQR answers', () => {
+    const deadline = `starting:deadline:${T0 + testConfig.startingDeadlineMs}`;
+    const ts = run([
+      {
+        type: 'timer.expired',
+        name: 'deadline',
+        token: deadline,
+        at: T0 + testConfig.startingDeadlineMs,
+      },
+      { ...loaded({ txId: 't', entries: [requested(), issued()] }), at: T0 + 31_000 },
+    ]);
+    expect(ts[0]!.state.kind).toBe('outOfService');
+    expect(ts[1]!.state).toMatchObject({ kind: 'outOfService', recovery: { loaded: true } });
+    const s = ts[1]!.state;
+    if (s.kind !== 'outOfService') throw new Error(s.kind);
+    const probe = core.step(s, {
+      type: 'timer.expired',
+      name: 'deadline',
+      token: s.deadline,
+      at: T0 + 40_000,
+    });
+    const back = core.step(probe.state, { type: 'payment.probed', at: T0 + 40_100 });
+    expect(back.state).toMatchObject({ kind: 'cancelling', invoice: { reference: 'R1' } });
   });
 });

@@ -82,16 +82,11 @@ const TABLE: Record<StateName, Expect> = {
     'dispense.failed': 'notice',
     'timer.expired/deadline': 'notice',
   },
-  'refunding/recording': {
-    'ledger.recorded': '=',
-    'ledger.failed': '=',
-    'timer.expired/deadline': 'notice',
-    'payment.refunded': 'no-op',
-    'payment.failed/refund': 'no-op',
-  },
-  'refunding/requesting': {
+  refunding: {
+    // Its refund's first attempt is out (a background job): the answer is the news shown.
     'payment.refunded': 'notice',
     'payment.failed/refund': 'notice',
+    'ledger.failed': 'notice',
     'timer.expired/deadline': 'notice',
   },
   'finishing/printing': {
@@ -105,6 +100,11 @@ const TABLE: Record<StateName, Expect> = {
     'timer.expired/deadline': 'idle',
   },
   notice: { 'timer.expired/deadline': 'idle', 'button.pressed/product': 'invoicing' },
+  'idle/refundWaiting': {
+    'button.pressed/product': 'invoicing',
+    'stock.updated': '=',
+    'timer.expired/settle': '=',
+  },
   outOfService: {
     'payment.probed': 'idle',
     'payment.failed/probe': '=',

@@ -10,8 +10,22 @@ import {
   type ReconciliationReport,
 } from '../../daemon/ledger/end-of-day.js';
 import { SqliteLedger } from '../../daemon/ledger/sqlite-ledger.js';
-import { AutoClock, ManualClock, MemoryLogger } from './fakes.js';
-import { saleEntries, tempDir } from './helpers.js';
+import { ManualClock, yieldToLoop } from '../../daemon/runtime/manual-clock.js';
+import { MemoryLogger, saleEntries, tempDir } from './helpers.js';
+
+/** Runs `work` to its end, moving the clock to each timer it sets (its retry waits). */
+async function drive<T>(clock: ManualClock, work: Promise<T>): Promise<T> {
+  const state = { done: false };
+  const result = work.finally(() => {
+    state.done = true;
+  });
+  for (let turns = 0; !state.done && turns < 10_000; turns++) {
+    const next = clock.nextAt();
+    if (next === undefined) await yieldToLoop();
+    else await clock.advanceAsync(next - clock.now());
+  }
+  return result;
+}
 
 const summary = (count: number, total: string): string =>
   `<TerminalTransactionSummary><Meta><ResellerId>shop</ResellerId><TerminalId>T1</TerminalId>
@@ -84,19 +98,16 @@ describe('reportTotals', () => {
 
 describe('closePeriod', () => {
   it('stores a matching report after REPORT_NOT_READY and a failed call, retried on the clock', async () => {
-    const clock = new AutoClock(T0 + 60_000);
+    const clock = new ManualClock(T0 + 60_000);
     const seqr = new FakeReconciliation(summary(2, '40.50000'));
     seqr.notReadyTimes = 2;
     seqr.failTimes = 1;
     const logger = new MemoryLogger();
     const start = clock.now();
-    const period = await closePeriod({
-      ledger,
-      reconciliation: seqr,
+    const period = await drive(
       clock,
-      logger,
-      terminalId: 'T1',
-    });
+      closePeriod({ ledger, reconciliation: seqr, clock, logger, terminalId: 'T1' }),
+    );
     expect(seqr.marked).toEqual(['T1']);
     expect(seqr.asked).toEqual(['P1', 'P1', 'P1', 'P1']);
     expect(clock.now() - start).toBe(3 * 4000);
@@ -113,28 +124,28 @@ describe('closePeriod', () => {
   });
 
   it('logs E_RECONCILIATION_MISMATCH when the totals differ, and counts only sales after the previous period', async () => {
-    const clock = new AutoClock(T0 + 60_000);
+    const clock = new ManualClock(T0 + 60_000);
     const logger = new MemoryLogger();
-    const first = await closePeriod({
-      ledger,
-      reconciliation: new FakeReconciliation(summary(2, '40.50')),
+    const first = await drive(
       clock,
-      logger,
-      terminalId: 'T1',
-    });
+      closePeriod({
+        ledger,
+        reconciliation: new FakeReconciliation(summary(2, '40.50')),
+        clock,
+        logger,
+        terminalId: 'T1',
+      }),
+    );
     expect(first.matched).toBe(true);
     clock.advance(1000);
     for (const e of saleEntries('d', { price: 1000 })) await ledger.record(e, clock.now());
     clock.advance(1000);
     const seqr = new FakeReconciliation(summary(2, '20.00'));
     seqr.marked.push('earlier');
-    const second = await closePeriod({
-      ledger,
-      reconciliation: seqr,
+    const second = await drive(
       clock,
-      logger,
-      terminalId: 'T1',
-    });
+      closePeriod({ ledger, reconciliation: seqr, clock, logger, terminalId: 'T1' }),
+    );
     expect(second).toMatchObject({
       periodId: 'P2',
       openedAt: first.closedAt,
@@ -146,18 +157,21 @@ describe('closePeriod', () => {
   });
 
   it('gives up after maxAttempts with E_RECONCILIATION_REPORT, keeping the period for a later fetch', async () => {
-    const clock = new AutoClock(T0 + 60_000);
+    const clock = new ManualClock(T0 + 60_000);
     const seqr = new FakeReconciliation(summary(2, '40.50'));
     seqr.notReadyTimes = 100;
     const logger = new MemoryLogger();
-    const period = await closePeriod({
-      ledger,
-      reconciliation: seqr,
+    const period = await drive(
       clock,
-      logger,
-      terminalId: 'T1',
-      maxAttempts: 3,
-    });
+      closePeriod({
+        ledger,
+        reconciliation: seqr,
+        clock,
+        logger,
+        terminalId: 'T1',
+        maxAttempts: 3,
+      }),
+    );
     expect(seqr.asked).toHaveLength(3);
     expect(period.state).toBe('reportFailed');
     expect(ledger.period('P1')?.state).toBe('reportFailed');
@@ -209,7 +223,7 @@ describe('scheduling', () => {
       closedAt: Date.UTC(2026, 10, 22, 23, 30),
       matched: true,
     });
-    expect(clock.nextDue()).toBe(Date.UTC(2026, 10, 23, 23, 30));
+    expect(clock.nextAt()).toBe(Date.UTC(2026, 10, 23, 23, 30));
     scheduler.stop();
   });
 });

@@ -47,3 +47,20 @@ export function saleEntries(
     { type: 'tx.closed', txId, outcome: 'sold' },
   ];
 }
+
+/** A logger that keeps every line (the ledger's OpsLogger shape; pino fits it too). */
+export class MemoryLogger {
+  readonly lines: { level: string; fields: Record<string, unknown>; msg: string }[] = [];
+  info(fields: object, msg: string): void {
+    this.lines.push({ level: 'info', fields: fields as Record<string, unknown>, msg });
+  }
+  warn(fields: object, msg: string): void {
+    this.lines.push({ level: 'warn', fields: fields as Record<string, unknown>, msg });
+  }
+  error(fields: object, msg: string): void {
+    this.lines.push({ level: 'error', fields: fields as Record<string, unknown>, msg });
+  }
+  codes(level = 'error'): unknown[] {
+    return this.lines.filter((l) => l.level === level).map((l) => l.fields['code']);
+  }
+}

@@ -6,7 +6,7 @@ import { MemoryLedger } from '../../daemon/ledger/memory-ledger.js';
 import { systemClock } from '../../daemon/ports/clock.js';
 import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import { FakePaymentGateway } from '../../daemon/seqr/fake-gateway.js';
-import { SeqrResultError } from '../../daemon/seqr/call-errors.js';
+import { SeqrOutcomeError } from '../../daemon/seqr/domain-codes.js';
 import { FakeDisplay } from '../../hardware/display/fake-display.js';
 import { FakePrinter } from '../../hardware/printer/fake-printer.js';
 import { RECEIPT } from '../hardware/receipt.js';
@@ -54,7 +54,7 @@ describe('FakePaymentGateway', () => {
     expect(await gw.cancelInvoice(b.reference)).toBe('alreadyCancelled');
   });
 
-  it('refunds are bounded by the payment (98); unknown references are 54 / 23', async () => {
+  it('refunds are bounded by the payment (98); unknown references are 54 / 23, in domain terms', async () => {
     const gw = new FakePaymentGateway({ clock: new ManualClock() });
     const a = await gw.issueInvoice(request);
     gw.pay();
@@ -68,12 +68,20 @@ describe('FakePaymentGateway', () => {
     await gw.refund(refund);
     await expect(gw.refund(refund)).rejects.toMatchObject({
       resultCode: 98,
-      code: 'E_SEQR_RESULT',
+      code: 'E_REFUND_EXCEEDS_PAYMENT',
+      retryable: false,
     });
-    await expect(gw.getStatus('nope', 0)).rejects.toMatchObject({ resultCode: 54 });
-    await expect(gw.refund({ ...refund, ersReference: 'x' })).rejects.toBeInstanceOf(
-      SeqrResultError,
-    );
+    await expect(gw.getStatus('nope', 0)).rejects.toMatchObject({
+      resultCode: 54,
+      code: 'E_SEQR_UNKNOWN_INVOICE',
+    });
+    const unknown = gw.refund({ ...refund, ersReference: 'x' });
+    await expect(unknown).rejects.toBeInstanceOf(SeqrOutcomeError);
+    await expect(unknown).rejects.toMatchObject({
+      resultCode: 23,
+      resultName: 'INVALID_ERS_REFERENCE',
+      code: 'E_REFUND_REFUSED',
+    });
   });
 
   it('injects transport failures, auth codes, hangs until the deadline, and counts concurrency', async () => {

@@ -319,7 +319,7 @@ describe('runtime with fakes', () => {
     expect(stepsOf(h.ledger, 'tx-1').slice(-2)).toEqual(['dispense.finished', 'tx.closed:flagged']);
     expect(h.ledger.entriesOf('tx-1').find((e) => e.type === 'dispense.finished')).toMatchObject({
       outcome: 'uncertain',
-      detail: 'E_DISPENSER_FAULT',
+      failure: { code: 'E_DISPENSER_FAULT' },
     });
     expect(h.fake.calls.filter((c) => c.method === 'refund')).toHaveLength(0);
   });

@@ -90,10 +90,11 @@ describe('SeqrPaymentGateway', () => {
     await expect(gateway.cancelInvoice('1')).resolves.toBe('inProgress');
   });
 
-  it('cancelInvoice: other codes reject (54 -> E_SEQR_RESULT, 20 -> E_SEQR_AUTH)', async () => {
+  it('cancelInvoice: other codes reject (54 -> E_SEQR_UNKNOWN_INVOICE, 20 -> E_SEQR_AUTH)', async () => {
     sim.control.injectFault('cancelInvoice', { kind: 'result', resultCode: 54 }, { times: 1 });
     await expect(gateway.cancelInvoice('1')).rejects.toMatchObject({
-      code: 'E_SEQR_RESULT',
+      code: 'E_SEQR_UNKNOWN_INVOICE',
+      operation: 'cancelInvoice',
       resultCode: 54,
       resultName: 'INVALID_INVOICE_REFERENCE',
     });
@@ -111,7 +112,7 @@ describe('SeqrPaymentGateway', () => {
     expect(sim.control.invoice(reference)?.receipts).toBe(1);
   });
 
-  it('refund resolves with the refund reference; more than paid rejects with 98', async () => {
+  it('refund resolves with the refund reference; more than paid rejects E_REFUND_EXCEEDS_PAYMENT (98)', async () => {
     const { reference, ersReference } = await paid();
     const { refundReference } = await gateway.refund({
       ersReference,
@@ -130,10 +131,14 @@ describe('SeqrPaymentGateway', () => {
         cashierId: 'x',
       }),
     );
-    expect(err).toMatchObject({ code: 'E_SEQR_RESULT', resultCode: 98 });
+    expect(err).toMatchObject({
+      code: 'E_REFUND_EXCEEDS_PAYMENT',
+      resultCode: 98,
+      retryable: false,
+    });
   });
 
-  it('refund of an unknown payment rejects with 23 INVALID_ERS_REFERENCE', async () => {
+  it('refund of an unknown payment rejects E_REFUND_REFUSED (23 INVALID_ERS_REFERENCE)', async () => {
     await expect(
       gateway.refund({
         ersReference: '2099010100000000000000000',
@@ -141,7 +146,11 @@ describe('SeqrPaymentGateway', () => {
         title: 'Refund',
         cashierId: 'x',
       }),
-    ).rejects.toMatchObject({ code: 'E_SEQR_RESULT', resultName: 'INVALID_ERS_REFERENCE' });
+    ).rejects.toMatchObject({
+      code: 'E_REFUND_REFUSED',
+      resultCode: 23,
+      resultName: 'INVALID_ERS_REFERENCE',
+    });
   });
 
   it('applies a per-method deadline and leaves the others at the client default', async () => {

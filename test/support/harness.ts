@@ -36,11 +36,16 @@ export function captureLog(): { log: Logger; lines: LogLine[] } {
 
 export interface HarnessOptions {
   readonly config?: CoreConfig;
-  /** Use this gateway instead of a FakePaymentGateway (e.g. the SOAP gateway). */
+  /** Use this gateway instead of the FakePaymentGateway (e.g. the SOAP gateway). */
   readonly gateway?: PaymentGateway;
+  /** The fake SEQR to use (e.g. one that already holds invoices from before a restart). */
+  readonly fake?: FakePaymentGateway;
+  readonly dispenser?: FakeDispenser;
   readonly clock?: ManualClock;
   readonly ledgerEntries?: readonly StoredEntry[];
   readonly reversalMs?: number;
+  /** Transaction ids start after this number (`tx-<n+1>`): a restart never reuses an id. */
+  readonly firstTxNumber?: number;
 }
 
 /** The runtime wired to fakes and a ManualClock, plus every control surface. */
@@ -69,15 +74,17 @@ export interface Harness {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const clock = options.clock ?? new ManualClock(1_763_800_000_000);
   const config = options.config ?? testConfig;
-  const fake = new FakePaymentGateway({ clock, reversalMs: options.reversalMs ?? 20_000 });
+  const fake =
+    options.fake ?? new FakePaymentGateway({ clock, reversalMs: options.reversalMs ?? 20_000 });
   const gateway = options.gateway ?? fake;
   const buttons = new FakeButtons({ clock, slots: config.products.map((p) => p.slot) });
-  const dispenser = new FakeDispenser({ clock, slots: config.products.map((p) => p.slot) });
+  const dispenser =
+    options.dispenser ?? new FakeDispenser({ clock, slots: config.products.map((p) => p.slot) });
   const display = new FakeDisplay();
   const printer = new FakePrinter({ clock });
   const ledger = new MemoryLedger(options.ledgerEntries);
   const { log, lines } = captureLog();
-  let n = 0;
+  let n = options.firstTxNumber ?? 0;
   const runtime = createRuntime({
     gateway,
     buttons,

@@ -1,7 +1,7 @@
 // The torture run's verdict on hand-made records: every violation kind is caught, a clean run
 // has none, and a relay record torn by a kill loses no later pulse.
 import { describe, expect, it } from 'vitest';
-import type { TransactionView } from '../../daemon/ledger/projection.js';
+import type { TransactionView } from '../../daemon/core/projection.js';
 import type { InvoiceSnapshot } from '../../simulator/types.js';
 import {
   checkRun,

@@ -1,0 +1,204 @@
+import type { Failure } from '../errors.js';
+import type { LedgerEntry, TimedEntry } from '../ports/ledger.js';
+import type { Money } from '../ports/money.js';
+import type { InvoiceStatus } from '../ports/payment-gateway.js';
+
+export type DispenseState = 'none' | 'started' | 'delivered' | 'notDelivered' | 'uncertain';
+export type RefundState = 'none' | 'requested' | 'failed' | 'confirmed';
+export type ClosedOutcome = Extract<LedgerEntry, { type: 'tx.closed' }>['outcome'];
+
+/**
+ * What the refund rules need to know of a payment, as its refund entries left it: a
+ * {@link TransactionView} is one, and so is the core's own note of a refund it is working on.
+ */
+export interface RefundFacts {
+  /** The payment's reference (from the first PAID answer); refunds name it. */
+  readonly ersReference?: string;
+  readonly price: Money;
+  /** The last refund step. */
+  readonly refund: RefundState;
+  readonly refundAttempts: number;
+  /** The amount of the last `refund.requested`. */
+  readonly refundRequestedMinor?: number;
+  /** Sum of confirmed refunds (a 98-inferred one counts its requested amount). */
+  readonly refundedMinor: number;
+  readonly refundReference?: string;
+  /** The last confirmation was inferred from a 98 answer: the operator should verify it. */
+  readonly refundInferred: boolean;
+  /** Why the last attempt failed. */
+  readonly refundFailure?: Failure;
+  readonly lastRefundAt?: number;
+}
+
+/**
+ * The current state of one transaction, folded from its entries in order (the ledger keeps it in
+ * step with every `record`; start-up recovery folds the open ones). Times are epoch ms as
+ * recorded.
+ */
+export interface TransactionView extends RefundFacts {
+  readonly txId: string;
+  readonly openedAt: number;
+  readonly updatedAt: number;
+  readonly slot: number;
+  readonly productName: string;
+  readonly invoiceReference?: string;
+  /** The last status SEQR reported, and its version. */
+  readonly status?: InvoiceStatus;
+  readonly statusVersion?: number;
+  /** When the first PAID answer was recorded. */
+  readonly paidAt?: number;
+  readonly cancelRequested: boolean;
+  readonly dispense: DispenseState;
+  readonly dispenseDetail?: string;
+  readonly dispenseFailure?: Failure;
+  readonly receipt: 'none' | 'printed' | 'unprinted';
+  readonly receiptFailure?: Failure;
+  readonly receiptSubmitted: boolean;
+  /** The latest `tx.closed` outcome; undefined while the transaction is open. */
+  readonly closed?: ClosedOutcome;
+  readonly closedAt?: number;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+type RefundEntry = Extract<
+  LedgerEntry,
+  { type: 'refund.requested' | 'refund.confirmed' | 'refund.failed' }
+>;
+
+/** Folds one refund entry into the refund facts (the refund part of {@link applyEntry}). */
+export function foldRefund<F extends RefundFacts>(facts: F, entry: RefundEntry, at: number): F {
+  const next: Mutable<RefundFacts> = { ...facts, lastRefundAt: at };
+  switch (entry.type) {
+    case 'refund.requested':
+      next.refund = 'requested';
+      next.refundAttempts += 1;
+      next.refundRequestedMinor = entry.amount.minor;
+      break;
+    case 'refund.confirmed':
+      next.refund = 'confirmed';
+      next.refundedMinor += next.refundRequestedMinor ?? 0;
+      next.refundReference = entry.refundReference;
+      next.refundInferred = entry.inferred !== undefined;
+      break;
+    case 'refund.failed':
+      next.refund = 'failed';
+      next.refundFailure = entry.failure;
+      break;
+  }
+  return next as F;
+}
+
+/** The refund facts of a payment nothing was refunded of yet. */
+export function freshRefundFacts(price: Money, ersReference: string | undefined): RefundFacts {
+  return {
+    ...(ersReference === undefined ? {} : { ersReference }),
+    price,
+    refund: 'none',
+    refundAttempts: 0,
+    refundedMinor: 0,
+    refundInferred: false,
+  };
+}
+
+/** The refund facts of a view, alone. */
+export function refundFactsOf(view: RefundFacts): RefundFacts {
+  const f = view;
+  return {
+    ...(f.ersReference === undefined ? {} : { ersReference: f.ersReference }),
+    price: f.price,
+    refund: f.refund,
+    refundAttempts: f.refundAttempts,
+    ...(f.refundRequestedMinor === undefined
+      ? {}
+      : { refundRequestedMinor: f.refundRequestedMinor }),
+    refundedMinor: f.refundedMinor,
+    ...(f.refundReference === undefined ? {} : { refundReference: f.refundReference }),
+    refundInferred: f.refundInferred,
+    ...(f.refundFailure === undefined ? {} : { refundFailure: f.refundFailure }),
+    ...(f.lastRefundAt === undefined ? {} : { lastRefundAt: f.lastRefundAt }),
+  };
+}
+
+/**
+ * Folds one entry into the view. `view` is undefined only before `invoice.requested`; any other
+ * first entry, or a second `invoice.requested`, is a programming error the ledger refuses
+ * (returns a reason instead of a view).
+ */
+export function applyEntry(
+  view: TransactionView | undefined,
+  entry: LedgerEntry,
+  at: number,
+): TransactionView | string {
+  if (entry.type === 'invoice.requested') {
+    if (view) return `transaction ${entry.txId} was already requested`;
+    return {
+      ...freshRefundFacts(entry.price, undefined),
+      txId: entry.txId,
+      openedAt: at,
+      updatedAt: at,
+      slot: entry.slot,
+      productName: entry.productName,
+      cancelRequested: false,
+      dispense: 'none',
+      receipt: 'none',
+      receiptSubmitted: false,
+    };
+  }
+  if (!view) return `unknown transaction ${entry.txId} (no invoice.requested)`;
+  const next: Mutable<TransactionView> = { ...view, updatedAt: at };
+  switch (entry.type) {
+    case 'invoice.issued':
+      next.invoiceReference = entry.invoiceReference;
+      break;
+    case 'status.seen':
+      next.status = entry.status;
+      next.statusVersion = entry.version;
+      if (entry.status === 'PAID' && next.paidAt === undefined) {
+        next.paidAt = at;
+        if (entry.ersReference !== undefined) next.ersReference = entry.ersReference;
+      }
+      break;
+    case 'cancel.requested':
+      next.cancelRequested = true;
+      break;
+    case 'dispense.started':
+      next.dispense = 'started';
+      break;
+    case 'dispense.finished':
+      next.dispense = entry.outcome;
+      if (entry.detail !== undefined) next.dispenseDetail = entry.detail;
+      if (entry.failure !== undefined) next.dispenseFailure = entry.failure;
+      break;
+    case 'receipt.printed':
+      next.receipt = 'printed';
+      break;
+    case 'receipt.unprinted':
+      next.receipt = 'unprinted';
+      next.receiptFailure = entry.failure;
+      break;
+    case 'receipt.submitted':
+      next.receiptSubmitted = true;
+      break;
+    case 'refund.requested':
+    case 'refund.confirmed':
+    case 'refund.failed':
+      return foldRefund(next, entry, at);
+    case 'tx.closed':
+      next.closed = entry.outcome;
+      next.closedAt = at;
+      break;
+  }
+  return next;
+}
+
+/** Folds stored entries into a view (undefined when the entries are not a valid transaction). */
+export function viewOf(entries: readonly TimedEntry[]): TransactionView | undefined {
+  let view: TransactionView | undefined;
+  for (const e of entries) {
+    const next = applyEntry(view, e, e.at);
+    if (typeof next === 'string') return undefined;
+    view = next;
+  }
+  return view;
+}
