@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TransactionView } from '../../daemon/ledger/projection.js';
+import type { TransactionView } from '../../daemon/core/projection.js';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
 import {
   startSimulator,
