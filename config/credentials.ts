@@ -12,6 +12,8 @@ import { VendError } from '../daemon/errors.js';
 export const TERMINAL_PASSWORD_CREDENTIAL = 'seqr-terminal-password';
 /** The reseller user's password, used by `register-terminal` and end-of-day reports. */
 export const RESELLER_PASSWORD_CREDENTIAL = 'seqr-reseller-password';
+/** The machine's MQTT broker password (config `fleet`); an empty or missing file means none. */
+export const FLEET_PASSWORD_CREDENTIAL = 'fleet-password';
 /** Where the installer keeps credential files; the unit loads them from here. */
 export const DEFAULT_CREDENTIALS_DIRECTORY = '/etc/seqr-vend/credentials';
 
@@ -117,4 +119,22 @@ export async function writeCredential(
   }
   await fs.rename(temp, file);
   return file;
+}
+
+/**
+ * The broker password of the `fleet` connection, or undefined when its credential file is missing
+ * or empty (a broker that takes client certificates, or none). A file that exists is checked as
+ * {@link readCredential} checks it.
+ */
+export async function readFleetPassword(
+  config: { readonly credentialsDirectory: string },
+  env: NodeJS.ProcessEnv,
+): Promise<string | undefined> {
+  const file = credentialPath(FLEET_PASSWORD_CREDENTIAL, env, config.credentialsDirectory);
+  const size = await fs.stat(file).then(
+    (st) => st.size,
+    () => 0,
+  );
+  if (size === 0) return undefined;
+  return readCredential(FLEET_PASSWORD_CREDENTIAL, env, config.credentialsDirectory);
 }

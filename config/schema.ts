@@ -51,29 +51,34 @@ const decimalText = z
     'is not a decimal amount (write e.g. "25.00")',
   );
 
-const productSchema = z
-  .strictObject({
-    slot: z.int().min(1).max(99).describe('Slot number shown on the machine, 1..99'),
-    name: z.string().trim().min(1).max(40),
-    price: decimalText.describe('Price as a quoted decimal string, e.g. "25.00"'),
-    buttonPin: pin,
-    relayPin: pin,
-    pulseMs: ms(20, 5_000).default(300).describe('How long the relay is energised per vend'),
-    relayActiveLevel: activeLevel.default('high'),
-    dropSensor: z
-      .strictObject({
-        pin,
-        activeLevel: activeLevel.default('low'),
-        windowMs: ms(100, 30_000)
-          .default(2_000)
-          .describe('How long after the pulse starts a drop must be seen'),
-      })
-      .optional(),
-    stock: z.int().min(0).max(9_999).optional().describe('Items loaded; counts down per vend'),
-    soldOutPin: pin.optional().describe('An input that is active while the slot is empty'),
-    soldOutActiveLevel: activeLevel.default('low'),
-  })
-  .transform((p) => ({ ...p, priceMinor: parseDecimal(p.price) ?? 0 }));
+/** One product as written, before the price becomes minor units (the fleet overlay reuses it). */
+export const productObject = z.strictObject({
+  slot: z.int().min(1).max(99).describe('Slot number shown on the machine, 1..99'),
+  name: z.string().trim().min(1).max(40),
+  price: decimalText.describe('Price as a quoted decimal string, e.g. "25.00"'),
+  buttonPin: pin,
+  relayPin: pin,
+  pulseMs: ms(20, 5_000).default(300).describe('How long the relay is energised per vend'),
+  relayActiveLevel: activeLevel.default('high'),
+  dropSensor: z
+    .strictObject({
+      pin,
+      activeLevel: activeLevel.default('low'),
+      windowMs: ms(100, 30_000)
+        .default(2_000)
+        .describe('How long after the pulse starts a drop must be seen'),
+    })
+    .optional(),
+  stock: z.int().min(0).max(9_999).optional().describe('Items loaded; counts down per vend'),
+  soldOutPin: pin.optional().describe('An input that is active while the slot is empty'),
+  soldOutActiveLevel: activeLevel.default('low'),
+  enabled: z.boolean().default(true).describe('false: not sold (shown sold out, button ignored)'),
+});
+
+export const productSchema = productObject.transform((p) => ({
+  ...p,
+  priceMinor: parseDecimal(p.price) ?? 0,
+}));
 
 const buttonsSchema = z.strictObject({
   cancelPin: pin,
@@ -239,6 +244,47 @@ const seqrSchema = z.strictObject({
 /** `HH:MM`, 24 h. */
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time "HH:MM"');
 
+/** One MQTT topic level: the machine id, the topic prefix's parts. */
+const topicLevel = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, "-" or "_"');
+const topicPrefix = z
+  .string()
+  .max(100)
+  .regex(
+    /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/,
+    'must be topic levels of letters, digits, "-" or "_"',
+  );
+
+/** The optional connection to the operator's MQTT broker (README "Fleet"). */
+const fleetSchema = z.strictObject({
+  url: z
+    .url({ protocol: /^mqtts?$/ })
+    .describe('Broker URL: mqtts://host:8883 (TLS, certificate verified) or mqtt://host:1883'),
+  machineId: topicLevel.describe(
+    "This machine's id: MQTT client id, default user name, topic level",
+  ),
+  username: z.string().min(1).max(100).optional().describe('Default: machineId'),
+  prefix: topicPrefix.default('seqr-vend').describe('Topics are <prefix>/<machineId>/...'),
+  caFile: absolutePath.optional().describe("The broker's CA certificate(s), PEM"),
+  certFile: absolutePath
+    .optional()
+    .describe('Client certificate (PEM), for brokers that ask for one'),
+  keyFile: absolutePath.optional().describe("The client certificate's private key (PEM)"),
+  statePeriodMs: ms(1_000, 300_000)
+    .default(5_000)
+    .describe('Live state is published on change, at most this often'),
+  outOfServiceAlertMs: ms(0, 86_400_000)
+    .default(300_000)
+    .describe('Out of service longer than this raises the outOfService alert'),
+  homeAssistant: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      discoveryPrefix: topicPrefix.default('homeassistant'),
+    })
+    .prefault({}),
+});
+
 /**
  * The schema, with the environment-dependent defaults filled in. `configSchema(STATIC_DEFAULTS)`
  * is the one exported as {@link ConfigSchema}; loaders pass {@link environmentDefaults}.
@@ -282,6 +328,7 @@ export function configSchema(defaults: EnvironmentDefaults) {
         })
         .prefault({}),
       endOfDay: clockTime.optional().describe('Daily report time, 24 h "HH:MM"; none if absent'),
+      fleet: fleetSchema.optional().describe("The operator's MQTT broker; none if absent"),
       stateDirectory: absolutePath.default(defaults.stateDirectory),
       credentialsDirectory: absolutePath
         .default('/etc/seqr-vend/credentials')
@@ -325,6 +372,7 @@ export type Config = z.output<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type ProductConfig = Config['products'][number];
 export type PrinterConfig = Config['printer'];
+export type FleetConfig = NonNullable<Config['fleet']>;
 
 /** One problem a schema cannot express, with the path it is about. */
 export interface SemanticIssue {
@@ -412,6 +460,13 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
     });
   const pollDeadline = pollDeadlineIssue(asRecord(root['seqr']), poll);
   if (pollDeadline) issues.push(pollDeadline);
+
+  const fleet = asRecord(root['fleet']);
+  if (fleet && (fleet['certFile'] === undefined) !== (fleet['keyFile'] === undefined))
+    issues.push({
+      path: ['fleet', fleet['certFile'] === undefined ? 'certFile' : 'keyFile'],
+      message: 'give both certFile and keyFile, or neither',
+    });
 
   if (root['mode'] === 'production') {
     const seqr = asRecord(root['seqr']);

@@ -7,10 +7,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import pino from 'pino';
+import { applyOverlay, readOverlay } from '../config/overlay.js';
 import type { Config } from '../config/schema.js';
 import type { SeqrSimulator } from '../simulator/types.js';
 import { coreConfig } from './app/core-config.js';
 import { openDisplay } from './app/display.js';
+import { catalogView, startFleetLink } from './app/fleet.js';
 import { openHardware, recordRelaysIfAsked, type VirtualHardware } from './app/hardware.js';
 import { LineFeed } from './app/log-feed.js';
 import { openSeqr } from './app/seqr.js';
@@ -19,6 +21,8 @@ import { statusReader, type StatusSnapshot } from './app/status.js';
 import { StopOrder } from './app/stop-order.js';
 import { startWorkers } from './app/workers.js';
 import { errorCodeOf } from './errors.js';
+import type { FleetAgent } from './fleet/agent.js';
+import { Catalog } from './fleet/catalog.js';
 import type { Kiosk } from './kiosk/index.js';
 import { SqliteLedger, ledgerPath } from './ledger/sqlite-ledger.js';
 import { SecretSet, createLogger, type LineSink, type Logger } from './log.js';
@@ -59,6 +63,8 @@ export interface App {
   readonly virtual?: VirtualHardware;
   /** The virtual kiosk web page, when `kiosk.enabled`. */
   readonly kiosk?: Kiosk;
+  /** The fleet agent, when `fleet` is configured. */
+  readonly fleet?: FleetAgent;
   /** The daemon's status, as `seqr-vend status` shows it. */
   status(): Promise<StatusSnapshot>;
   /**
@@ -76,7 +82,8 @@ export interface App {
  * its record or reach its hardware must not trade.
  */
 export async function startApp(options: AppOptions): Promise<App> {
-  const { config } = options;
+  // Remote changes (fleet commands) stored in the state directory apply over the file.
+  const { config } = applyOverlay(options.config, readOverlay(options.config.stateDirectory));
   const env = options.env ?? process.env;
   const clock = options.clock ?? systemClock;
   const startedAt = clock.now();
@@ -151,6 +158,8 @@ export async function startApp(options: AppOptions): Promise<App> {
 
     startWorkers(config, ledger, stopOrder, { clock, log, seqr });
 
+    const catalog = new Catalog(config);
+    let fleet: FleetAgent | undefined;
     const status = statusReader({
       config,
       clock,
@@ -160,6 +169,22 @@ export async function startApp(options: AppOptions): Promise<App> {
       printer,
       health: seqr.health,
       endpoint: seqr.endpoint,
+      catalog: () => catalogView(catalog),
+      fleet: () => fleet?.status(),
+    });
+    fleet = await startFleetLink(config, {
+      env,
+      clock,
+      log,
+      secrets,
+      stopOrder,
+      seqr,
+      ledger,
+      runtime,
+      dispenser,
+      catalog,
+      status,
+      startedAt,
     });
     const service = await startService(config, { clock, notifier, runtime, status, stopOrder });
     const statusText = await service.ready();
@@ -174,6 +199,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       ...(seqr.simulator ? { simulator: seqr.simulator } : {}),
       ...(virtual ? { virtual } : {}),
       ...(kiosk ? { kiosk } : {}),
+      ...(fleet ? { fleet } : {}),
       status,
       stop() {
         stopped ??= (async () => {

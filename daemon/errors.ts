@@ -83,6 +83,18 @@ export const ERROR_CATALOGUE = {
     'The SEQR callback gateway relayed a request to a machine and got no answer within its deadline (machine offline, busy, or not in UPS mode); createPurchase was answered DEVICE_UNAVAILABLE.',
   E_GATEWAY_BROKER:
     'The SEQR callback gateway has no working link to the MQTT broker (unreachable, login refused, too many requests waiting); nothing was relayed.',
+  E_FLEET_UNREACHABLE:
+    'The fleet MQTT broker cannot be reached (DNS, refused connection, TLS, no answer); the machine sells as usual and keeps sale events in the ledger until it is back.',
+  E_FLEET_REFUSED:
+    'The fleet broker refused the machine: its login (user name, password, certificate) or a publish (the ACL); sale events wait in the ledger.',
+  E_FLEET_COMMAND_INVALID:
+    "A fleet command was malformed or failed validation (unknown command, bad JSON, a value out of range, a reply topic outside the machine's own); nothing was changed.",
+  E_FLEET_COMMAND_REFUSED:
+    'A valid fleet command the machine must not carry out (unknown slot, not a flagged purchase, nothing left to refund, no reseller credential); nothing was changed.',
+  E_FLEET_BUSY:
+    'Too many fleet commands at once; this one was not carried out (the sender may send it again).',
+  E_FLEET_NO_ANSWER:
+    'A `seqr-vend fleet` command got no answer from the machine in time (machine offline, or the broker did not pass the request).',
 } as const satisfies Record<`E_${string}`, string>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

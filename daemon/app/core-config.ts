@@ -6,13 +6,16 @@ export function coreConfig(config: Config, terminalId: string): CoreConfig {
   const t = config.timeouts;
   return {
     ...DEFAULT_TIMINGS,
-    products: config.products.map((p) => ({
-      slot: p.slot,
-      buttonLabel: String(p.slot),
-      name: p.name,
-      price: { minor: p.priceMinor, currency: config.currency },
-      taxRatePercent: config.merchant.vatBasisPoints / 100,
-    })),
+    // A disabled product is not sold: the core ignores its button.
+    products: config.products
+      .filter((p) => p.enabled)
+      .map((p) => ({
+        slot: p.slot,
+        buttonLabel: String(p.slot),
+        name: p.name,
+        price: { minor: p.priceMinor, currency: config.currency },
+        taxRatePercent: config.merchant.vatBasisPoints / 100,
+      })),
     machineName: config.machine.name,
     merchant: {
       name: config.merchant.name,

@@ -5,6 +5,7 @@ import { errorCodeOf } from '../errors.js';
 import type { SqliteLedger } from '../ledger/sqlite-ledger.js';
 import type { Clock } from '../ports/clock.js';
 import type { Printer } from '../ports/printer.js';
+import type { FleetStatus } from '../fleet/agent.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { SeqrHealth } from './seqr.js';
 
@@ -35,6 +36,20 @@ export interface StatusSnapshot {
   };
   readonly pending: number;
   readonly uptimeS: number;
+  /** The catalogue as stored (file + remote changes); `restartPending` until the core uses it. */
+  readonly catalog: {
+    readonly products: readonly {
+      readonly slot: number;
+      readonly name: string;
+      readonly price: string;
+      readonly enabled: boolean;
+      readonly stock: number | null;
+    }[];
+    readonly maintenance: boolean;
+    readonly restartPending: boolean;
+  };
+  /** The fleet broker link, when `fleet` is configured. */
+  readonly fleet?: FleetStatus;
 }
 
 export interface StatusSources {
@@ -47,6 +62,9 @@ export interface StatusSources {
   readonly printer: Printer;
   readonly health: SeqrHealth;
   readonly endpoint: string;
+  /** The catalogue and the fleet link's status, for the `catalog` and `fleet` fields. */
+  readonly catalog: () => StatusSnapshot['catalog'];
+  readonly fleet: () => FleetStatus | undefined;
 }
 
 /** The daemon's status, read afresh from its parts at each call. */
@@ -55,6 +73,7 @@ export function statusReader(sources: StatusSources): () => Promise<StatusSnapsh
   return async () => {
     const state = runtime.state();
     const tx = transactionOf(state);
+    const fleet = sources.fleet();
     const dayStart = new Date(clock.now());
     dayStart.setHours(0, 0, 0, 0);
     const today = ledger.paidBetween(dayStart.getTime() - 1, clock.now());
@@ -72,6 +91,8 @@ export function statusReader(sources: StatusSources): () => Promise<StatusSnapsh
       today: { sales: today.count, totalMinor: today.totalMinor, currency: config.currency },
       pending: (await ledger.openTransactions()).size,
       uptimeS: Math.round((clock.now() - startedAt) / 1000),
+      catalog: sources.catalog(),
+      ...(fleet ? { fleet } : {}),
     };
   };
 }

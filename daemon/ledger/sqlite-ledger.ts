@@ -5,6 +5,7 @@ import { applyEntry, type TransactionView } from '../core/projection.js';
 import type { SalesTotals } from '../core/reconciliation.js';
 import { VendError, type ErrorCode } from '../errors.js';
 import type { Ledger, LedgerEntry, StoredEntry } from '../ports/ledger.js';
+import { saleEventOf, type SaleEvent } from './outbox.js';
 import { parseEntry, parsePeriod, parseView } from './rows.js';
 
 export type { SalesTotals } from '../core/reconciliation.js';
@@ -13,7 +14,7 @@ export type { SalesTotals } from '../core/reconciliation.js';
 export const LEDGER_FILE = 'ledger.sqlite';
 
 /** The schema version this code writes (SQLite `user_version`). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** SQLite `application_id` marking a seqr-vend ledger ("SQVL"). */
 export const APPLICATION_ID = 0x5351564c;
@@ -121,6 +122,16 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
   // Version 3 types failures (`failure: { code, resultCode }`, not `code: 'E_SEQR_RESULT:93'`):
   // the projection is folded again from the log, whose old entries read as typed failures.
   refold,
+  (db) => {
+    // Sale events waiting for the fleet broker's acknowledgement; seq = the tx.closed entry's.
+    db.exec(`
+      CREATE TABLE outbox (
+        seq  INTEGER PRIMARY KEY,
+        at   INTEGER NOT NULL,
+        body TEXT    NOT NULL
+      );
+    `);
+  },
 ];
 
 /** Folds the whole log into the projection (`transactions`), replacing what is there. */
@@ -315,6 +326,13 @@ export class SqliteLedger implements Ledger {
           upsertStatement(this.#db).run(
             viewParams(next, row?.first_seq ?? Number(lastInsertRowid)),
           );
+          if (entry.type === 'tx.closed') {
+            const sale = saleEventOf(next, Number(lastInsertRowid));
+            if (sale)
+              this.#db
+                .prepare('INSERT INTO outbox (seq, at, body) VALUES (?, ?, ?)')
+                .run(sale.seq, at, JSON.stringify(sale));
+          }
         })
         .immediate();
     } catch (err) {
@@ -399,6 +417,60 @@ export class SqliteLedger implements Ledger {
       for (const r of rows) totalMinor += parseView(r.view, r.tx_id).price.minor;
       return { count: rows.length, totalMinor };
     });
+  }
+
+  /** Up to `limit` sale events after `afterSeq` (exclusive), oldest first. */
+  outbox(afterSeq: number, limit: number): SaleEvent[] {
+    return this.#read('reading the outbox', () =>
+      this.#db
+        .prepare<[number, number], { body: string }>(
+          'SELECT body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
+        )
+        .all(afterSeq, limit)
+        .map((r) => JSON.parse(r.body) as SaleEvent),
+    );
+  }
+
+  /** Removes delivered sale events (the broker acknowledged them). Idempotent. */
+  acknowledgeOutbox(seqs: readonly number[]): void {
+    this.#usable('acknowledgeOutbox');
+    if (seqs.length === 0) return;
+    try {
+      const remove = this.#db.prepare('DELETE FROM outbox WHERE seq = ?');
+      this.#db
+        .transaction(() => {
+          for (const seq of seqs) remove.run(seq);
+        })
+        .immediate();
+    } catch (err) {
+      throw translate(err, 'acknowledging sale events', true);
+    }
+  }
+
+  /** How many sale events wait, and when the oldest was written (epoch ms). */
+  outboxBacklog(): { readonly pending: number; readonly oldestAt: number | null } {
+    return this.#read('reading the outbox', () => {
+      const row = this.#db
+        .prepare<[], { n: number; oldest: number | null }>(
+          'SELECT count(*) AS n, min(at) AS oldest FROM outbox',
+        )
+        .get();
+      return { pending: row?.n ?? 0, oldestAt: row?.oldest ?? null };
+    });
+  }
+
+  /** Keeps only the newest `keep` sale events (a machine without a fleet broker). */
+  trimOutbox(keep: number): number {
+    this.#usable('trimOutbox');
+    try {
+      return this.#db
+        .prepare(
+          'DELETE FROM outbox WHERE seq NOT IN (SELECT seq FROM outbox ORDER BY seq DESC LIMIT ?)',
+        )
+        .run(keep).changes;
+    } catch (err) {
+      throw translate(err, 'trimming the outbox', true);
+    }
   }
 
   /** Inserts or replaces a period. */

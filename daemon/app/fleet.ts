@@ -1,0 +1,119 @@
+/**
+ * The fleet part of the composition root: the catalogue (file + remote changes), and, with
+ * `fleet` configured, the fleet agent over the daemon's implementation of its port. Without
+ * `fleet`, the ledger keeps only the newest sale events for a broker configured later.
+ */
+import type { Config } from '../../config/schema.js';
+import type { FleetAgent } from '../fleet/agent.js';
+import { Catalog } from '../fleet/catalog.js';
+import { createDaemonMachine } from '../fleet/daemon-machine.js';
+import { startFleet } from '../fleet/start.js';
+import { closePeriod } from '../ledger/end-of-day.js';
+import type { SqliteLedger } from '../ledger/sqlite-ledger.js';
+import type { Logger, SecretSet } from '../log.js';
+import type { Clock } from '../ports/clock.js';
+import type { Dispenser } from '../ports/dispenser.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { packageInfo } from '../seqr/package-root.js';
+import { reconciliationGateway, type Seqr } from './seqr.js';
+import type { StatusSnapshot } from './status.js';
+import type { StopOrder } from './stop-order.js';
+
+export interface FleetDeps {
+  readonly env: NodeJS.ProcessEnv;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly secrets: SecretSet;
+  readonly stopOrder: StopOrder;
+  readonly seqr: Seqr;
+  readonly ledger: SqliteLedger;
+  readonly runtime: Runtime;
+  readonly dispenser: Dispenser;
+  readonly catalog: Catalog;
+  readonly status: () => Promise<StatusSnapshot>;
+  readonly startedAt: number;
+}
+
+/** Sale events a machine without a broker keeps (for a fleet configured later). */
+const UNSENT_SALES_KEPT = 1_000;
+
+/** Starts the fleet agent when `fleet` is configured; registers it with the stop order. */
+export async function startFleetLink(
+  config: Config,
+  deps: FleetDeps,
+): Promise<FleetAgent | undefined> {
+  const { clock, log, seqr, ledger, runtime, dispenser, catalog, stopOrder } = deps;
+  if (config.fleet === undefined) {
+    ledger.trimOutbox(UNSENT_SALES_KEPT);
+    return undefined;
+  }
+  const machine = createDaemonMachine({
+    status: deps.status,
+    fullStatus: deps.status,
+    soldOut: () => runtime.state().soldOut,
+    stock: (slot) => dispenser.stock(slot),
+    onTransition: (listener) =>
+      runtime.onTransition(({ event }) => {
+        listener(event.type === 'ledger.recorded' && event.entry.type === 'tx.closed');
+      }),
+    ledger,
+    catalog,
+    currency: config.currency,
+    terminalId: seqr.terminal.id,
+    ...(seqr.reseller === undefined
+      ? {}
+      : {
+          endOfDay: () =>
+            closePeriod({
+              ledger,
+              reconciliation: reconciliationGateway(seqr.client),
+              clock,
+              logger: log.child({ component: 'endOfDay' }),
+              terminalId: seqr.terminal.id,
+            }),
+        }),
+    refunds: {
+      ledger,
+      gateway: seqr.gateway,
+      clock,
+      logger: log.child({ component: 'refunds' }),
+      cashierId: config.machine.name,
+    },
+    clock,
+    startedAt: deps.startedAt,
+  });
+  const agent = await startFleet({
+    fleet: config.fleet,
+    credentialsDirectory: config.credentialsDirectory,
+    env: deps.env,
+    machine,
+    clock,
+    log: log.child({ component: 'fleet' }),
+    device: {
+      name: config.machine.name,
+      swVersion: packageInfo().version,
+      currency: config.currency,
+      slots: config.products.map((p) => ({ slot: p.slot, name: p.name })),
+    },
+    onSecret: (secret) => {
+      deps.secrets.add(secret);
+    },
+  });
+  stopOrder.add(() => agent.stop());
+  return agent;
+}
+
+/** The catalogue as `status` shows it. */
+export function catalogView(catalog: Catalog): StatusSnapshot['catalog'] {
+  return {
+    products: catalog.products().map((p) => ({
+      slot: p.slot,
+      name: p.name,
+      price: p.price,
+      enabled: p.enabled,
+      stock: p.stock ?? null,
+    })),
+    maintenance: catalog.maintenance,
+    restartPending: catalog.restartPending,
+  };
+}

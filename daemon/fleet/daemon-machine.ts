@@ -1,0 +1,236 @@
+/**
+ * The daemon's implementation of the {@link FleetMachine} port, over the running daemon's parts:
+ * its status, the core's sold-out slots, the dispenser's stock, the ledger (outbox, attention
+ * counts, last reconciliation), the catalogue, the end-of-day run and operator refunds.
+ * The composition root builds it.
+ */
+import { pendingItems } from '../cli/ledger-commands.js';
+import { VendError } from '../errors.js';
+import type { PeriodRecord, SqliteLedger } from '../ledger/sqlite-ledger.js';
+import { attemptRefund, type RefundDeps } from '../ledger/refunds.js';
+import type { Clock } from '../ports/clock.js';
+import type { Catalog } from './catalog.js';
+import type { FleetMachine, MachineSnapshot, SlotView } from './port.js';
+
+/** The part of the daemon's `status()` the fleet reads. */
+export interface DaemonStatus {
+  readonly mode: 'demo' | 'production';
+  readonly machine: string;
+  readonly state: string;
+  readonly status: string;
+  readonly transaction?: {
+    readonly txId: string;
+    readonly slot: number;
+    readonly product: string;
+    readonly invoiceReference?: string;
+  };
+  readonly seqr: {
+    readonly reachable: boolean | null;
+    readonly lastRoundTripMs: number | null;
+    readonly lastError: string | null;
+  };
+  readonly printer: string;
+  readonly today: {
+    readonly sales: number;
+    readonly totalMinor: number;
+    readonly currency: string;
+  };
+  readonly pending: number;
+}
+
+export interface DaemonMachineDeps {
+  readonly status: () => Promise<DaemonStatus>;
+  /** Everything `seqr-vend status --json` shows (for the `status` command). */
+  readonly fullStatus: () => Promise<unknown>;
+  readonly soldOut: () => readonly number[];
+  readonly stock: (slot: number) => number | undefined;
+  /** Subscribes to the core's transitions; `closed` is true when a transaction was closed. */
+  readonly onTransition: (listener: (closed: boolean) => void) => () => void;
+  readonly ledger: SqliteLedger;
+  readonly catalog: Catalog;
+  readonly currency: string;
+  /** The SEQR terminal, for the last reconciliation period. */
+  readonly terminalId: string;
+  /** Closes the reconciliation period now; absent without a reseller credential. */
+  readonly endOfDay?: () => Promise<PeriodRecord>;
+  readonly refunds: RefundDeps;
+  readonly clock: Clock;
+  readonly startedAt: number;
+  /** How far back flagged purchases and unconfirmed refunds are counted. Default 90 days. */
+  readonly attentionWindowMs?: number;
+}
+
+/** How long the attention counts (a ledger scan) are reused when nothing closed. */
+const ATTENTION_TTL_MS = 60_000;
+
+export function createDaemonMachine(deps: DaemonMachineDeps): FleetMachine {
+  const { ledger, catalog, clock } = deps;
+  const changeListeners = new Set<() => void>();
+  const saleListeners = new Set<() => void>();
+  let attention: { at: number; flagged: number; refunds: number } | undefined;
+
+  deps.onTransition((closed) => {
+    if (closed) {
+      attention = undefined;
+      for (const l of [...saleListeners]) l();
+    }
+    for (const l of [...changeListeners]) l();
+  });
+
+  const attentionCounts = (): { flagged: number; refunds: number } => {
+    const now = clock.now();
+    if (attention && now - attention.at < ATTENTION_TTL_MS) return attention;
+    const items = pendingItems(
+      ledger.transactions({ since: now - (deps.attentionWindowMs ?? 90 * 86_400_000) }),
+    );
+    attention = {
+      at: now,
+      flagged: items.filter((i) => i.kind === 'flagged' || i.kind === 'uncertain dispense').length,
+      refunds: items.filter((i) => i.kind === 'refund unconfirmed').length,
+    };
+    return attention;
+  };
+
+  const slotViews = (): SlotView[] => {
+    const soldOut = new Set(deps.soldOut());
+    return catalog.products().map((p) => {
+      const stock = deps.stock(p.slot);
+      return {
+        slot: p.slot,
+        name: p.name,
+        price: { minor: p.priceMinor, currency: deps.currency },
+        enabled: p.enabled,
+        stock: stock ?? null,
+        soldOut: soldOut.has(p.slot) || stock === 0,
+      };
+    });
+  };
+
+  const slotView = (slot: number): SlotView => {
+    const view = slotViews().find((s) => s.slot === slot);
+    if (!view) throw new VendError('E_FLEET_COMMAND_REFUSED', `slot ${slot} is not configured`);
+    return view;
+  };
+
+  const notifyChange = (): void => {
+    for (const l of [...changeListeners]) l();
+  };
+
+  return {
+    async snapshot(): Promise<MachineSnapshot> {
+      const s = await deps.status();
+      const counts = attentionCounts();
+      const period = ledger.lastPeriod(deps.terminalId);
+      return {
+        name: s.machine,
+        mode: s.mode,
+        state: s.state,
+        status: s.status,
+        purchase: s.transaction ?? null,
+        seqr: {
+          reachable: s.seqr.reachable,
+          lastRoundTripMs: s.seqr.lastRoundTripMs,
+          lastError: s.seqr.lastError,
+        },
+        printer: s.printer,
+        slots: slotViews(),
+        today: s.today,
+        pending: s.pending,
+        flagged: counts.flagged,
+        refundsUnconfirmed: counts.refunds,
+        reconciliation:
+          period?.matched === undefined
+            ? null
+            : { periodId: period.periodId, matched: period.matched },
+        maintenance: catalog.maintenance,
+        startedAt: deps.startedAt,
+      };
+    },
+    onChange(listener) {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
+    },
+    onSale(listener) {
+      saleListeners.add(listener);
+      return () => saleListeners.delete(listener);
+    },
+    outbox: {
+      next: (afterSeq, limit) => ledger.outbox(afterSeq, limit),
+      acknowledge: (seqs) => {
+        ledger.acknowledgeOutbox(seqs);
+      },
+      backlog: () => ledger.outboxBacklog(),
+    },
+    commands: {
+      async setProduct(slot, change) {
+        await catalog.change(slot, change);
+        notifyChange();
+        return { slot: slotView(slot), effective: 'nextStart' };
+      },
+      async refill(slot, stock) {
+        await catalog.change(slot, { stock });
+        notifyChange();
+        return { slot: { ...slotView(slot), stock }, effective: 'nextStart' };
+      },
+      async setMaintenance(on) {
+        await catalog.setMaintenance(on);
+        notifyChange();
+        return { maintenance: on, effective: 'nextStart' };
+      },
+      async runEndOfDay() {
+        if (!deps.endOfDay)
+          throw new VendError(
+            'E_FLEET_COMMAND_REFUSED',
+            'end-of-day reports need the reseller user (seqr.reseller and its credential)',
+          );
+        const period = await deps.endOfDay();
+        notifyChange();
+        return { periodId: period.periodId, matched: period.matched ?? null, state: period.state };
+      },
+      async refundFlagged(txId, amountMinor) {
+        const view = ledger.transaction(txId);
+        if (!view)
+          throw new VendError('E_FLEET_COMMAND_REFUSED', `no purchase ${txId} in the ledger`);
+        if (view.closed !== 'flagged')
+          throw new VendError(
+            'E_FLEET_COMMAND_REFUSED',
+            `only a flagged purchase can be refunded remotely; ${txId} is ${view.closed ?? 'still open'}`,
+          );
+        const outcome = await attemptRefund(
+          deps.refunds,
+          view,
+          'operator',
+          'operator refund (fleet)',
+          amountMinor,
+        );
+        const after = ledger.transaction(txId) ?? view;
+        const done = outcome.kind === 'confirmed' || outcome.kind === 'confirmedBy98';
+        if (done && after.refundedMinor >= after.price.minor)
+          await ledger.record({ type: 'tx.closed', txId, outcome: 'refunded' }, clock.now());
+        attention = undefined;
+        notifyChange();
+        for (const l of [...saleListeners]) l();
+        switch (outcome.kind) {
+          case 'confirmed':
+          case 'confirmedBy98':
+            return {
+              txId,
+              refundedMinor: after.refundedMinor,
+              refundReference: outcome.kind === 'confirmed' ? outcome.refundReference : '',
+              outcome: outcome.kind,
+            };
+          case 'nothing':
+            throw new VendError('E_FLEET_COMMAND_REFUSED', `${txId} is already refunded in full`);
+          case 'flag':
+            throw new VendError('E_FLEET_COMMAND_REFUSED', `refund not sent: ${outcome.reason}`);
+          case 'failed':
+            throw new VendError(
+              'E_REFUND_FAILED',
+              `refund not confirmed by SEQR (${outcome.code}); send it again later`,
+            );
+        }
+      },
+      fullStatus: () => deps.fullStatus(),
+    },
+  };
+}
