@@ -83,6 +83,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       'log_type error',
       'log_type warning',
       'log_type notice',
+      // Run as root (CI), Mosquitto would switch to its own user and lose access to `dir`.
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
       ...(options.extra ?? []),
     ];
     if (options.users) {

@@ -27,6 +27,7 @@ import { installSignalHandlers, type SignalTarget } from '../runtime/signals.js'
 import { requestControl } from '../service/control-socket.js';
 import { followLogs } from '../service/logs.js';
 import { registerTerminal } from '../service/register-terminal.js';
+import { runFleetCommand } from './fleet-commands.js';
 import { runLedgerCommand } from './ledger-commands.js';
 
 export interface CliIo {
@@ -55,6 +56,8 @@ Without a command, runs the daemon: with --config, that configuration file; with
   sales | pending | refund | close-period | report   the ledger (see 'seqr-vend sales --help')
   gateway [--config PATH]          the SEQR callback gateway (createPurchase, notificationUrl) that
                                    relays to machines over MQTT (default /etc/seqr-vend/gateway.yaml)
+  fleet [command]                  the operator's fleet broker: live table, commands, sales
+                                   collector (see 'seqr-vend fleet --help')
   --version, --help
 
 The configuration defaults to ${DEFAULT_CONFIG_PATH} for every command but run.
@@ -83,6 +86,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await registerCommand(rest, io);
       case 'gateway':
         return await gatewayCommand(rest, io);
+      case 'fleet':
+        return await runFleetCommand(rest, { ...io, interrupted });
       case 'help':
         io.stdout.write(USAGE);
         return 0;
@@ -97,6 +102,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr.write(`seqr-vend ${command}: ${code ? `${code}: ` : ''}${message}\n`);
     return exitCodeFor(err);
   }
+}
+
+/** Resolves on the first SIGINT or SIGTERM (for the long-running fleet commands). */
+function interrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
 }
 
 function options(

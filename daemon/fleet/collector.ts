@@ -181,7 +181,10 @@ export class Collector {
         const sale = decodeSale(packet.payload);
         // The topic is the authority on the machine (the broker's ACL confines each to its own).
         if (!parsed || !sale || sale.machine !== parsed.machineId) store.rejected();
-        else options.onEvent?.(sale, store.store(sale, Date.now()));
+        else {
+          const outcome = store.store(sale, Date.now());
+          options.onEvent?.(sale, outcome);
+        }
         done();
       } catch (err) {
         // Not acknowledged: the broker delivers it again.

@@ -92,7 +92,9 @@ export function redactUrl(url: string): string {
 
 export class MqttLink {
   readonly #options: LinkOptions;
-  readonly #client: MqttClient;
+  readonly #clientOptions: IClientOptions;
+  /** One MQTT.js client per connection: a lost connection fails what was in flight. */
+  #client: MqttClient;
   readonly #url: string;
   readonly #connectListeners = new Set<() => void>();
   readonly #subscriptions = new Map<string, (message: IncomingMessage) => void>();
@@ -135,8 +137,19 @@ export class MqttLink {
       ...(options.key === undefined ? {} : { key: options.key }),
       rejectUnauthorized: true,
     };
-    this.#client = connect(options.url, clientOptions);
-    this.#client.on('connect', () => {
+    this.#clientOptions = clientOptions;
+    this.#client = this.#connect();
+  }
+
+  /**
+   * A fresh MQTT.js client. When its connection ends it is ended for good (which fails its
+   * in-flight publishes: their callers send them again on the next connection) and a new one
+   * follows after the backoff. MQTT.js's own resending across reconnects is not relied on.
+   */
+  #connect(): MqttClient {
+    const options = this.#options;
+    const client = connect(options.url, this.#clientOptions);
+    client.on('connect', () => {
       this.#since = options.clock.now();
       this.#backoffMs = options.minBackoffMs ?? 1_000;
       if (this.#warned !== undefined)
@@ -147,20 +160,22 @@ export class MqttLink {
       for (const [filter] of this.#subscriptions) this.#subscribe(filter);
       for (const listener of [...this.#connectListeners]) listener();
     });
-    this.#client.on('error', (err) => {
+    client.on('error', (err) => {
       this.#noteError(err);
     });
-    this.#client.on('close', () => {
+    client.once('close', () => {
+      client.end(true);
       if (this.#closed) return;
       if (this.#since !== null && this.#lastError === null)
         this.#noteError(new Error('connection closed'));
       this.#since = options.clock.now();
       this.#scheduleReconnect();
     });
-    this.#client.on('message', (topic, payload, packet: IPublishPacket) => {
+    client.on('message', (topic, payload, packet: IPublishPacket) => {
       for (const [filter, listener] of this.#subscriptions)
         if (matches(filter, topic)) listener(incoming(topic, payload, packet));
     });
+    return client;
   }
 
   /** Starts connecting in the background and returns at once. */
@@ -189,7 +204,7 @@ export class MqttLink {
 
   /**
    * Subscribes `filter` (QoS 1, no retained messages sent at subscription, not our own
-   * messages) now and after every reconnect.
+   * messages, the retain flag as published) now and after every reconnect.
    */
   subscribe(filter: string, listener: (message: IncomingMessage) => void): void {
     this.#subscriptions.set(filter, listener);
@@ -254,15 +269,16 @@ export class MqttLink {
         ),
         2_000,
       );
+    const client = this.#client;
     await new Promise<void>((resolve) => {
-      this.#client.end(false, { reasonCode: 0 }, () => {
+      client.end(!client.connected, { reasonCode: 0 }, () => {
         resolve();
       });
     });
   }
 
   #subscribe(filter: string): void {
-    this.#client.subscribe(filter, { qos: 1, rh: 2, nl: true }, (err) => {
+    this.#client.subscribe(filter, { qos: 1, rh: 2, nl: true, rap: true }, (err) => {
       if (err) this.#noteError(err);
     });
   }
@@ -273,7 +289,7 @@ export class MqttLink {
     this.#backoffMs = Math.min(this.#options.maxBackoffMs ?? 60_000, this.#backoffMs * 2);
     this.#retry = this.#options.clock.setTimeout(() => {
       this.#retry = undefined;
-      if (!this.#closed && !this.#client.connected) this.#client.reconnect();
+      if (!this.#closed) this.#client = this.#connect();
     }, delay);
   }
 
