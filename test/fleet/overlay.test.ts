@@ -83,7 +83,7 @@ describe('catalogue overlay', () => {
     writeFileSync(overlayPath(dir), '{"version":1,"products":{"1":{"price":12}}}');
     expect(() => readOverlay(dir)).toThrow(/products\.1\.price/);
     writeFileSync(overlayPath(dir), '{not json');
-    expect(() => readOverlay(dir)).toThrowError(
+    expect(() => readOverlay(dir)).toThrow(
       expect.objectContaining({ code: 'E_CONFIG_INVALID' }) as Error,
     );
   });
