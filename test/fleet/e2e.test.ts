@@ -19,7 +19,7 @@ const mainJs = path.join(repoRoot, 'dist', 'daemon', 'main.js');
 let broker: Broker;
 let dir: string;
 let removeDir: () => void;
-const cleanups: (() => Promise<unknown> | void)[] = [];
+const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   broker = await startBroker();
