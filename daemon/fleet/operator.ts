@@ -92,7 +92,8 @@ export class FleetOperator {
 
   /**
    * Sends `command` with `body` to `machineId` and resolves with its answer; rejects
-   * E_FLEET_NO_ANSWER after `timeoutMs`.
+   * E_FLEET_REFUSED when the broker refuses the request (ACL), E_FLEET_NO_ANSWER after
+   * `timeoutMs`.
    */
   async request(
     machineId: string,
@@ -118,15 +119,26 @@ export class FleetOperator {
         resolve(reply);
       });
     });
-    await this.#client.publishAsync(topics.command(this.#sender, command), JSON.stringify(body), {
-      qos: 1,
-      properties: {
-        responseTopic: `${topics.replyPrefix}${this.#sender}/${this.#nonce}`,
-        correlationData: correlation,
-        messageExpiryInterval: Math.max(1, Math.ceil(timeoutMs / 1000)),
-        userProperties: { clientId: this.#client.options.clientId ?? '' },
-      },
-    });
+    try {
+      await this.#client.publishAsync(topics.command(this.#sender, command), JSON.stringify(body), {
+        qos: 1,
+        properties: {
+          responseTopic: `${topics.replyPrefix}${this.#sender}/${this.#nonce}`,
+          correlationData: correlation,
+          messageExpiryInterval: Math.max(1, Math.ceil(timeoutMs / 1000)),
+          userProperties: { clientId: this.#client.options.clientId ?? '' },
+        },
+      });
+    } catch (err) {
+      const settle = this.#pending.get(key);
+      this.#pending.delete(key);
+      settle?.({ status: 'error', code: 'E_FLEET_REFUSED', error: '' });
+      throw new VendError(
+        'E_FLEET_REFUSED',
+        `the broker refused the command (is ${this.#sender} allowed to command ${machineId}?): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
     return answer;
   }
 
