@@ -2,7 +2,7 @@
 # Debian packages the tests use. Idempotent; skips apt when everything is present.
 set -euo pipefail
 # Always: chromium for the virtual kiosk's browser tests (test/kiosk/browser.test.ts), mosquitto
-# for the MQTT broker the gateway tests start (test/gateway).
+# for the MQTT broker the gateway and fleet tests start on free ports (test/gateway, test/fleet).
 set -- "$@" chromium mosquitto
 need=()
 for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done

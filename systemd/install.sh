@@ -122,7 +122,7 @@ run chown root:seqr-vend "$config"
 
 # 6. Credentials (LoadCredential= needs the files to exist). An empty terminal password makes a
 #    production daemon stop with exit 78 and a message saying how to set it.
-for name in seqr-terminal-password seqr-reseller-password; do
+for name in seqr-terminal-password seqr-reseller-password fleet-password; do
   file="$ROOT/etc/seqr-vend/credentials/$name"
   if [ "$name" = seqr-terminal-password ] && [ -n "$PASSWORD_FILE" ]; then
     (umask 077 && tr -d '\n' <"$PASSWORD_FILE" >"$file.tmp" && mv "$file.tmp" "$file")

@@ -85,6 +85,7 @@ describe('systemd/install.sh --root', () => {
     expect(mode('etc/seqr-vend/credentials')).toBe('0700');
     expect(mode('etc/seqr-vend/credentials/seqr-terminal-password')).toBe('0600');
     expect(mode('etc/seqr-vend/credentials/seqr-reseller-password')).toBe('0600');
+    expect(mode('etc/seqr-vend/credentials/fleet-password')).toBe('0600');
     expect(mode('var/lib/seqr-vend')).toBe('0750');
     expect(mode('etc/systemd/system/seqr-vend.service')).toBe('0644');
     expect(read('etc/systemd/system/seqr-vend.service')).toContain('ExecStart=');

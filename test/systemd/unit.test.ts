@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  FLEET_PASSWORD_CREDENTIAL,
   RESELLER_PASSWORD_CREDENTIAL,
   TERMINAL_PASSWORD_CREDENTIAL,
 } from '../../config/credentials.js';
@@ -51,6 +52,7 @@ describe('systemd/seqr-vend.service', () => {
     expect(values('LoadCredential')).toEqual([
       `${TERMINAL_PASSWORD_CREDENTIAL}:/etc/seqr-vend/credentials/${TERMINAL_PASSWORD_CREDENTIAL}`,
       `${RESELLER_PASSWORD_CREDENTIAL}:/etc/seqr-vend/credentials/${RESELLER_PASSWORD_CREDENTIAL}`,
+      `${FLEET_PASSWORD_CREDENTIAL}:/etc/seqr-vend/credentials/${FLEET_PASSWORD_CREDENTIAL}`,
     ]);
   });
 
