@@ -159,7 +159,8 @@ export async function startApp(options: AppOptions): Promise<App> {
     startWorkers(config, ledger, stopOrder, { clock, log, seqr });
 
     const catalog = new Catalog(config);
-    let fleet: FleetAgent | undefined;
+    // The status reads the fleet link once it is started, below.
+    const fleetLink: { agent?: FleetAgent } = {};
     const status = statusReader({
       config,
       clock,
@@ -170,9 +171,9 @@ export async function startApp(options: AppOptions): Promise<App> {
       health: seqr.health,
       endpoint: seqr.endpoint,
       catalog: () => catalogView(catalog),
-      fleet: () => fleet?.status(),
+      fleet: () => fleetLink.agent?.status(),
     });
-    fleet = await startFleetLink(config, {
+    const fleet = await startFleetLink(config, {
       env,
       clock,
       log,
@@ -186,6 +187,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       status,
       startedAt,
     });
+    if (fleet) fleetLink.agent = fleet;
     const service = await startService(config, { clock, notifier, runtime, status, stopOrder });
     const statusText = await service.ready();
     log.info({ startMs: clock.now() - startedAt, mode: config.mode, status: statusText }, 'ready');

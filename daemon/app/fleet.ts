@@ -5,7 +5,7 @@
  */
 import type { Config } from '../../config/schema.js';
 import type { FleetAgent } from '../fleet/agent.js';
-import { Catalog } from '../fleet/catalog.js';
+import type { Catalog } from '../fleet/catalog.js';
 import { createDaemonMachine } from '../fleet/daemon-machine.js';
 import { startFleet } from '../fleet/start.js';
 import { closePeriod } from '../ledger/end-of-day.js';
