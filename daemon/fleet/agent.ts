@@ -75,6 +75,8 @@ export class FleetAgent {
   #retryTimer: TimerHandle | undefined;
   // State and alerts.
   #tick: TimerHandle | undefined;
+  /** A change seen within the state period: published when the period is over. */
+  #deferred: TimerHandle | undefined;
   #lastState: string | undefined;
   #lastPublishAt = 0;
   #refreshing: Promise<void> | undefined;
@@ -142,6 +144,7 @@ export class FleetAgent {
     for (const off of this.#offs.splice(0)) off();
     if (this.#tick !== undefined) clock.clearTimeout(this.#tick);
     if (this.#retryTimer !== undefined) clock.clearTimeout(this.#retryTimer);
+    if (this.#deferred !== undefined) clock.clearTimeout(this.#deferred);
     this.requests.stop();
     await this.#refreshing?.catch(() => undefined);
     this.#flushAcks();
@@ -292,7 +295,14 @@ export class FleetAgent {
     this.#updateAlerts(snapshot, now);
     const body = encodeState(machineId, snapshot, 0);
     if (body === this.#lastState) return;
-    if (now - this.#lastPublishAt < this.#period && this.#lastState !== undefined) return;
+    const wait = this.#lastPublishAt + this.#period - now;
+    if (wait > 0 && this.#lastState !== undefined) {
+      this.#deferred ??= clock.setTimeout(() => {
+        this.#deferred = undefined;
+        void this.#refresh();
+      }, wait);
+      return;
+    }
     if (
       link.publishNow(this.topics.state, encodeState(machineId, snapshot, now), {
         qos: 1,

@@ -224,7 +224,7 @@ describe('fleet agent, state and alerts', () => {
     });
     await waitUntil(() => link.connected, 'link');
     await waitUntil(
-      () => watcher.messages.some((m) => m.topic.includes('/switch/m-ha/maintenance/')),
+      () => watcher.messages.some((m) => m.topic.includes('/sensor/m-ha/stock_1/')),
       'switch',
     );
     const topics = watcher.messages.map((m) => m.topic);
