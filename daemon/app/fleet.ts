@@ -14,7 +14,7 @@ import type { Logger, SecretSet } from '../log.js';
 import type { Clock } from '../ports/clock.js';
 import type { Dispenser } from '../ports/dispenser.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { packageInfo } from '../seqr/package-root.js';
+import { packageInfo } from '../package-root.js';
 import { reconciliationGateway, type Seqr } from './seqr.js';
 import type { StatusSnapshot } from './status.js';
 import type { StopOrder } from './stop-order.js';
