@@ -154,7 +154,7 @@ export class FakeMachine implements FleetMachine {
     setMaintenance: (on: boolean) =>
       this.#call('setMaintenance', [on], () => {
         this.update({ maintenance: on });
-        return { maintenance: on, effective: 'nextStart' as const };
+        return { maintenance: on, effective: 'recordedOnly' as const };
       }),
     runEndOfDay: () =>
       this.#call('runEndOfDay', [], () => ({ periodId: 'p1', matched: true, state: 'reported' })),

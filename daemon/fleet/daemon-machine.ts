@@ -175,7 +175,8 @@ export function createDaemonMachine(deps: DaemonMachineDeps): FleetMachine {
       async setMaintenance(on) {
         await catalog.setMaintenance(on);
         notifyChange();
-        return { maintenance: on, effective: 'nextStart' };
+        // The out-of-service screen for maintenance needs a core event (not in this build).
+        return { maintenance: on, effective: 'recordedOnly' };
       },
       async runEndOfDay() {
         if (!deps.endOfDay)

@@ -76,9 +76,10 @@ export interface ProductChange {
 
 /**
  * How a change reached the machine: `now` when the selling side uses it already, `nextStart`
- * when it is stored (durable, shown by `status`) and takes effect at the daemon's next start.
+ * when it is stored (durable, shown by `status`) and takes effect at the daemon's next start,
+ * `recordedOnly` when it is stored and reported but the selling side does not act on it (yet).
  */
-export type Effective = 'now' | 'nextStart';
+export type Effective = 'now' | 'nextStart' | 'recordedOnly';
 
 /**
  * What operators may ask a machine to do. Each method validates its arguments as the
