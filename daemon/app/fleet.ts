@@ -73,9 +73,7 @@ export async function startFleetLink(
             }),
         }),
     refunds: {
-      ledger,
       gateway: seqr.gateway,
-      clock,
       logger: log.child({ component: 'refunds' }),
       cashierId: config.machine.name,
     },

@@ -7,7 +7,17 @@
 import { pendingItems } from '../cli/ledger-commands.js';
 import { VendError } from '../errors.js';
 import type { PeriodRecord, SqliteLedger } from '../ledger/sqlite-ledger.js';
-import { attemptRefund, type RefundDeps } from '../ledger/refunds.js';
+import { foldRefund } from '../core/projection.js';
+import {
+  closingAfterRefund,
+  refundAnswered,
+  refundDecision,
+  type RefundAnswer,
+} from '../core/refunds.js';
+import { failureOf } from '../errors.js';
+import type { OpsLogger } from '../ledger/end-of-day.js';
+import type { LedgerEntry } from '../ports/ledger.js';
+import type { PaymentGateway } from '../ports/payment-gateway.js';
 import type { Clock } from '../ports/clock.js';
 import type { Catalog } from './catalog.js';
 import type { FleetMachine, MachineSnapshot, SlotView } from './port.js';
@@ -53,7 +63,12 @@ export interface DaemonMachineDeps {
   readonly terminalId: string;
   /** Closes the reconciliation period now; absent without a reseller credential. */
   readonly endOfDay?: () => Promise<PeriodRecord>;
-  readonly refunds: RefundDeps;
+  /** Operator refunds: SEQR's refund call, the journal, the cashier id on the refund. */
+  readonly refunds: {
+    readonly gateway: Pick<PaymentGateway, 'refund'>;
+    readonly logger: OpsLogger;
+    readonly cashierId: string;
+  };
   readonly clock: Clock;
   readonly startedAt: number;
   /** How far back flagged purchases and unconfirmed refunds are counted. Default 90 days. */
@@ -197,37 +212,71 @@ export function createDaemonMachine(deps: DaemonMachineDeps): FleetMachine {
             'E_FLEET_COMMAND_REFUSED',
             `only a flagged purchase can be refunded remotely; ${txId} is ${view.closed ?? 'still open'}`,
           );
-        const outcome = await attemptRefund(
-          deps.refunds,
-          view,
-          'operator',
-          'operator refund (fleet)',
-          amountMinor,
-        );
-        const after = ledger.transaction(txId) ?? view;
-        const done = outcome.kind === 'confirmed' || outcome.kind === 'confirmedBy98';
-        if (done && after.refundedMinor >= after.price.minor)
-          await ledger.record({ type: 'tx.closed', txId, outcome: 'refunded' }, clock.now());
+        // The core's refund rules decide (at most what is left, never twice); this carries them
+        // out and records them, as `seqr-vend refund` does.
+        const decision = refundDecision(view, {
+          ...(amountMinor === undefined ? {} : { amountMinor }),
+          operator: true,
+        });
+        if (decision.kind === 'nothing')
+          throw new VendError('E_FLEET_COMMAND_REFUSED', `${txId} is already refunded in full`);
+        if (decision.kind === 'flag')
+          throw new VendError('E_FLEET_COMMAND_REFUSED', `refund not sent: ${decision.reason}`);
+        const requested: Extract<LedgerEntry, { type: 'refund.requested' }> = {
+          type: 'refund.requested',
+          txId,
+          amount: decision.amount,
+          initiator: 'operator',
+        };
+        await ledger.record(requested, clock.now());
+        const { gateway, logger, cashierId } = deps.refunds;
+        const answer: RefundAnswer = await gateway
+          .refund({
+            ersReference: view.ersReference ?? '',
+            amount: decision.amount,
+            title: `Refund: ${view.productName} (operator refund)`,
+            cashierId,
+          })
+          .then(
+            ({ refundReference }) => ({ ok: true as const, refundReference }),
+            (err: unknown) => ({ ok: false as const, failure: failureOf(err) }),
+          );
+        const at = clock.now();
+        const before = foldRefund(view, requested, at);
+        const { result, entries, facts } = refundAnswered(txId, before, decision, answer, at, true);
+        for (const entry of entries) await ledger.record(entry, at);
+        const closing = closingAfterRefund(result, facts, true);
+        if (closing !== undefined && closing !== view.closed)
+          await ledger.record({ type: 'tx.closed', txId, outcome: closing }, at);
         attention = undefined;
         notifyChange();
         for (const l of [...saleListeners]) l();
-        switch (outcome.kind) {
+        switch (result.kind) {
           case 'confirmed':
-          case 'confirmedBy98':
+          case 'inferred':
+            logger.info(
+              { txId, ersReference: view.ersReference, result: result.kind },
+              'refund confirmed',
+            );
             return {
               txId,
-              refundedMinor: after.refundedMinor,
-              refundReference: outcome.kind === 'confirmed' ? outcome.refundReference : '',
-              outcome: outcome.kind,
+              refundedMinor: facts.refundedMinor,
+              refundReference: result.kind === 'confirmed' ? result.refundReference : '',
+              outcome: result.kind,
             };
-          case 'nothing':
-            throw new VendError('E_FLEET_COMMAND_REFUSED', `${txId} is already refunded in full`);
-          case 'flag':
-            throw new VendError('E_FLEET_COMMAND_REFUSED', `refund not sent: ${outcome.reason}`);
           case 'failed':
+            logger.error(
+              {
+                code: 'E_REFUND_FAILED',
+                txId,
+                ersReference: view.ersReference,
+                failure: result.failure.code,
+              },
+              'refund not confirmed',
+            );
             throw new VendError(
               'E_REFUND_FAILED',
-              `refund not confirmed by SEQR (${outcome.code}); send it again later`,
+              `refund not confirmed by SEQR (${result.failure.code})${result.retry ? '; send it again later' : ''}`,
             );
         }
       },
