@@ -115,7 +115,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (!runtimeOwnsAdapters) await hardware.close();
     });
 
-    const { display, kiosk } = await openDisplay(config, {
+    const { display, kiosk, kioskToken } = await openDisplay(config, {
       clock,
       log,
       stopOrder,
@@ -123,6 +123,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       virtual,
       simulator: seqr.simulator,
       logLines,
+      secrets,
     });
     stopOrder.add(async () => {
       if (!runtimeOwnsAdapters) await display.close();
@@ -160,6 +161,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       printer,
       health: seqr.health,
       endpoint: seqr.endpoint,
+      ...(kiosk ? { kiosk: { url: kiosk.url, ...(kioskToken ? { token: kioskToken } : {}) } } : {}),
     });
     const service = await startService(config, { clock, notifier, runtime, status, stopOrder });
     const statusText = await service.ready();

@@ -35,6 +35,8 @@ export interface StatusSnapshot {
   };
   readonly pending: number;
   readonly uptimeS: number;
+  /** The kiosk page, with the token remote browsers need (`kiosk.allowRemote`). */
+  readonly kiosk?: { readonly url: string; readonly token?: string };
 }
 
 export interface StatusSources {
@@ -47,11 +49,12 @@ export interface StatusSources {
   readonly printer: Printer;
   readonly health: SeqrHealth;
   readonly endpoint: string;
+  readonly kiosk?: StatusSnapshot['kiosk'];
 }
 
 /** The daemon's status, read afresh from its parts at each call. */
 export function statusReader(sources: StatusSources): () => Promise<StatusSnapshot> {
-  const { config, clock, startedAt, runtime, ledger, printer, health, endpoint } = sources;
+  const { config, clock, startedAt, runtime, ledger, printer, health, endpoint, kiosk } = sources;
   return async () => {
     const state = runtime.state();
     const tx = transactionOf(state);
@@ -72,6 +75,7 @@ export function statusReader(sources: StatusSources): () => Promise<StatusSnapsh
       today: { sales: today.count, totalMinor: today.totalMinor, currency: config.currency },
       pending: (await ledger.openTransactions()).size,
       uptimeS: Math.round((clock.now() - startedAt) / 1000),
+      ...(kiosk ? { kiosk } : {}),
     };
   };
 }
