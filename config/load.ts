@@ -246,9 +246,10 @@ export interface CheckResult {
 }
 
 /**
- * Everything `seqr-vend check-config` checks: the file, and in production mode that the terminal
- * password (and, with end-of-day reports, the reseller password) credential and the CA file can
- * be read. Credentials are never printed.
+ * Everything `seqr-vend check-config` checks: the file, and whenever SEQR is not the built-in
+ * simulator (production, or demo with `seqr.endpoint`) that the terminal password (and, with
+ * end-of-day reports, the reseller password) credential and the CA file can be used.
+ * Credentials are never printed.
  */
 export async function checkConfig(path: string, env: NodeJS.ProcessEnv): Promise<CheckResult> {
   let config: Config;
@@ -258,7 +259,7 @@ export async function checkConfig(path: string, env: NodeJS.ProcessEnv): Promise
     if (err instanceof ConfigError) return { ok: false, lines: err.lines };
     throw err;
   }
-  if (config.mode === 'production') {
+  if (config.mode === 'production' || config.seqr.endpoint !== undefined) {
     const problems: string[] = [];
     const needs: string[] = [TERMINAL_PASSWORD_CREDENTIAL];
     if (config.endOfDay !== undefined && config.seqr.reseller !== undefined)

@@ -548,6 +548,18 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
   const pollDeadline = pollDeadlineIssue(asRecord(root['seqr']), poll);
   if (pollDeadline) issues.push(pollDeadline);
 
+  const seqrSection = asRecord(root['seqr']);
+  if (
+    root['mode'] === 'demo' &&
+    seqrSection?.['endpoint'] !== undefined &&
+    seqrSection['terminalId'] === undefined
+  )
+    issues.push({
+      path: ['seqr', 'terminalId'],
+      message:
+        'is required with seqr.endpoint: demo mode then talks to that SEQR, not the built-in simulator',
+    });
+
   if (root['mode'] === 'production') {
     const seqr = asRecord(root['seqr']);
     const endpoint = seqr?.['endpoint'];
