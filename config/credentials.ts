@@ -49,12 +49,13 @@ export class CredentialError extends VendError {
  * Reads credential `name` (see {@link credentialPath}), without its trailing newline.
  *
  * Rejects with a {@link CredentialError} (code E_CONFIG_INVALID) that says why: the file does not
- * exist, cannot be read by this user, is a symbolic link or not a regular file, is empty, larger
- * than 4 KiB, more than one line or holds control characters, belongs to a user other than root
- * or the current one, or others may read it; in the fallback directory its group must not read it
- * either (mode 0600 or 0400). Under systemd (`$CREDENTIALS_DIRECTORY`) group bits are allowed:
- * systemd writes the file 0400 and grants the service user read access through an ACL, whose
- * mask shows as group bits. The message names the file and the fix, never the content.
+ * exist, cannot be read by this user, is a symbolic link or not a regular file, is empty, shorter
+ * than 4 characters, larger than 4 KiB, more than one line or holds control characters, belongs to
+ * a user other than root or the current one, or others may read it; in the fallback directory its
+ * group must not read it either (mode 0600 or 0400). Under systemd (`$CREDENTIALS_DIRECTORY`)
+ * group bits are allowed: systemd writes the file 0400 and grants the service user read access
+ * through an ACL, whose mask shows as group bits. The message names the file and the fix, never
+ * the content.
  */
 export async function readCredential(
   name: string,
@@ -112,6 +113,10 @@ export async function readCredential(
       throw refuse(`is ${String(st.size)} bytes; a credential is one line, the password alone`);
     const secret = (await handle.readFile('utf8')).replace(/\r?\n$/, '');
     if (secret.trim() === '') throw refuse('is empty');
+    if (secret.length < 4)
+      throw refuse(
+        'holds fewer than 4 characters: too short to be scrubbed from the output (not a SEQR password)',
+      );
     if (/[\r\n]/.test(secret))
       throw refuse('holds more than one line; a credential is one line, the password alone');
     // eslint-disable-next-line no-control-regex -- control characters are what is looked for

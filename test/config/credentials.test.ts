@@ -99,16 +99,21 @@ describe('a credential that cannot be used says why', () => {
     );
   });
 
-  it('empty, blank, several lines, control characters, too large: each named, none missing', async () => {
+  it('empty, blank, several lines, control characters, too short or large: each named, none missing', async () => {
     file('blank', '  \n');
     file('lines', 's3cret\nsecond\n');
     file('ctrl', 's3cret\u0007x\n');
     file('big', 's3cret'.repeat(1_000));
+    file('short', 'abc\n');
     const cases: [string, string][] = [
       ['blank', 'is empty'],
       ['lines', 'holds more than one line; a credential is one line, the password alone'],
       ['ctrl', 'holds control characters; write the password as plain text'],
       ['big', 'is 6000 bytes; a credential is one line, the password alone'],
+      [
+        'short',
+        'holds fewer than 4 characters: too short to be scrubbed from the output (not a SEQR password)',
+      ],
     ];
     for (const [name, reason] of cases) {
       const err = await why(name);
