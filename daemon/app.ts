@@ -16,9 +16,9 @@ import { LineFeed } from './app/log-feed.js';
 import { openSeqr } from './app/seqr.js';
 import { startService } from './app/service.js';
 import { statusReader, type StatusSnapshot } from './app/status.js';
+import { reportStartFailure } from './app/start-failure.js';
 import { StopOrder } from './app/stop-order.js';
 import { startWorkers } from './app/workers.js';
-import { errorCodeOf } from './errors.js';
 import type { Kiosk } from './kiosk/index.js';
 import { SqliteLedger, ledgerPath } from './ledger/sqlite-ledger.js';
 import { SecretSet, createLogger, type LineSink, type Logger } from './log.js';
@@ -188,8 +188,8 @@ export async function startApp(options: AppOptions): Promise<App> {
       },
     };
   } catch (err) {
-    log.fatal({ code: errorCodeOf(err), err }, 'start-up failed');
+    const reported = reportStartFailure(err, log);
     await stopOrder.closeAll().catch(() => undefined);
-    throw err;
+    throw reported;
   }
 }
