@@ -437,7 +437,7 @@ const asInt = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as n
  * Checks across fields, run on the raw (pre-schema) data so they are reported together with the
  * schema's own errors: pins unique across buttons, relays and sensors; slots unique; prices above
  * zero; poll interval shorter than the payment window; drop window not shorter than the pulse;
- * stock and sold-out pin exclusive; one relay level and one drop sensor for every slot; the kiosk
+ * stock and sold-out pin exclusive; one relay level for every slot; the kiosk
  * on a loopback address unless `kiosk.allowRemote` says otherwise (and then not on loopback);
  * production needs an https endpoint, a terminal id, and the reseller user when end-of-day
  * reports are on.
@@ -495,7 +495,7 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
       });
   });
 
-  // One relay board and one drop sensor serve every slot: the daemon drives them one way.
+  // One relay board serves every slot: the daemon drives every relay output one way.
   const levels = new Set(products.map((p) => asRecord(p)?.['relayActiveLevel'] ?? 'high'));
   if (levels.size > 1)
     issues.push({
@@ -503,19 +503,6 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
       message:
         'relayActiveLevel differs between products; the relay board is driven one way for ' +
         'every slot, so give every product the same relayActiveLevel',
-    });
-  const sensors = new Set(
-    products.flatMap((p) => {
-      const drop = asRecord(asRecord(p)?.['dropSensor']);
-      return drop ? [JSON.stringify([drop['pin'], drop['activeLevel'], drop['windowMs']])] : [];
-    }),
-  );
-  if (sensors.size > 1)
-    issues.push({
-      path: ['products'],
-      message:
-        'dropSensor differs between products; the machine has one drop sensor for every slot, ' +
-        'so give each product that has one the same pin, activeLevel and windowMs',
     });
 
   const kiosk = asRecord(root['kiosk']);

@@ -232,7 +232,7 @@ describe('values', () => {
     ]);
   });
 
-  it('refuses one relay board driven two ways and two different drop sensors', () => {
+  it('refuses one relay board driven two ways', () => {
     const second = `
   - slot: 2
     name: Water
@@ -240,22 +240,12 @@ describe('values', () => {
     buttonPin: 6
     relayPin: 27
     relayActiveLevel: low
-    dropSensor:
-      pin: 16
-  - slot: 3
-    name: Tea
-    price: "12.00"
-    buttonPin: 13
-    relayPin: 22
-    dropSensor:
-      pin: 21
 `;
     const lines = refusal(
       parse(MINIMAL.replace('relayPin: 17\n', `relayPin: 17\n${second.slice(1)}`)),
     );
     expect(lines).toEqual([
       'config.yaml:7: products: relayActiveLevel differs between products; the relay board is driven one way for every slot, so give every product the same relayActiveLevel',
-      'config.yaml:7: products: dropSensor differs between products; the machine has one drop sensor for every slot, so give each product that has one the same pin, activeLevel and windowMs',
     ]);
   });
 
