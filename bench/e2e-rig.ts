@@ -8,6 +8,7 @@ import { mkdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { TERMINAL_PASSWORD_CREDENTIAL } from '../config/credentials.js';
 import { parseConfigText } from '../config/load.js';
 import { startApp, type App } from '../daemon/app.js';
 import type { ProductConfig } from '../daemon/core/config.js';
@@ -159,9 +160,18 @@ control: { socketPath: "${o.dir}/control.sock" }
 `;
 }
 
+/** The terminal password where {@link oursConfigText}'s daemon reads it (`<dir>/credentials`). */
+export function writeTerminalCredential(dir: string, password: string): void {
+  mkdirSync(path.join(dir, 'credentials'), { recursive: true, mode: 0o700 });
+  writeFileSync(path.join(dir, 'credentials', TERMINAL_PASSWORD_CREDENTIAL), `${password}\n`, {
+    mode: 0o600,
+  });
+}
+
 /** Ours: the daemon's composition root (startApp), in demo mode against the bench simulator. */
 export async function startOurs(o: SideOptions): Promise<Side & { app: App }> {
   const device = fakeFramebuffer(o.dir);
+  writeTerminalCredential(o.dir, o.sim.terminal.password);
   const config = parseConfigText(
     oursConfigText({
       dir: o.dir,

@@ -16,6 +16,7 @@ import {
   benchSimulator,
   fakeFramebuffer,
   oursConfigText,
+  writeTerminalCredential,
   pollStats,
   sleep,
   startSide,
@@ -215,14 +216,16 @@ async function spawnTerminal(
   name: SideName,
   dir: string,
   soapUrl: string,
-  terminalId: string,
+  terminal: { readonly id: string; readonly password: string },
 ): Promise<Started> {
+  const terminalId = terminal.id;
   const device = fakeFramebuffer(dir);
   const frames = new FrameWatch(device);
   let argv: string[];
   if (name === 'ours') {
     const config = path.join(dir, 'config.yaml');
     writeFileSync(config, oursConfigText({ dir, device, soapUrl, terminalId }));
+    writeTerminalCredential(dir, terminal.password);
     argv = [path.resolve(here, '../daemon/main.js'), '--config', config];
   } else {
     argv = [path.join(here, 'e2e-worker.js'), 'serve-baseline', soapUrl, terminalId, device];
@@ -278,7 +281,7 @@ async function startTimes(
     for (let i = 0; i < starts; i++) {
       const dir = mkdtempSync(path.join(os.tmpdir(), `seqr-e2e-proc-${name}-`));
       try {
-        const s = await spawnTerminal(name, dir, sim.soapUrl, sim.terminal.id);
+        const s = await spawnTerminal(name, dir, sim.soapUrl, sim.terminal);
         ready.push(s.ready);
         frame.push(s.firstFrame);
         await stopChild(s.child);
@@ -297,7 +300,7 @@ async function idleFigures(name: SideName, idleMs: number): Promise<{ cpu: numbe
   const sim = await benchSimulator();
   const dir = mkdtempSync(path.join(os.tmpdir(), `seqr-e2e-idle-${name}-`));
   try {
-    const { child } = await spawnTerminal(name, dir, sim.soapUrl, sim.terminal.id);
+    const { child } = await spawnTerminal(name, dir, sim.soapUrl, sim.terminal);
     try {
       const pid = child.pid ?? 0;
       await sleep(2000);

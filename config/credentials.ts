@@ -30,12 +30,34 @@ export function credentialPath(
   return path.join(dir !== undefined && dir !== '' ? dir : fallbackDirectory, name);
 }
 
+/** The largest credential file read: a password is one short line. */
+const MAX_CREDENTIAL_BYTES = 4_096;
+
+/**
+ * A credential that cannot be used, with the reason (never the content). `missing` tells a file
+ * that does not exist from one that exists but is unusable: an optional credential may be absent,
+ * never broken.
+ */
+export class CredentialError extends VendError {
+  readonly missing: boolean;
+  constructor(message: string, missing: boolean, cause?: unknown) {
+    super('E_CONFIG_INVALID', message, cause === undefined ? {} : { cause });
+    this.name = 'CredentialError';
+    this.missing = missing;
+  }
+}
+
 /**
  * Reads credential `name` (see {@link credentialPath}), without its trailing newline.
  *
- * Rejects E_CONFIG_INVALID when the file is missing, empty, not a regular file, readable by its
- * group or others (mode must be 0600 or 0400), or owned by a user other than root or the current
- * user. The message names the file and the fix, never the content.
+ * Rejects with a {@link CredentialError} (code E_CONFIG_INVALID) that says why: the file does not
+ * exist, cannot be read by this user, is a symbolic link or not a regular file, is empty, shorter
+ * than 4 characters, larger than 4 KiB, more than one line or holds control characters, belongs to
+ * a user other than root or the current one, or others may read it; in the fallback directory its
+ * group must not read it either (mode 0600 or 0400). Under systemd (`$CREDENTIALS_DIRECTORY`)
+ * group bits are allowed: systemd writes the file 0400 and grants the service user read access
+ * through an ACL, whose mask shows as group bits. The message names the file and the fix, never
+ * the content.
  */
 export async function readCredential(
   name: string,
@@ -43,38 +65,65 @@ export async function readCredential(
   fallbackDirectory: string = DEFAULT_CREDENTIALS_DIRECTORY,
 ): Promise<string> {
   const file = credentialPath(name, env, fallbackDirectory);
+  const managed = file !== path.join(fallbackDirectory, name);
+  const refuse = (why: string, missing = false, cause?: unknown): CredentialError =>
+    new CredentialError(`credential ${name}: ${file} ${why}`, missing, cause);
+  const uid = process.getuid?.();
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`;
-    throw new VendError(
-      'E_CONFIG_INVALID',
-      `credential ${name}: ${file} ${why}; create it with \`seqr-vend register-terminal\` or as a ` +
-        `root-only file (chmod 600) in ${fallbackDirectory}, loaded by the unit's LoadCredential=`,
-      { cause: err },
-    );
+    switch (code) {
+      case 'ENOENT':
+        throw refuse(
+          'does not exist; create it with `seqr-vend register-terminal` or as a root-only file ' +
+            `(chmod 600) in ${fallbackDirectory}, loaded by the unit's LoadCredential=`,
+          true,
+          err,
+        );
+      case 'EACCES':
+        throw refuse(
+          `cannot be read by uid ${String(uid)} (permission denied); run the command as root, ` +
+            "or let systemd pass it to the service (the unit's LoadCredential=)",
+          false,
+          err,
+        );
+      case 'ELOOP':
+        throw refuse('is a symbolic link; put the password in a regular file', false, err);
+      case undefined:
+      default:
+        throw refuse(`cannot be read (${code ?? 'error'})`, false, err);
+    }
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile())
-      throw new VendError('E_CONFIG_INVALID', `credential ${name}: ${file} is not a regular file`);
-    if ((st.mode & 0o077) !== 0)
-      throw new VendError(
-        'E_CONFIG_INVALID',
-        `credential ${name}: ${file} is readable by group or others (mode ` +
+    if (!st.isFile()) throw refuse('is not a regular file');
+    // systemd grants the service user read access through an ACL, whose mask shows as group bits.
+    if ((st.mode & (managed ? 0o007 : 0o077)) !== 0)
+      throw refuse(
+        'is readable by group or others (mode ' +
           `${(st.mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}`,
       );
-    const uid = process.getuid?.();
     if (st.uid !== 0 && st.uid !== uid)
-      throw new VendError(
-        'E_CONFIG_INVALID',
-        `credential ${name}: ${file} is owned by uid ${st.uid}; it must belong to root`,
+      throw refuse(
+        `is owned by uid ${String(st.uid)}; it must belong to root` +
+          (uid === undefined || uid === 0 ? '' : ` or to uid ${String(uid)}, who runs this`) +
+          `; run: chown root: ${file}`,
       );
+    if (st.size > MAX_CREDENTIAL_BYTES)
+      throw refuse(`is ${String(st.size)} bytes; a credential is one line, the password alone`);
     const secret = (await handle.readFile('utf8')).replace(/\r?\n$/, '');
-    if (secret === '')
-      throw new VendError('E_CONFIG_INVALID', `credential ${name}: ${file} is empty`);
+    if (secret.trim() === '') throw refuse('is empty');
+    if (secret.length < 4)
+      throw refuse(
+        'holds fewer than 4 characters: too short to be scrubbed from the output (not a SEQR password)',
+      );
+    if (/[\r\n]/.test(secret))
+      throw refuse('holds more than one line; a credential is one line, the password alone');
+    // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+    if (/[\x00-\x08\x0b-\x1f\x7f]/.test(secret))
+      throw refuse('holds control characters; write the password as plain text');
     return secret;
   } finally {
     await handle.close();

@@ -44,7 +44,9 @@ export function readOverlay(stateDirectory: string): Overlay {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_OVERLAY;
+    // No state directory yet (or a path through a file, which start-up reports as such): no overlay.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return EMPTY_OVERLAY;
     throw new ConfigError([
       `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     ]);

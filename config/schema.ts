@@ -8,6 +8,7 @@
  * float. Secrets never appear here: the terminal password is a systemd credential (see
  * `config/credentials.ts`).
  */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { parseDecimal } from '../daemon/ports/money.js';
 
@@ -41,21 +42,62 @@ export function environmentDefaults(env: NodeJS.ProcessEnv): EnvironmentDefaults
 const pin = z.int().min(0).max(27).describe('BCM GPIO number (GPIO17 = 17), 0..27');
 const activeLevel = z.enum(['high', 'low']);
 const ms = (min: number, max: number) => z.int().min(min).max(max);
-const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
+
+/**
+ * Characters that do not belong in text shown on the display, printed on a receipt or sent to
+ * SEQR: control characters (an ESC would reach the printer as a command), format characters
+ * (bidirectional overrides reorder what the operator reads), surrogates, private use, line and
+ * paragraph separators.
+ */
+const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}]/u;
+const PRINTABLE_MESSAGE = 'must be printable text (no control or format characters)';
+
+/** Whether `text` holds only printable characters (see {@link NOT_PRINTABLE}). */
+export function isPrintable(text: string): boolean {
+  return !NOT_PRINTABLE.test(text);
+}
+
+/** One line of printable text, trimmed, 1..`max` characters. */
+const printable = (max: number) =>
+  z.string().trim().min(1).max(max).refine(isPrintable, PRINTABLE_MESSAGE);
+
+const absolutePath = z
+  .string()
+  .max(4_096)
+  .regex(/^\//, 'must be an absolute path')
+  .refine(isPrintable, PRINTABLE_MESSAGE);
+
+/** A host name or an IP address (IPv6 without brackets). */
+const hostText = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'must be a host name or an IP address');
 
 /** A quoted decimal amount (`"25.00"`) -> the same text, validated; minor units are added later. */
 const decimalText = z
   .string()
+  .max(40)
   .refine(
     (text) => parseDecimal(text) !== undefined,
     'is not a decimal amount (write e.g. "25.00")',
   );
 
+/** The highest price a slot may have, in minor units (keeps every sum an exact integer). */
+export const MAX_PRICE_MINOR = 100_000_000;
+/** The highest VAT rate accepted, in percent: no country levies more than 27 %. */
+export const MAX_VAT_PERCENT = 50;
+
 /** One product as written, before the price becomes minor units (the fleet overlay reuses it). */
 export const productObject = z.strictObject({
   slot: z.int().min(1).max(99).describe('Slot number shown on the machine, 1..99'),
-  name: z.string().trim().min(1).max(40),
-  price: decimalText.describe('Price as a quoted decimal string, e.g. "25.00"'),
+  name: printable(40).describe('Shown on the display and printed on the receipt'),
+  price: decimalText
+    .refine(
+      (text) => (parseDecimal(text) ?? 0) <= MAX_PRICE_MINOR,
+      `is above the highest price ${String(MAX_PRICE_MINOR / 100)}.00`,
+    )
+    .describe('Price as a quoted decimal string, e.g. "25.00"'),
   buttonPin: pin,
   relayPin: pin,
   pulseMs: ms(20, 5_000).default(300).describe('How long the relay is energised per vend'),
@@ -92,13 +134,16 @@ const buttonsSchema = z.strictObject({
 
 const gpioSchema = z.strictObject({
   backend: z.enum(['sysfs', 'rpio', 'gpiod', 'fake']).default('sysfs'),
-  sysfsLabel: z
-    .string()
-    .min(1)
+  sysfsLabel: printable(64)
     .optional()
     .describe('gpiochip label to map BCM numbers through (default: the Pi header chip found)'),
-  sysfsBase: z.int().min(0).optional().describe('sysfs number of BCM 0; overrides the label'),
-  chip: z.string().min(1).optional().describe('gpiod chip name, path or label'),
+  sysfsBase: z
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe('sysfs number of BCM 0; overrides the label'),
+  chip: printable(128).optional().describe('gpiod chip name, path or label'),
 });
 
 const displaySchema = z.strictObject({
@@ -108,7 +153,7 @@ const displaySchema = z.strictObject({
   width: z.int().min(64).max(8_192).optional(),
   height: z.int().min(64).max(8_192).optional(),
   bitsPerPixel: z.literal([16, 32]).optional(),
-  stride: z.int().min(1).optional().describe('Bytes per framebuffer line'),
+  stride: z.int().min(1).max(65_536).optional().describe('Bytes per framebuffer line'),
   rotation: z.literal([0, 90, 180, 270]).default(0),
 });
 
@@ -127,7 +172,7 @@ const printerSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('tcp'),
-    host: z.string().min(1),
+    host: hostText,
     port: z.int().min(1).max(65_535).default(9_100),
     ...printerCommon,
   }),
@@ -210,13 +255,14 @@ const deadlineMs = ms(1_000, 120_000);
 const seqrSchema = z.strictObject({
   endpoint: z
     .url({ protocol: /^https?$/ })
+    .max(2_048)
     .optional()
     .describe('SOAP endpoint (https); required in production'),
-  terminalId: z.string().min(1).optional().describe('Required in production'),
+  terminalId: printable(64).optional().describe('Required in production'),
   reseller: z
     .strictObject({
-      id: z.string().min(1),
-      userId: z.string().min(1).default('9900'),
+      id: printable(64),
+      userId: printable(64).default('9900'),
     })
     .optional()
     .describe('Reseller user for register-terminal and end-of-day reports'),
@@ -295,13 +341,34 @@ export function configSchema(defaults: EnvironmentDefaults) {
       mode: z
         .enum(['demo', 'production'])
         .describe('demo = built-in SEQR simulator and virtual hardware'),
-      machine: z.strictObject({ name: z.string().trim().min(1).max(60) }),
+      machine: z.strictObject({ name: printable(60) }),
       merchant: z
         .strictObject({
-          name: z.string().trim().min(1).max(60),
-          address: z.string().trim().max(200).default(''),
-          vatRate: decimalText.default('25').describe('VAT in percent, e.g. "25" or "12.5"'),
-          organisationNumber: z.string().trim().max(40).optional(),
+          name: printable(60),
+          address: z
+            .string()
+            .trim()
+            .max(200)
+            .refine(
+              (text) => text.split('\n').every(isPrintable),
+              'must be printable text (lines, no control or format characters)',
+            )
+            .refine((text) => text.split('\n').length <= 4, 'has more than 4 lines')
+            .default('')
+            .describe('Printed on the receipt; up to 4 lines'),
+          vatRate: decimalText
+            .refine(
+              (text) => (parseDecimal(text) ?? 0) <= MAX_VAT_PERCENT * 100,
+              `is not a VAT rate between 0 and ${String(MAX_VAT_PERCENT)} percent`,
+            )
+            .default('25')
+            .describe('VAT in percent, e.g. "25" or "12.5"'),
+          organisationNumber: z
+            .string()
+            .trim()
+            .max(40)
+            .refine(isPrintable, PRINTABLE_MESSAGE)
+            .optional(),
         })
         .transform((m) => ({ ...m, vatBasisPoints: parseDecimal(m.vatRate) ?? 0 })),
       locale: z.enum(['en', 'sv']).default('en'),
@@ -341,8 +408,17 @@ export function configSchema(defaults: EnvironmentDefaults) {
       kiosk: z
         .strictObject({
           enabled: z.boolean().optional().describe('The local web page; default on in demo only'),
-          host: z.string().min(1).default('127.0.0.1'),
+          host: hostText
+            .default('127.0.0.1')
+            .describe('A loopback address unless allowRemote is true as well'),
           port: z.int().min(0).max(65_535).default(8_080).describe('0 = any free port'),
+          allowRemote: z
+            .boolean()
+            .default(false)
+            .describe(
+              'Serve the page beyond this machine (host must then be a non-loopback address); ' +
+                'remote browsers need the token `seqr-vend status` shows',
+            ),
         })
         .prefault({}),
       virtual: z
@@ -380,6 +456,21 @@ export interface SemanticIssue {
   readonly message: string;
 }
 
+const LOOPBACK_V6 = new BlockList();
+LOOPBACK_V6.addAddress('::1', 'ipv6');
+
+/**
+ * Whether `host` reaches this machine only: `localhost`, 127.0.0.0/8 or ::1 (also written as an
+ * IPv4-mapped or bracketed IPv6 address). Any other name may resolve to a network address.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  if (isIPv4(v4)) return v4.startsWith('127.');
+  return isIPv6(h) && LOOPBACK_V6.check(h, 'ipv6');
+}
+
 /** `['products', 2, 'price']` -> `products[2].price`. */
 export function formatPath(path: readonly (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
@@ -394,8 +485,10 @@ const asInt = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as n
  * Checks across fields, run on the raw (pre-schema) data so they are reported together with the
  * schema's own errors: pins unique across buttons, relays and sensors; slots unique; prices above
  * zero; poll interval shorter than the payment window; drop window not shorter than the pulse;
- * stock and sold-out pin exclusive; production needs an https endpoint, a terminal id, and the
- * reseller user when end-of-day reports are on.
+ * stock and sold-out pin exclusive; one relay level for every slot; the kiosk
+ * on a loopback address unless `kiosk.allowRemote` says otherwise (and then not on loopback);
+ * production needs an https endpoint, a terminal id, and the reseller user when end-of-day
+ * reports are on.
  * Values of the wrong type are skipped here (the schema reports them).
  */
 export function semanticIssues(raw: unknown): SemanticIssue[] {
@@ -450,6 +543,35 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
       });
   });
 
+  // One relay board serves every slot: the daemon drives every relay output one way.
+  const levels = new Set(products.map((p) => asRecord(p)?.['relayActiveLevel'] ?? 'high'));
+  if (levels.size > 1)
+    issues.push({
+      path: ['products'],
+      message:
+        'relayActiveLevel differs between products; the relay board is driven one way for ' +
+        'every slot, so give every product the same relayActiveLevel',
+    });
+
+  const kiosk = asRecord(root['kiosk']);
+  const host = typeof kiosk?.['host'] === 'string' ? kiosk['host'] : '127.0.0.1';
+  const allowRemote = kiosk?.['allowRemote'] === true;
+  if (!allowRemote && !isLoopbackHost(host))
+    issues.push({
+      path: ['kiosk', 'host'],
+      message:
+        `"${host}" is not a loopback address: the kiosk page would be open to the network, where ` +
+        'anyone could press the buttons. Keep 127.0.0.1, or also set kiosk.allowRemote: true; ' +
+        'remote browsers then need the token `seqr-vend status` shows',
+    });
+  if (allowRemote && isLoopbackHost(host))
+    issues.push({
+      path: ['kiosk', 'allowRemote'],
+      message:
+        `true needs kiosk.host set to a non-loopback address (this machine's LAN address, or ` +
+        `0.0.0.0 for every interface); with "${host}" the page is local only`,
+    });
+
   const timeouts = asRecord(root['timeouts']);
   const poll = asInt(timeouts?.['pollIntervalMs']) ?? 1_000;
   const payment = asInt(timeouts?.['paymentWindowMs']) ?? 30_000;
@@ -466,6 +588,18 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
     issues.push({
       path: ['fleet', fleet['certFile'] === undefined ? 'certFile' : 'keyFile'],
       message: 'give both certFile and keyFile, or neither',
+    });
+
+  const seqrSection = asRecord(root['seqr']);
+  if (
+    root['mode'] === 'demo' &&
+    seqrSection?.['endpoint'] !== undefined &&
+    seqrSection['terminalId'] === undefined
+  )
+    issues.push({
+      path: ['seqr', 'terminalId'],
+      message:
+        'is required with seqr.endpoint: demo mode then talks to that SEQR, not the built-in simulator',
     });
 
   if (root['mode'] === 'production') {

@@ -18,9 +18,9 @@ import { LineFeed } from './app/log-feed.js';
 import { openSeqr } from './app/seqr.js';
 import { startService } from './app/service.js';
 import { statusReader, type StatusSnapshot } from './app/status.js';
+import { reportStartFailure } from './app/start-failure.js';
 import { StopOrder } from './app/stop-order.js';
 import { startWorkers } from './app/workers.js';
-import { errorCodeOf } from './errors.js';
 import type { FleetAgent } from './fleet/agent.js';
 import { Catalog } from './fleet/catalog.js';
 import type { Kiosk } from './kiosk/index.js';
@@ -122,7 +122,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (!runtimeOwnsAdapters) await hardware.close();
     });
 
-    const { display, kiosk } = await openDisplay(config, {
+    const { display, kiosk, kioskToken } = await openDisplay(config, {
       clock,
       log,
       stopOrder,
@@ -130,6 +130,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       virtual,
       simulator: seqr.simulator,
       logLines,
+      secrets,
     });
     stopOrder.add(async () => {
       if (!runtimeOwnsAdapters) await display.close();
@@ -172,6 +173,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       endpoint: seqr.endpoint,
       catalog: () => catalogView(catalog),
       fleet: () => fleetLink.agent?.status(),
+      ...(kiosk ? { kiosk: { url: kiosk.url, ...(kioskToken ? { token: kioskToken } : {}) } } : {}),
     });
     const fleet = await startFleetLink(config, {
       env,
@@ -214,8 +216,8 @@ export async function startApp(options: AppOptions): Promise<App> {
       },
     };
   } catch (err) {
-    log.fatal({ code: errorCodeOf(err), err }, 'start-up failed');
+    const reported = reportStartFailure(err, log);
     await stopOrder.closeAll().catch(() => undefined);
-    throw err;
+    throw reported;
   }
 }

@@ -12,6 +12,8 @@ export const ERROR_CATALOGUE = {
     'The configuration file is invalid; the daemon refuses to start (exit code 78).',
   E_UNEXPECTED:
     'An adapter failed with an error that carries no catalogue code (a bug: the log line has the stack).',
+  E_START_FAILED:
+    'The daemon could not open something it needs at start (a directory, a socket, a network port), for the system reason the message gives; nothing was traded.',
   E_PRINTER_NONE:
     "No receipt printer is configured (printer.type none): the receipt goes to the customer's app only.",
   E_CLOSED: 'An adapter was used after it was closed (a shutdown was in progress).',

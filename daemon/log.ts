@@ -56,6 +56,19 @@ export const REDACT_PATHS: readonly string[] = [
 
 export const CENSOR = '[REDACTED]';
 
+/** `text` as XML character data escapes it (the soap package's `xmlEscape`). */
+function escapeXml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    .replace(/\t/g, '&#x9;')
+    .replace(/\r/g, '&#xD;')
+    .replace(/\n/g, '&#xA;');
+}
+
 /**
  * Secret values that must never reach the output, whatever field or message carries them.
  * Add the terminal password as soon as it is read; values shorter than 4 characters are refused
@@ -67,19 +80,27 @@ export class SecretSet {
   add(secret: string): void {
     if (secret.length < 4)
       throw new RangeError('a secret to scrub must have at least 4 characters');
-    // The value as written, inside a JSON string, and inside JSON text that was itself logged
-    // as a string (a serialized SOAP or JSON body): longest first, so no partial match remains.
-    const once = JSON.stringify(secret).slice(1, -1);
-    const twice = JSON.stringify(once).slice(1, -1);
-    for (const form of [twice, once, secret]) this.#values.add(form);
+    // The value as written, inside XML text (a SOAP request, and that request echoed inside a
+    // fault's XML), each inside a JSON string and inside JSON text that was itself logged as a
+    // string (a serialized SOAP or JSON body).
+    const xml = escapeXml(secret);
+    for (const base of [secret, xml, escapeXml(xml)]) {
+      const once = JSON.stringify(base).slice(1, -1);
+      const twice = JSON.stringify(once).slice(1, -1);
+      for (const form of [base, once, twice]) this.#values.add(form);
+    }
+    // Longest first, so that no partial match remains.
+    this.#ordered = [...this.#values].sort((a, b) => b.length - a.length);
   }
 
   /** `line` with every registered secret replaced by {@link CENSOR}. */
   scrub(line: string): string {
     let out = line;
-    for (const value of this.#values) if (out.includes(value)) out = out.replaceAll(value, CENSOR);
+    for (const value of this.#ordered) if (out.includes(value)) out = out.replaceAll(value, CENSOR);
     return out;
   }
+
+  #ordered: readonly string[] = [];
 }
 
 /** Anything with a synchronous `write(string)`: fd 1 by default, a collector in tests. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
 import type { TransactionView } from '../../daemon/core/projection.js';
+import { TERMINAL_PASSWORD_CREDENTIAL, writeCredential } from '../../config/credentials.js';
 import { startSimulator, type Operation, type SeqrSimulator } from '../../simulator/index.js';
 import { checkRun, parseRelayRecord, type CheckResult } from './checks.js';
 import { DaemonExited, DaemonProcess, type DaemonLine } from './daemon-process.js';
@@ -173,6 +174,7 @@ function daemonConfig(dir: string, endpoint: string, terminalId: string): unknow
     },
     recovery: { maxCustomerAgeMs: MAX_CUSTOMER_AGE_MS },
     stateDirectory: path.join(dir, 'state'),
+    credentialsDirectory: path.join(dir, 'credentials'),
     control: { socketPath: path.join(dir, 'control.sock') },
     kiosk: { enabled: true, host: '127.0.0.1', port: 0 },
     virtual: { recordFile: path.join(dir, 'relay.jsonl') },
@@ -265,6 +267,11 @@ class TortureRun {
     writeFileSync(
       this.#configPath,
       JSON.stringify(daemonConfig(this.#dir, this.#proxy.url, simulator.terminal.id), null, 2),
+    );
+    await writeCredential(
+      path.join(this.#dir, 'credentials'),
+      TERMINAL_PASSWORD_CREDENTIAL,
+      simulator.terminal.password,
     );
     this.#spawn();
     await this.#current.whenReady(READY_TIMEOUT_MS);

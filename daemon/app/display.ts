@@ -8,7 +8,7 @@ import { createDisplay, formatMoney } from '../../hardware/display/index.js';
 import { TeeDisplay } from '../../hardware/display/tee-display.js';
 import type { SeqrSimulator } from '../../simulator/types.js';
 import type { Kiosk } from '../kiosk/index.js';
-import type { Logger } from '../log.js';
+import type { Logger, SecretSet } from '../log.js';
 import type { Clock } from '../ports/clock.js';
 import type { Display } from '../ports/display.js';
 import type { VirtualHardware } from './hardware.js';
@@ -27,12 +27,16 @@ export interface DisplayDeps {
   readonly simulator: SeqrSimulator | undefined;
   /** The journal lines the kiosk page shows. */
   readonly logLines: LineFeed;
+  /** The log's secrets: the kiosk token joins them. */
+  readonly secrets: SecretSet;
 }
 
 export interface OpenedDisplay {
   readonly display: Display;
   /** The virtual kiosk web page, when `kiosk.enabled` on virtual hardware. */
   readonly kiosk: Kiosk | undefined;
+  /** The token remote browsers need, with `kiosk.allowRemote`. */
+  readonly kioskToken?: string;
 }
 
 /**
@@ -52,6 +56,12 @@ export async function openDisplay(config: Config, deps: DisplayDeps): Promise<Op
   if (virtual && config.kiosk.enabled) {
     // Imported only here: a machine without the kiosk never loads it.
     const { startKiosk } = await import('../kiosk/index.js');
+    let token: string | undefined;
+    if (config.kiosk.allowRemote) {
+      const { kioskToken } = await import('../kiosk/access.js');
+      token = await kioskToken(config.stateDirectory);
+      deps.secrets.add(token);
+    }
     const demo = config.mode === 'demo';
     const turned = config.display.rotation === 90 || config.display.rotation === 270;
     const w = config.display.width ?? 800;
@@ -59,6 +69,7 @@ export async function openDisplay(config: Config, deps: DisplayDeps): Promise<Op
     const kioskOn = (port: number): Promise<Kiosk> =>
       startKiosk({
         host: config.kiosk.host,
+        ...(token === undefined ? {} : { token }),
         port,
         locale: config.locale,
         display: {
@@ -89,8 +100,9 @@ export async function openDisplay(config: Config, deps: DisplayDeps): Promise<Op
     stopOrder.add(() => kiosk.close());
     log.info({ url: kiosk.url }, 'virtual kiosk listening');
     const writesNowhere = config.display.sink === 'png' && config.display.pngPath === undefined;
-    if (writesNowhere) return { display: kiosk.display, kiosk };
-    return { display: new TeeDisplay([configured(), kiosk.display]), kiosk };
+    const withToken = token === undefined ? {} : { kioskToken: token };
+    if (writesNowhere) return { display: kiosk.display, kiosk, ...withToken };
+    return { display: new TeeDisplay([configured(), kiosk.display]), kiosk, ...withToken };
   }
   return { display: configured(), kiosk: undefined };
 }

@@ -3,7 +3,11 @@
  * reseller credentials, the SOAP client and the payment gateway, watched for `status`.
  */
 import { readFile } from 'node:fs/promises';
-import { readResellerPassword, readTerminalPassword } from '../../config/credentials.js';
+import {
+  CredentialError,
+  readResellerPassword,
+  readTerminalPassword,
+} from '../../config/credentials.js';
 import type { Config } from '../../config/schema.js';
 import type { SeqrSimulator } from '../../simulator/types.js';
 import { VendError, errorCodeOf } from '../errors.js';
@@ -16,9 +20,6 @@ import { SeqrClient, type SeqrResellerCredentials } from '../seqr/client.js';
 import { SeqrPaymentGateway } from '../seqr/gateway.js';
 import type { StatusSnapshot } from './status.js';
 import type { StopOrder } from './stop-order.js';
-
-/** The simulator's terminal password, used in demo mode when no credential file exists. */
-const SIMULATOR_DEFAULT_PASSWORD = '12345678';
 
 export interface Seqr {
   /** The SOAP endpoint in use: the configured one, or the in-process simulator's. */
@@ -45,9 +46,10 @@ export interface SeqrDeps {
 
 /**
  * Opens SEQR: in demo mode without `seqr.endpoint` the in-process simulator, else the configured
- * endpoint with the terminal credential from the credentials directory (demo mode falls back to
- * the simulator's default password). Rejects with E_CONFIG_INVALID when the endpoint or terminal
- * id is missing or the CA file cannot be read.
+ * endpoint with the terminal credential from the credentials directory, in demo mode too (the
+ * simulator's own password goes with the built-in simulator only). Rejects with E_CONFIG_INVALID
+ * when the endpoint or terminal id is missing, a credential cannot be used (the message says why;
+ * an absent reseller credential only turns end-of-day reports off) or the CA file cannot be read.
  */
 export async function openSeqr(config: Config, deps: SeqrDeps): Promise<Seqr> {
   const { env, clock, log, secrets, stopOrder } = deps;
@@ -71,16 +73,18 @@ export async function openSeqr(config: Config, deps: SeqrDeps): Promise<Seqr> {
         'E_CONFIG_INVALID',
         'seqr.endpoint and seqr.terminalId are required (in demo mode, terminalId whenever endpoint is set)',
       );
-    const password = await readTerminalPassword(config, env).catch((err: unknown) => {
-      if (demo) return SIMULATOR_DEFAULT_PASSWORD;
-      throw err;
-    });
+    const password = await readTerminalPassword(config, env);
     terminal = { id: config.seqr.terminalId, password };
     if (config.seqr.reseller)
       reseller = await readResellerPassword(config, env).then(
         (password) => ({ ...config.seqr.reseller, password }) as SeqrResellerCredentials,
         (err: unknown) => {
-          log.warn({ code: errorCodeOf(err) }, 'no reseller password: end-of-day reports are off');
+          // Optional, so it may be absent; a file that is there must be usable.
+          if (!(err instanceof CredentialError) || !err.missing) throw err;
+          log.warn(
+            { code: err.code, reason: err.message },
+            'no reseller password: end-of-day reports are off',
+          );
           return undefined;
         },
       );

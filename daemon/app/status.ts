@@ -50,6 +50,8 @@ export interface StatusSnapshot {
   };
   /** The fleet broker link, when `fleet` is configured. */
   readonly fleet?: FleetStatus;
+  /** The kiosk page, with the token remote browsers need (`kiosk.allowRemote`). */
+  readonly kiosk?: { readonly url: string; readonly token?: string };
 }
 
 export interface StatusSources {
@@ -65,11 +67,12 @@ export interface StatusSources {
   /** The catalogue and the fleet link's status, for the `catalog` and `fleet` fields. */
   readonly catalog: () => StatusSnapshot['catalog'];
   readonly fleet: () => FleetStatus | undefined;
+  readonly kiosk?: StatusSnapshot['kiosk'];
 }
 
 /** The daemon's status, read afresh from its parts at each call. */
 export function statusReader(sources: StatusSources): () => Promise<StatusSnapshot> {
-  const { config, clock, startedAt, runtime, ledger, printer, health, endpoint } = sources;
+  const { config, clock, startedAt, runtime, ledger, printer, health, endpoint, kiosk } = sources;
   return async () => {
     const state = runtime.state();
     const tx = transactionOf(state);
@@ -93,6 +96,7 @@ export function statusReader(sources: StatusSources): () => Promise<StatusSnapsh
       uptimeS: Math.round((clock.now() - startedAt) / 1000),
       catalog: sources.catalog(),
       ...(fleet ? { fleet } : {}),
+      ...(kiosk ? { kiosk } : {}),
     };
   };
 }

@@ -4,7 +4,6 @@
  */
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
 import { readResellerPassword, readTerminalPassword } from '../../config/credentials.js';
 import { demoConfig } from '../../config/demo.js';
 import {
@@ -25,8 +24,9 @@ import { SeqrPaymentGateway } from '../seqr/gateway.js';
 import { packageInfo } from '../package-root.js';
 import { installSignalHandlers, type SignalTarget } from '../runtime/signals.js';
 import { requestControl } from '../service/control-socket.js';
-import { followLogs } from '../service/logs.js';
+import { followLogs, parsePriority, PRIORITIES } from '../service/logs.js';
 import { registerTerminal } from '../service/register-terminal.js';
+import { CONFIG_OPTION, parseCommandArgs, takeConfigOption, UsageError } from './args.js';
 import { runFleetCommand } from './fleet-commands.js';
 import { runLedgerCommand } from './ledger-commands.js';
 
@@ -48,7 +48,9 @@ Without a command, runs the daemon: with --config, that configuration file; with
   run [--config PATH]              run the daemon (the default command)
   check-config [--config PATH]     validate the configuration and credentials; exit 78 if invalid
   status [--config PATH] [--json]  what the running daemon is doing (control socket)
-  logs [--no-follow] [-n N]        the daemon's journal, formatted
+  logs [--no-follow] [-n N] [-p PRIORITY]
+                                   the daemon's journal, formatted, in local time; -p warning
+                                   (journalctl's names or 0-7) shows that and more severe only
   safe-state [--config PATH]       drive every relay output to its safe level (systemd ExecStopPost)
   register-terminal [--config PATH] [--external-id ID] [--name NAME]
                                    register this machine as a SEQR terminal, store its password
@@ -79,7 +81,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'status':
         return await statusCommand(rest, io);
       case 'logs':
-        return await logsCommand(rest);
+        return await logsCommand(rest, io);
       case 'safe-state':
         return await safeStateCommand(rest, io);
       case 'register-terminal':
@@ -97,6 +99,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 64;
     }
   } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(
+        `seqr-vend ${command}: ${err.message} (seqr-vend --help lists the options)\n`,
+      );
+      return 64;
+    }
     const code = errorCodeOf(err);
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`seqr-vend ${command}: ${code ? `${code}: ` : ''}${message}\n`);
@@ -121,16 +129,11 @@ function options(
   argv: readonly string[],
   extra: Record<string, { type: 'string' | 'boolean'; short?: string }> = {},
 ) {
-  return parseArgs({
-    args: [...argv],
-    options: {
-      config: { type: 'string', short: 'c' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean' },
-      ...extra,
-    },
-    allowPositionals: false,
-    strict: true,
+  return parseCommandArgs(argv, {
+    ...CONFIG_OPTION,
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+    ...extra,
   }).values as Record<string, string | boolean | undefined>;
 }
 
@@ -233,22 +236,28 @@ export function formatStatus(status: unknown): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function logsCommand(argv: readonly string[]): Promise<number> {
-  const values = parseArgs({
-    args: [...argv],
-    options: { 'no-follow': { type: 'boolean' }, lines: { type: 'string', short: 'n' } },
-    strict: true,
-  }).values;
+async function logsCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs(argv, {
+    'no-follow': { type: 'boolean' },
+    lines: { type: 'string', short: 'n' },
+    priority: { type: 'string', short: 'p' },
+  });
   const lines = values.lines === undefined ? undefined : Number(values.lines);
   if (lines !== undefined && (!Number.isInteger(lines) || lines < 0))
-    throw new VendError(
-      'E_CONFIG_INVALID',
-      `-n must be a whole number, got "${values.lines ?? ''}"`,
+    throw new UsageError(`-n must be a whole number, got "${values.lines ?? ''}"`);
+  const priority = values.priority === undefined ? undefined : parsePriority(values.priority);
+  if (values.priority !== undefined && priority === undefined)
+    throw new UsageError(
+      `-p takes a priority (${PRIORITIES.join(', ')}), its number 0-7 or a range FROM..TO, ` +
+        `got "${values.priority}"`,
     );
   return followLogs({
     follow: values['no-follow'] !== true,
     ...(lines === undefined ? {} : { lines }),
-    colour: process.stdout.isTTY,
+    ...(priority === undefined ? {} : { priority }),
+    colour: (io.stdout as { isTTY?: boolean }).isTTY === true,
+    out: io.stdout,
+    env: io.env,
   });
 }
 
@@ -330,9 +339,7 @@ async function registerCommand(argv: readonly string[], io: CliIo): Promise<numb
 
 async function ledgerCommand(command: string, argv: readonly string[], io: CliIo): Promise<number> {
   // --config is ours; everything else goes to the ledger command.
-  const at = argv.findIndex((a) => a === '--config' || a === '-c');
-  const path = at >= 0 ? argv[at + 1] : undefined;
-  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : [...argv];
+  const { config: path, rest } = takeConfigOption(argv);
   const config = path === undefined ? demoConfigOr(io.env) : loadConfig(path, io.env);
   const needsSeqr = command === 'refund' || command === 'close-period' || command === 'report';
   let client: SeqrClient | undefined;

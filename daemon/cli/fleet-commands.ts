@@ -5,13 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { VendError } from '../errors.js';
 import { toDecimalString } from '../ports/money.js';
 import { Collector, SalesStore } from '../fleet/collector.js';
 import type { Reply } from '../fleet/codec.js';
 import { FleetOperator, type BrokerAccess, type MachineRow } from '../fleet/operator.js';
 import { TOPIC_LEVEL } from '../fleet/topics.js';
+import { parseCommandArgs, UsageError } from './args.js';
 import { table } from './ledger-commands.js';
 
 export const FLEET_USAGE = `usage: seqr-vend fleet [command] [connection options]
@@ -87,8 +87,6 @@ function access(values: Values, env: NodeJS.ProcessEnv): BrokerAccess {
   };
 }
 
-class UsageError extends Error {}
-
 function machineArg(value: string | undefined): string {
   if (value === undefined || !TOPIC_LEVEL.test(value))
     throw new UsageError(`not a machine id: "${value ?? ''}"`);
@@ -108,9 +106,9 @@ export async function runFleetCommand(argv: readonly string[], io: FleetIo): Pro
   const command = first === undefined || first.startsWith('-') ? 'table' : first;
   const rest = command === 'table' ? argv : argv.slice(1);
   try {
-    const { values, positionals } = parseArgs({
-      args: [...rest],
-      options: {
+    const { values, positionals } = parseCommandArgs(
+      rest,
+      {
         ...CONNECTION,
         once: { type: 'boolean' },
         amount: { type: 'string' },
@@ -122,9 +120,8 @@ export async function runFleetCommand(argv: readonly string[], io: FleetIo): Pro
         'idle-exit-ms': { type: 'string' },
         totals: { type: 'boolean' },
       },
-      allowPositionals: true,
-      strict: true,
-    });
+      true,
+    );
     if (values.help === true) {
       io.stdout.write(FLEET_USAGE);
       return 0;
@@ -144,7 +141,7 @@ export async function runFleetCommand(argv: readonly string[], io: FleetIo): Pro
       await op.close();
     }
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err)) {
+    if (err instanceof UsageError) {
       io.stderr.write(`seqr-vend fleet: ${err.message}\n\n${FLEET_USAGE}`);
       return 64;
     }

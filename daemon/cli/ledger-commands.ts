@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { foldRefund, type TransactionView } from '../core/projection.js';
 import {
   closingAfterRefund,
@@ -7,6 +6,7 @@ import {
   type RefundAnswer,
 } from '../core/refunds.js';
 import { VendError, describeFailure, failureOf } from '../errors.js';
+import { parseCommandArgs, UsageError } from './args.js';
 import type { Clock } from '../ports/clock.js';
 import type { LedgerEntry } from '../ports/ledger.js';
 import { parseDecimal, toDecimalString } from '../ports/money.js';
@@ -68,8 +68,6 @@ const USAGE = `usage: seqr-vend <command> [options]
 DATE is YYYY-MM-DD (local midnight) or an ISO 8601 time.
 `;
 
-class UsageError extends Error {}
-
 const silentLogger: OpsLogger = {
   info: () => undefined,
   warn: () => undefined,
@@ -109,7 +107,7 @@ export async function runLedgerCommand(
         return EXIT.usage;
     }
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err)) {
+    if (err instanceof UsageError) {
       io.stderr.write(`${err.message}\n${USAGE}`);
       return EXIT.usage;
     }
@@ -259,15 +257,11 @@ export function salesFigures(views: readonly TransactionView[]): {
 }
 
 function sales(args: readonly string[], io: LedgerCommandIo): number {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      since: { type: 'string' },
-      until: { type: 'string' },
-      slot: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
+  const { values } = parseCommandArgs(args, {
+    since: { type: 'string' },
+    until: { type: 'string' },
+    slot: { type: 'string' },
+    json: { type: 'boolean', default: false },
   });
   const slot = values.slot === undefined ? undefined : Number(values.slot);
   if (slot !== undefined && !Number.isInteger(slot)) throw new UsageError(`--slot: not a number`);
@@ -384,10 +378,9 @@ export function pendingItems(views: readonly TransactionView[]): PendingItem[] {
 }
 
 function pending(args: readonly string[], io: LedgerCommandIo): number {
-  const { values } = parseArgs({
-    args: [...args],
-    options: { since: { type: 'string' }, json: { type: 'boolean', default: false } },
-    strict: true,
+  const { values } = parseCommandArgs(args, {
+    since: { type: 'string' },
+    json: { type: 'boolean', default: false },
   });
   const since = values.since === undefined ? undefined : parseDate(values.since, '--since');
   const items = pendingItems(
@@ -415,16 +408,15 @@ function pending(args: readonly string[], io: LedgerCommandIo): number {
 }
 
 async function refund(args: readonly string[], io: LedgerCommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    {
       amount: { type: 'string' },
       yes: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
-    allowPositionals: true,
-    strict: true,
-  });
+    true,
+  );
   const [ersReference, extra] = positionals;
   if (ersReference === undefined || extra !== undefined)
     throw new UsageError('refund: give exactly one ersReference');
@@ -591,10 +583,9 @@ function endOfDayOptions(
 }
 
 async function closePeriodCommand(args: readonly string[], io: LedgerCommandIo): Promise<number> {
-  const { values } = parseArgs({
-    args: [...args],
-    options: { 'report-id': { type: 'string' }, json: { type: 'boolean', default: false } },
-    strict: true,
+  const { values } = parseCommandArgs(args, {
+    'report-id': { type: 'string' },
+    json: { type: 'boolean', default: false },
   });
   const { reconciliation, terminalId } = io;
   if (!reconciliation || terminalId === undefined) {
@@ -619,15 +610,14 @@ async function closePeriodCommand(args: readonly string[], io: LedgerCommandIo):
 }
 
 async function report(args: readonly string[], io: LedgerCommandIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    {
       content: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
-    allowPositionals: true,
-    strict: true,
-  });
+    true,
+  );
   const [periodId, extra] = positionals;
   if (periodId === undefined || extra !== undefined)
     throw new UsageError('report: give exactly one period id');

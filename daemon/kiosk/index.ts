@@ -1,6 +1,7 @@
-// The virtual kiosk: a loopback web page that mirrors the customer display pixel for pixel, offers
-// the machine's buttons, acts as the customer's SEQR app through the simulator, and shows the
-// relays, the drop sensor, the printed receipts and the journal as they happen. Demo mode only.
+// The virtual kiosk: a web page (loopback only, unless kiosk.allowRemote and then with a token)
+// that mirrors the customer display pixel for pixel, offers the machine's buttons, acts as the
+// customer's SEQR app through the simulator, and shows the relays, the drop sensor, the printed
+// receipts and the journal as they happen. Demo mode only.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ButtonId } from '../ports/buttons.js';
@@ -12,14 +13,20 @@ import { PngDisplay } from '../../hardware/display/png-display.js';
 import type { FakePrinter } from '../../hardware/printer/fake-printer.js';
 import { SimulatorControlError } from '../../simulator/state.js';
 import type { SeqrSimulator } from '../../simulator/types.js';
+import { checkAccess, queryToken, tokenCookie } from './access.js';
 import { kioskPage } from './page.js';
 import { receiptText } from './receipt-text.js';
 
 export { receiptText } from './receipt-text.js';
 
 export interface KioskOptions {
-  /** Interface to bind: a loopback address. */
+  /**
+   * Interface to bind: a loopback address, or (with `token`) a network address or `0.0.0.0`.
+   * The config loader refuses a non-loopback host without `kiosk.allowRemote`.
+   */
   readonly host: string;
+  /** Required on every request when set (see ./access.ts); served beyond loopback only with it. */
+  readonly token?: string;
   /** TCP port; 0 = ephemeral (read it back from `Kiosk.url`). */
   readonly port: number;
   readonly locale: 'en' | 'sv';
@@ -99,13 +106,6 @@ function invoiceOn(screen: Screen | undefined): string | undefined {
   return screen.qrPayload.startsWith(QR_PREFIX)
     ? screen.qrPayload.slice(QR_PREFIX.length)
     : undefined;
-}
-
-function hostName(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const bracket = /^\[([^\]]+)\](?::\d+)?$/.exec(header);
-  if (bracket) return bracket[1]?.toLowerCase();
-  return header.replace(/:\d+$/, '').toLowerCase();
 }
 
 function parseButton(value: unknown): ButtonId {
@@ -205,8 +205,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  *   drop sensor; 409 when "notDelivered" cannot be scripted or undone.
  *
  * Bad bodies answer 400, unknown routes 404, other methods 405, all with `{"error": "..."}`.
- * Requests naming a host other than a loopback name or `host` (DNS rebinding) and cross-origin
- * POSTs answer 403.
+ * Requests whose Host is not this server with its port (DNS rebinding; loopback names only from
+ * this machine) and POSTs from another origin answer 403; without the token, when one is set,
+ * 401. `GET /?token=...` with the right token sets it as a cookie and redirects to `/`.
  */
 export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
   const { buttons, dispenser, printer, clock, simulator } = options;
@@ -422,12 +423,16 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
     res.on('error', forget);
   };
 
-  const allowedHosts = new Set(['localhost', '127.0.0.1', '::1', options.host.toLowerCase()]);
+  let port = options.port;
+  const { token } = options;
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const host = hostName(req.headers.host);
-    if (host === undefined || !allowedHosts.has(host))
-      throw new HttpError(403, `host ${JSON.stringify(req.headers.host)} is not served here`);
+    // Never framed (clickjacking the buttons), never sniffed, never referred (a token in the URL).
+    res.setHeader('x-frame-options', 'DENY');
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
+    const refused = checkAccess(req, { host: options.host, port, ...(token ? { token } : {}) });
+    if (refused) throw new HttpError(refused.status, refused.message);
     const path = new URL(req.url ?? '/', 'http://kiosk').pathname;
     const method = req.method ?? 'GET';
     const only = (allowed: 'GET' | 'POST'): void => {
@@ -435,19 +440,24 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
       res.setHeader('allow', allowed === 'GET' ? 'GET, HEAD' : 'POST');
       throw new HttpError(405, `${method} is not allowed on ${path}`);
     };
-    if (method === 'POST') {
-      const origin = req.headers.origin;
-      if (origin !== undefined && hostName(URL.parse(origin)?.host) !== host)
-        throw new HttpError(403, `cross-origin request from ${JSON.stringify(origin)} refused`);
-    }
     switch (path) {
       case '/':
         only('GET');
+        if (token !== undefined && queryToken(req.url ?? '/', token)) {
+          // The token becomes a cookie the page's own requests carry; the address bar drops it.
+          res.writeHead(303, {
+            location: '/',
+            'set-cookie': `${tokenCookie(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+            'cache-control': 'no-store',
+          });
+          res.end();
+          return;
+        }
         res.writeHead(200, {
           'content-type': 'text/html; charset=utf-8',
           'cache-control': 'no-store',
           'content-security-policy':
-            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'",
+            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         });
         res.end(page);
         return;
@@ -545,6 +555,7 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
     });
   });
   const address = server.address() as AddressInfo;
+  port = address.port;
   const urlHost = address.address.includes(':') ? `[${address.address}]` : address.address;
 
   let closing: Promise<void> | undefined;

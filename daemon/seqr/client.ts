@@ -5,6 +5,7 @@ import { VendError } from '../errors.js';
 import type { Money } from '../ports/money.js';
 import { classifyFailure, redactor, SeqrResultError, type SeqrOperation } from './call-errors.js';
 import { defaultWsdlPath, packageInfo } from '../package-root.js';
+import { guardSoapDebug } from './soap-debug.js';
 import { SocketPool } from './sockets.js';
 import {
   amountWire,
@@ -154,6 +155,9 @@ export class SeqrClient {
 
   /** Builds the client from the WSDL on disk. Rejects if the WSDL cannot be read or parsed. */
   static async create(options: SeqrClientOptions): Promise<SeqrClient> {
+    guardSoapDebug(
+      [options.terminal?.password, options.reseller?.password].filter((s) => s !== undefined),
+    );
     const client = await soap.createClientAsync(options.wsdlPath ?? defaultWsdlPath(), {
       endpoint: options.endpoint,
       disableCache: true,

@@ -1,8 +1,8 @@
 /**
  * Human-readable log lines, for `seqr-vend logs` (journalctl piped through this formatter) and
  * for the daemon's own stdout when it runs in a terminal. A minimal stand-in for pino-pretty,
- * which is not a dependency: time, level, component, message, the other fields as key=value,
- * and an error's stack on the following lines.
+ * which is not a dependency: local time, level, component, message, the other fields as
+ * key=value, and an error's stack on the following lines.
  */
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -29,6 +29,19 @@ const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'component', 
 export interface FormatOptions {
   /** ANSI colours for the level. Default false. */
   readonly colour?: boolean;
+  /** The date before the time (lines from past days, `seqr-vend logs`). Default false. */
+  readonly date?: boolean;
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** `time` (epoch ms) in this machine's local time zone: `HH:MM:SS.mmm`, with `date` first. */
+export function localTime(time: number, date = false): string {
+  const t = new Date(time);
+  const clock = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}.${pad(t.getMilliseconds(), 3)}`;
+  return date
+    ? `${String(t.getFullYear())}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${clock}`
+    : clock;
 }
 
 /**
@@ -48,7 +61,7 @@ export function formatLogLine(line: string, options: FormatOptions = {}): string
   const level = typeof record['level'] === 'number' ? record['level'] : 30;
   const levelName = (LEVEL_NAMES[level] ?? String(level)).padEnd(5);
   const time =
-    typeof record['time'] === 'number' ? new Date(record['time']).toISOString().slice(11, 23) : '';
+    typeof record['time'] === 'number' ? localTime(record['time'], options.date ?? false) : '';
   const component = typeof record['component'] === 'string' ? `[${record['component']}] ` : '';
   const msg = typeof record['msg'] === 'string' ? record['msg'] : '';
   const fields = Object.entries(record)
@@ -72,8 +85,48 @@ export function formatLogLine(line: string, options: FormatOptions = {}): string
 export type SpawnFn = (
   command: string,
   args: readonly string[],
-  options: { stdio: ['ignore', 'pipe', 'inherit'] },
+  options: { stdio: ['ignore', 'pipe', 'inherit']; env: NodeJS.ProcessEnv },
 ) => ChildProcess;
+
+/** journalctl's priority names, most severe first: index = syslog number (journalctl(1) `-p`). */
+export const PRIORITIES = [
+  'emerg',
+  'alert',
+  'crit',
+  'err',
+  'warning',
+  'notice',
+  'info',
+  'debug',
+] as const;
+/** The daemon's own level names, as the priorities they are logged with. */
+const LEVEL_PRIORITY: Readonly<Record<string, string>> = {
+  fatal: 'crit',
+  error: 'err',
+  warn: 'warning',
+  trace: 'debug',
+};
+
+/**
+ * `-p` as journalctl takes it: a name (`warning`), a number (`4`) or a range (`err..warning`);
+ * the daemon's level names (`error`, `warn`, `fatal`, `trace`) are taken too. Returns the form
+ * passed to journalctl, or undefined for anything else.
+ */
+export function parsePriority(text: string): string | undefined {
+  const one = (part: string): string | undefined => {
+    const name = part.toLowerCase();
+    if (/^[0-7]$/.test(name)) return name;
+    if ((PRIORITIES as readonly string[]).includes(name)) return name;
+    return LEVEL_PRIORITY[name];
+  };
+  const [from, to, extra] = text.split('..');
+  if (from === undefined || extra !== undefined) return undefined;
+  const a = one(from);
+  if (a === undefined) return undefined;
+  if (to === undefined) return a;
+  const b = one(to);
+  return b === undefined ? undefined : `${a}..${b}`;
+}
 
 export interface FollowLogsOptions {
   /** The unit whose journal is read. Default `seqr-vend`. */
@@ -82,24 +135,33 @@ export interface FollowLogsOptions {
   readonly follow?: boolean;
   /** How many past lines to show first. Default 50. */
   readonly lines?: number;
+  /** Only lines of this priority or more severe: a {@link parsePriority} result (`journalctl -p`). */
+  readonly priority?: string;
+  /** The environment journalctl runs with (its PATH finds it). Default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
   readonly colour?: boolean;
   /** Where the formatted lines go. Default stdout. */
-  readonly out?: NodeJS.WritableStream;
+  readonly out?: { write(text: string): unknown };
   /** Injected for tests. Default `child_process.spawn`. */
   readonly spawn?: SpawnFn;
 }
 
 /**
- * `seqr-vend logs`: runs `journalctl -u seqr-vend -o cat [-f] -n <lines>` and prints each line
- * formatted. Resolves with journalctl's exit status (127 when journalctl cannot be started).
+ * `seqr-vend logs`: runs `journalctl -u seqr-vend -o cat [-p <priority>] [-f] -n <lines>` and
+ * prints each line formatted, times in local time with the date. Resolves with journalctl's exit
+ * status (127 when journalctl cannot be started).
  */
 export function followLogs(options: FollowLogsOptions = {}): Promise<number> {
   const spawn = options.spawn ?? nodeSpawn;
   const out = options.out ?? process.stdout;
   const args = ['-u', options.unit ?? 'seqr-vend', '-o', 'cat', '-n', String(options.lines ?? 50)];
+  if (options.priority !== undefined) args.push('-p', options.priority);
   if (options.follow ?? true) args.push('-f');
   return new Promise((resolve) => {
-    const child = spawn('journalctl', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('journalctl', args, {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: options.env ?? process.env,
+    });
     let settled = false;
     const finish = (code: number) => {
       if (settled) return;
@@ -113,7 +175,7 @@ export function followLogs(options: FollowLogsOptions = {}): Promise<number> {
     if (child.stdout) {
       const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
       lines.on('line', (line) => {
-        out.write(`${formatLogLine(line, { colour: options.colour ?? false })}\n`);
+        out.write(`${formatLogLine(line, { colour: options.colour ?? false, date: true })}\n`);
       });
       // Resolve only once every line has been written.
       lines.once('close', () => {

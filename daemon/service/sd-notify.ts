@@ -2,21 +2,21 @@
  * sd_notify(3) for the daemon: `READY=1`, `STATUS=...`, `WATCHDOG=1`, `STOPPING=1` to the socket
  * systemd names in `$NOTIFY_SOCKET`.
  *
- * Node core cannot send on an AF_UNIX datagram socket, and the project takes no native addon for
- * it, so each message is sent by the `systemd-notify` tool (shipped with systemd, so present
- * wherever `$NOTIFY_SOCKET` is). Two pitfalls shape this module and the unit:
- * - The message comes from the tool's PID, not the daemon's, so the unit needs
- *   `NotifyAccess=all` (`main` would drop it).
- * - PID 1 attributes a message to a unit by the sender's cgroup; a sender that exits before PID 1
- *   reads the message is lost (systemd#2737). systemd >= 246's `systemd-notify` waits for PID 1
- *   to process the message (a `BARRIER=1` round trip) before exiting, so the tool is not called
- *   with `--no-block`.
+ * Each notification is one datagram sent from this process (`unix-dgram`: socket, sendmsg,
+ * close; Node core cannot send on an AF_UNIX datagram socket), so the unit can use
+ * `NotifyAccess=main`, and the watchdog ping costs three system calls instead of forking
+ * `systemd-notify` (about 20 ms of CPU each time). The sender is the main PID, alive while PID 1
+ * reads the message, so nothing is lost to the race systemd-notify has (systemd#2737).
  *
- * Without `$NOTIFY_SOCKET` (not under systemd, `Type=simple`) every method is a no-op. A missing
- * or failing tool is logged once and never fails the daemon: at worst systemd times the start
- * out, or the watchdog restarts the service, which is what it is for.
+ * `$NOTIFY_SOCKET` is a path (`/run/systemd/notify`, what systemd gives services) or an abstract
+ * name (`@...`, older systemd and some other supervisors). unix-dgram 2.0.7 copies the address
+ * with strncpy and passes the whole sockaddr length, so it cannot reach an abstract name: that case
+ * is reported once as a warning, as is any other failure. Without `$NOTIFY_SOCKET` (not under
+ * systemd, `Type=simple`) every method is a no-op. A failure never fails the daemon: at worst
+ * systemd times the start out, or the watchdog restarts the service, which is what it is for.
  */
-import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from '../ports/clock.js';
 
@@ -26,7 +26,7 @@ export type NotifySend = (assignments: readonly string[]) => Promise<void>;
 export interface NotifierOptions {
   /** Default `process.env`: reads NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID. */
   readonly env?: NodeJS.ProcessEnv;
-  /** Default: {@link systemdNotifySend} on `$NOTIFY_SOCKET`. */
+  /** Default: {@link datagramSend} to `$NOTIFY_SOCKET`. */
   readonly send?: NotifySend;
   /** Where a failed notification is reported (once per kind of failure). */
   readonly log?: Pick<Logger, 'warn'>;
@@ -63,26 +63,62 @@ export interface Notifier {
   startWatchdog(isHealthy: () => boolean | Promise<boolean>, clock?: Clock): () => void;
 }
 
-/** Sends through the `systemd-notify` tool to `socket` (which it reads from NOTIFY_SOCKET). */
-export function systemdNotifySend(
-  socket: string,
-  command = 'systemd-notify',
-  timeoutMs = 10_000,
-): NotifySend {
+/** What this module uses of `unix-dgram` (CommonJS, no bundled types). */
+interface UnixDgram {
+  createSocket(type: 'unix_dgram'): {
+    send(
+      buf: Buffer,
+      offset: number,
+      length: number,
+      path: string,
+      callback: (err?: Error & { code?: number | string }) => void,
+    ): void;
+    close(): void;
+  };
+}
+
+let unixDgram: UnixDgram | undefined;
+
+/**
+ * Sends each notification as one datagram to `socket` (a path; see the module comment for `@`
+ * names), from this process. Loads the native `unix-dgram` on first use.
+ */
+export function datagramSend(socket: string): NotifySend {
   return (assignments) =>
     new Promise((resolve, reject) => {
-      execFile(
-        command,
-        [...assignments],
-        {
-          env: { NOTIFY_SOCKET: socket, PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
-          timeout: timeoutMs,
-        },
-        (err) => {
-          if (err) reject(err instanceof Error ? err : new Error(err.message));
-          else resolve();
-        },
-      );
+      if (socket.startsWith('@')) {
+        reject(
+          Object.assign(
+            new Error(
+              `NOTIFY_SOCKET ${socket} is an abstract socket, which unix-dgram cannot address; ` +
+                'systemd gives services a path (/run/systemd/notify)',
+            ),
+            { code: 'EABSTRACT' },
+          ),
+        );
+        return;
+      }
+      let sock: ReturnType<UnixDgram['createSocket']>;
+      try {
+        unixDgram ??= createRequire(import.meta.url)('unix-dgram') as UnixDgram;
+        sock = unixDgram.createSocket('unix_dgram');
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const message = Buffer.from(assignments.join('\n'), 'utf8');
+      // unix-dgram calls back synchronously; the socket lives for this one datagram.
+      sock.send(message, 0, message.length, socket, (err) => {
+        sock.close();
+        if (!err) {
+          resolve();
+          return;
+        }
+        // unix-dgram reports a negative errno as the code, and 1 when the receiver's queue is full.
+        if (typeof err.code === 'number')
+          err.code = err.code < 0 ? getSystemErrorName(err.code) : 'EAGAIN';
+        reject(err);
+      });
     });
 }
 
@@ -91,7 +127,7 @@ export function createNotifier(options: NotifierOptions = {}): Notifier {
   const env = options.env ?? process.env;
   const socket = env['NOTIFY_SOCKET'];
   const enabled = socket !== undefined && socket !== '';
-  const send = options.send ?? (enabled ? systemdNotifySend(socket) : undefined);
+  const send = options.send ?? (enabled ? datagramSend(socket) : undefined);
   const watchdogIntervalMs = enabled
     ? watchdogInterval(env, options.pid ?? process.pid)
     : undefined;

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TERMINAL_PASSWORD_CREDENTIAL, writeCredential } from '../../config/credentials.js';
 import { DEMO_CONFIG_INPUT } from '../../config/demo.js';
 import { configSchema, type Config, type ConfigInput } from '../../config/schema.js';
 import { startApp, statusLine, type App } from '../../daemon/app.js';
@@ -151,7 +152,12 @@ describe('startApp in demo mode', () => {
     const sim = await startSimulator({ host: '127.0.0.1', port: 0 });
     try {
       const dir = tempDir();
-      const cfg = config(dir, { seqr: { endpoint: sim.soapUrl, terminalId: sim.terminal.id } });
+      const credentials = path.join(dir, 'credentials');
+      await writeCredential(credentials, TERMINAL_PASSWORD_CREDENTIAL, sim.terminal.password);
+      const cfg = config(dir, {
+        seqr: { endpoint: sim.soapUrl, terminalId: sim.terminal.id },
+        credentialsDirectory: credentials,
+      });
       const refundCalls = (): number =>
         sim.control.calls().filter((c) => c.op === 'refundPayment').length;
       // Connection resets: the outcome of each attempt is unknown, nothing is refunded at SEQR.

@@ -8,7 +8,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CONFIG_INPUT } from '../../config/demo.js';
-import { configSchema } from '../../config/schema.js';
+import { configSchema, type ConfigInput } from '../../config/schema.js';
 import { startApp, type App } from '../../daemon/app.js';
 import type { RelayEdge } from '../../hardware/dispenser/fake-dispenser.js';
 
@@ -40,12 +40,14 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-async function startDemo(): Promise<{ app: App; url: string; edges: RelayEdge[] }> {
+async function startDemo(
+  kiosk: ConfigInput['kiosk'] = { enabled: true, host: '127.0.0.1', port: 0 },
+): Promise<{ app: App; url: string; edges: RelayEdge[] }> {
   const dir = tempDir('seqr-vend-kiosk-');
   const config = configSchema({
     stateDirectory: path.join(dir, 'state'),
     controlSocket: path.join(dir, 'control.sock'),
-  }).parse({ ...DEMO_CONFIG_INPUT, kiosk: { enabled: true, host: '127.0.0.1', port: 0 } });
+  }).parse({ ...DEMO_CONFIG_INPUT, kiosk });
   app = await startApp({ config, env: {}, logDestination: { write: () => true } });
   if (!app.kiosk || !app.simulator || !app.virtual)
     throw new Error('demo mode must bring the kiosk, the simulator and the virtual hardware');
@@ -179,5 +181,34 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(await page.locator('#app-pay').isDisabled()).toBe(true);
       await page.close();
     }, 60_000);
+
+    const lan = Object.values(os.networkInterfaces())
+      .flat()
+      .find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address;
+    it.skipIf(lan === undefined)(
+      'remote kiosk: refused without the token; opened with it, the page streams and presses through its cookie',
+      async () => {
+        const { app } = await startDemo({
+          enabled: true,
+          host: '0.0.0.0',
+          port: 0,
+          allowRemote: true,
+        });
+        const status = await app.status();
+        const port = new URL(status.kiosk!.url).port;
+        const base = `http://${lan!}:${port}/`;
+        const page = await context!.newPage();
+        const refused = await page.goto(base);
+        expect(refused?.status()).toBe(401);
+        await page.goto(`${base}?token=${status.kiosk!.token!}`);
+        expect(page.url()).toBe(base);
+        await page.locator('#display[data-screen="idle"]').waitFor();
+        await page.locator('button[data-slot="3"]').click();
+        await page.locator('#display[data-screen="pay"]').waitFor();
+        expect(app.simulator!.control.activeInvoice()).toBeDefined();
+        await page.close();
+      },
+      60_000,
+    );
   },
 );

@@ -139,3 +139,19 @@ describe('secrets never reach the log', () => {
     }).toThrow(RangeError);
   });
 });
+
+describe('SecretSet', () => {
+  it('scrubs the secret as written, XML-escaped (a SOAP body) and escaped twice (a fault quoting it), raw or JSON-escaped', () => {
+    const secrets = new SecretSet();
+    const secret = `p&w<"o'>rd`;
+    secrets.add(secret);
+    const xml = 'p&amp;w&lt;&quot;o&apos;&gt;rd';
+    const xml2 = 'p&amp;amp;w&amp;lt;&amp;quot;o&amp;apos;&amp;gt;rd';
+    for (const form of [secret, xml, xml2]) {
+      const json = JSON.stringify(form).slice(1, -1);
+      const json2 = JSON.stringify(json).slice(1, -1);
+      for (const shown of [form, json, json2])
+        expect(secrets.scrub(`before ${shown} after`)).toBe('before [REDACTED] after');
+    }
+  });
+});

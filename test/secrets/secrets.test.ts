@@ -1,7 +1,9 @@
-// The terminal password never reaches any output: the real daemon process runs purchases, SEQR
-// faults and an authentication failure against the simulator, and everything it wrote (stdout,
-// stderr, the kiosk page and its event stream, receipts, `status --json`, the ledger file) is
-// searched for the password in every form it could take.
+// The terminal password never reaches any output: the real daemon process, logging at trace level
+// with the soap package's debug output on (DEBUG=node-soap*), runs purchases, SEQR faults, an HTML
+// 500 and a SOAP fault that echo the request (password included) and an authentication failure
+// against the simulator, and everything it wrote (stdout, stderr, the kiosk page and its event
+// stream, receipts, `status --json`, the ledger file) is searched for the password in every form
+// it could take.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINAL_PASSWORD_CREDENTIAL, writeCredential } from '../../config/credentials.js';
 import { DEMO_CONFIG_INPUT } from '../../config/demo.js';
 import { startSimulator, type SeqrSimulator } from '../../simulator/index.js';
+import { startEchoRelay, type EchoRelay } from './echo-relay.js';
 
 const MAIN = path.resolve('dist/daemon/main.js');
 const SECRET = 'Tp-9fQ2xLw7-secret-Zk4';
@@ -19,6 +22,7 @@ const FORMS = [SECRET, Buffer.from(SECRET).toString('base64'), encodeURIComponen
 
 let dir: string;
 let sim: SeqrSimulator;
+let relay: EchoRelay;
 let daemon: ChildProcess | undefined;
 let output = '';
 let kioskUrl = '';
@@ -75,11 +79,12 @@ describe.skipIf(!existsSync(MAIN))('no secret in any output of a full daemon run
       port: 0,
       terminal: { id: 'a1b2c3d4e5f60718293a4b5c6d7e8f90', password: SECRET },
     });
+    relay = await startEchoRelay(sim.soapUrl);
     const credentials = path.join(dir, 'credentials');
     await writeCredential(credentials, TERMINAL_PASSWORD_CREDENTIAL, SECRET);
     const config = {
       ...DEMO_CONFIG_INPUT,
-      seqr: { endpoint: sim.soapUrl, terminalId: sim.terminal.id },
+      seqr: { endpoint: relay.url, terminalId: sim.terminal.id },
       credentialsDirectory: credentials,
       stateDirectory: path.join(dir, 'state'),
       control: { socketPath: path.join(dir, 'control.sock') },
@@ -94,7 +99,7 @@ describe.skipIf(!existsSync(MAIN))('no secret in any output of a full daemon run
     };
     writeFileSync(path.join(dir, 'config.yaml'), JSON.stringify(config));
     daemon = spawn(process.execPath, [MAIN, '--config', path.join(dir, 'config.yaml')], {
-      env: { PATH: process.env['PATH'] ?? '' },
+      env: { PATH: process.env['PATH'] ?? '', DEBUG: 'node-soap*' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     daemon.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -113,6 +118,7 @@ describe.skipIf(!existsSync(MAIN))('no secret in any output of a full daemon run
       daemon.kill('SIGTERM');
       await new Promise((r) => daemon?.once('exit', r));
     }
+    await relay.close();
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -131,6 +137,16 @@ describe.skipIf(!existsSync(MAIN))('no secret in any output of a full daemon run
       sim.control.injectFault('getPaymentStatus', fault, { times: 1 });
       await purchase([3, 4, 1, 4][i] ?? 1);
     }
+
+    // Broken answers that echo the request, password included: an HTML 500, a SOAP fault.
+    await idle();
+    await api('/api/press', { button: { kind: 'product', slot: 2 } });
+    await waitFor('an invoice', () => sim.control.activeInvoice() !== undefined);
+    relay.echoNext('html500', 'fault');
+    await waitFor('both echoes', () => relay.echoed() === 2);
+    const echoedRef = sim.control.activeInvoice()?.reference ?? '';
+    sim.control.pay(echoedRef);
+    await waitFor('the receipt', () => sim.control.invoice(echoedRef)?.receipts === 1);
 
     // SEQR refuses the password (changed at SEQR): out of service, logged with E_SEQR_AUTH.
     sim.control.addTerminal({ id: sim.terminal.id, password: 'another-password-entirely' });
@@ -168,6 +184,10 @@ describe.skipIf(!existsSync(MAIN))('no secret in any output of a full daemon run
     // The run did exercise what matters: sales, faults, and the refused password.
     expect(output).toContain('E_SEQR_AUTH');
     expect(output).toMatch(/E_SEQR_(UNREACHABLE|HTTP|FAULT|MALFORMED)/);
-    expect(sim.control.invoices().filter((i) => i.status === 'PAID')).toHaveLength(5);
+    expect(sim.control.invoices().filter((i) => i.status === 'PAID')).toHaveLength(6);
+    // The soap debug output was on, and carried the echoed bodies with the password replaced.
+    expect(output).toContain('node-soap Http response body');
+    expect(output).toContain('500 Internal Server Error');
+    expect(output).toContain('[REDACTED]');
   }, 120_000);
 });

@@ -1,7 +1,17 @@
 import { spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { followLogs, formatLogLine } from '../../daemon/service/logs.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { followLogs, formatLogLine, parsePriority } from '../../daemon/service/logs.js';
+
+// Times are shown in local time: these tests fix the zone (Node follows TZ as it changes).
+const zone = process.env['TZ'];
+beforeAll(() => {
+  process.env['TZ'] = 'UTC';
+});
+afterAll(() => {
+  if (zone === undefined) delete process.env['TZ'];
+  else process.env['TZ'] = zone;
+});
 
 describe('formatLogLine', () => {
   it('shows time, level, component, message and the other fields', () => {
@@ -30,6 +40,17 @@ describe('formatLogLine', () => {
     );
   });
 
+  it('shows local time, with the date when asked', () => {
+    const line = JSON.stringify({ level: 30, time: Date.UTC(2026, 0, 2, 23, 40, 5, 6), msg: 'x' });
+    process.env['TZ'] = 'Asia/Kolkata'; // UTC+05:30: the next day
+    try {
+      expect(formatLogLine(line)).toBe('05:10:05.006 INFO  x');
+      expect(formatLogLine(line, { date: true })).toBe('2026-01-03 05:10:05.006 INFO  x');
+    } finally {
+      process.env['TZ'] = 'UTC';
+    }
+  });
+
   it('passes non-JSON lines through, without a priority prefix', () => {
     expect(formatLogLine('<6>Started seqr-vend.service')).toBe('Started seqr-vend.service');
     expect(formatLogLine('[1,2]')).toBe('[1,2]');
@@ -56,8 +77,35 @@ describe('followLogs', () => {
     expect(calls).toEqual([
       { command: 'journalctl', args: ['-u', 'seqr-vend', '-o', 'cat', '-n', '10', '-f'] },
     ]);
-    expect(printed).toBe('00:00:00.000 INFO  ready\nplain journal line\n');
+    expect(printed).toBe('1970-01-01 00:00:00.000 INFO  ready\nplain journal line\n');
     expect(code).toBe(3);
+  });
+
+  it('passes a priority filter to journalctl', async () => {
+    const calls: (readonly string[])[] = [];
+    await followLogs({
+      out: new PassThrough(),
+      follow: false,
+      priority: 'warning',
+      spawn: (_command, args, options) => {
+        calls.push(args);
+        return spawn('true', [], options);
+      },
+    });
+    expect(calls).toEqual([['-u', 'seqr-vend', '-o', 'cat', '-n', '50', '-p', 'warning']]);
+  });
+
+  it("takes journalctl's priority names, numbers and ranges, and the daemon's level names", () => {
+    expect(parsePriority('warning')).toBe('warning');
+    expect(parsePriority('4')).toBe('4');
+    expect(parsePriority('ERR')).toBe('err');
+    expect(parsePriority('err..warning')).toBe('err..warning');
+    expect(parsePriority('0..3')).toBe('0..3');
+    expect(parsePriority('warn')).toBe('warning');
+    expect(parsePriority('error')).toBe('err');
+    expect(parsePriority('fatal')).toBe('crit');
+    for (const bad of ['8', 'loud', '', 'err..', '1..2..3', '-1', 'warning;rm'])
+      expect(parsePriority(bad), bad).toBeUndefined();
   });
 
   it('resolves 127 with a message when journalctl is missing', async () => {

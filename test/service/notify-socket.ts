@@ -4,8 +4,9 @@ import { createInterface } from 'node:readline';
 /**
  * A real AF_UNIX datagram socket standing in for systemd's notify socket. Node cannot bind one,
  * so a small python3 program does and prints each datagram as a JSON string on its own line.
- * Any file descriptors sent along (systemd-notify's BARRIER=1 pipe) are closed on receipt, which
- * is what PID 1 does to release the sender.
+ * A path starting with `@` is bound in the abstract namespace, as `$NOTIFY_SOCKET` names it.
+ * Any file descriptors sent along (a BARRIER=1 pipe) are closed on receipt, which is what PID 1
+ * does to release the sender.
  */
 export interface NotifySocket {
   readonly path: string;
@@ -19,7 +20,7 @@ export interface NotifySocket {
 const PROGRAM = `
 import array, json, os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
+s.bind("\\0" + sys.argv[1][1:] if sys.argv[1].startswith("@") else sys.argv[1])
 print("bound", flush=True)
 while True:
     data, anc, flags, addr = s.recvmsg(65536, socket.CMSG_SPACE(16 * 4))
@@ -37,8 +38,6 @@ export function notifySocketUnavailable(): string | undefined {
   const python = spawnSync('python3', ['-c', 'import socket; socket.AF_UNIX']);
   if (python.error || python.status !== 0)
     return 'python3 is not available to bind a datagram socket';
-  const tool = spawnSync('systemd-notify', ['--version']);
-  if (tool.error) return 'systemd-notify is not installed (Debian package systemd)';
   return undefined;
 }
 

@@ -1,13 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../daemon/runtime/manual-clock.js';
-import {
-  createNotifier,
-  systemdNotifySend,
-  watchdogInterval,
-} from '../../daemon/service/sd-notify.js';
+import { createNotifier, datagramSend, watchdogInterval } from '../../daemon/service/sd-notify.js';
 import { bindNotifySocket, notifySocketUnavailable, type NotifySocket } from './notify-socket.js';
 
 describe('createNotifier without systemd', () => {
@@ -98,17 +94,19 @@ describe('watchdog', () => {
 });
 
 describe('failures never reach the daemon', () => {
-  it('logs a missing systemd-notify once and resolves', async () => {
+  it('logs a notify socket that is not there once, with the system error, and resolves', async () => {
     const warn = vi.fn();
     const notifier = createNotifier({
       env: { NOTIFY_SOCKET: '/nonexistent/notify' },
-      send: systemdNotifySend('/nonexistent/notify', '/nonexistent/systemd-notify'),
+      send: datagramSend('/nonexistent/notify'),
       log: { warn } as never,
     });
     await notifier.ready('up');
     await notifier.watchdog();
+    await notifier.status('x');
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0]![1]).toBe('service manager notification failed');
+    expect((warn.mock.calls[0]![0] as { err: { code: string } }).err.code).toBe('ENOENT');
   });
 });
 
@@ -125,6 +123,41 @@ describe.skipIf(unavailable !== undefined)(
     afterEach(async () => {
       await socket.close();
       rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('sends from this process: no systemd-notify is run, even when one is on PATH', async () => {
+      // A systemd-notify that leaves a mark when anything runs it.
+      const bin = path.join(dir, 'bin');
+      mkdirSync(bin);
+      const mark = path.join(dir, 'systemd-notify-ran');
+      writeFileSync(path.join(bin, 'systemd-notify'), `#!/bin/sh\ntouch ${mark}\n`);
+      chmodSync(path.join(bin, 'systemd-notify'), 0o755);
+      const saved = process.env['PATH'];
+      process.env['PATH'] = `${bin}:${saved ?? ''}`;
+      try {
+        const notifier = createNotifier({ env: { NOTIFY_SOCKET: socket.path } });
+        for (let i = 0; i < 5; i++) await notifier.watchdog();
+        await notifier.status('idle');
+        await socket.waitFor(6);
+      } finally {
+        process.env['PATH'] = saved;
+      }
+      expect(socket.messages).toEqual([...Array<string>(5).fill('WATCHDOG=1'), 'STATUS=idle']);
+      expect(existsSync(mark)).toBe(false);
+    });
+
+    it('pings the watchdog on its own at WATCHDOG_USEC/2 with the real clock', async () => {
+      const notifier = createNotifier({
+        env: { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '100000' },
+      });
+      expect(notifier.watchdogIntervalMs).toBe(50);
+      const stop = notifier.startWatchdog(() => true);
+      try {
+        await socket.waitFor(3);
+      } finally {
+        stop();
+      }
+      expect(socket.messages.slice(0, 3)).toEqual(['WATCHDOG=1', 'WATCHDOG=1', 'WATCHDOG=1']);
     });
 
     it('delivers READY, STATUS, WATCHDOG and STOPPING in call order', async () => {
@@ -147,3 +180,24 @@ describe.skipIf(unavailable !== undefined)(
     });
   },
 );
+
+describe.skipIf(unavailable !== undefined)('an abstract notify socket (@...)', () => {
+  it('cannot be reached through unix-dgram: said once as a warning, never a crash', async () => {
+    const name = `@seqr-vend-test-${String(process.pid)}`;
+    const socket = await bindNotifySocket(name);
+    try {
+      const warn = vi.fn();
+      const notifier = createNotifier({ env: { NOTIFY_SOCKET: name }, log: { warn } as never });
+      await notifier.ready('idle');
+      await notifier.watchdog();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect((warn.mock.calls[0]![0] as { err: Error }).err.message).toBe(
+        `NOTIFY_SOCKET ${name} is an abstract socket, which unix-dgram cannot address; systemd gives services a path (/run/systemd/notify)`,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      expect(socket.messages).toEqual([]);
+    } finally {
+      await socket.close();
+    }
+  });
+});
