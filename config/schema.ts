@@ -211,7 +211,9 @@ const seqrSchema = z.strictObject({
   endpoint: z
     .url({ protocol: /^https?$/ })
     .optional()
-    .describe('SOAP endpoint (https); required in production'),
+    .describe(
+      'SOAP endpoint: https, or plain http to this machine (a local proxy or simulator); required in production',
+    ),
   terminalId: z.string().min(1).optional().describe('Required in production'),
   reseller: z
     .strictObject({
@@ -391,10 +393,26 @@ const asRecord = (v: unknown): Raw | undefined =>
 const asInt = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as number) : undefined);
 
 /**
+ * A plain-http URL to this machine (a local TLS proxy, a SEQR simulator on another port): the
+ * traffic never leaves the host, so production mode accepts it.
+ */
+function loopbackHttp(url: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(url);
+    return (
+      protocol === 'http:' &&
+      (hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Checks across fields, run on the raw (pre-schema) data so they are reported together with the
  * schema's own errors: pins unique across buttons, relays and sensors; slots unique; prices above
  * zero; poll interval shorter than the payment window; drop window not shorter than the pulse;
- * stock and sold-out pin exclusive; production needs an https endpoint, a terminal id, and the
+ * stock and sold-out pin exclusive; production needs an https endpoint (or plain http to this machine), a terminal id, and the
  * reseller user when end-of-day reports are on.
  * Values of the wrong type are skipped here (the schema reports them).
  */
@@ -473,10 +491,14 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
     const endpoint = seqr?.['endpoint'];
     if (endpoint === undefined)
       issues.push({ path: ['seqr', 'endpoint'], message: 'is required in production mode' });
-    else if (typeof endpoint === 'string' && !endpoint.startsWith('https://'))
+    else if (
+      typeof endpoint === 'string' &&
+      !endpoint.startsWith('https://') &&
+      !loopbackHttp(endpoint)
+    )
       issues.push({
         path: ['seqr', 'endpoint'],
-        message: `"${endpoint}" must use https:// in production mode`,
+        message: `"${endpoint}" must use https:// in production mode (plain http:// only to this machine: 127.0.0.1, [::1], localhost)`,
       });
     if (seqr?.['terminalId'] === undefined)
       issues.push({
