@@ -18,6 +18,7 @@ import type { Config } from '../../config/schema.js';
 import { runSafeState } from '../../hardware/dispenser/safe-state.js';
 import { startApp, reconciliationGateway, type App } from '../app.js';
 import { VendError, errorCodeOf } from '../errors.js';
+import type { LineSink } from '../log.js';
 import { ledgerPath } from '../ledger/sqlite-ledger.js';
 import { systemClock } from '../ports/clock.js';
 import { SeqrClient } from '../seqr/client.js';
@@ -152,10 +153,49 @@ async function runDaemon(argv: readonly string[], io: CliIo): Promise<number> {
   const path = values['config'];
   const config: Config = typeof path === 'string' ? loadConfig(path, io.env) : demoConfig(io.env);
   const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
-  const app = await startApp({ config, env: io.env, prettyLogs: tty });
-  if (tty && app.kiosk) io.stdout.write(`\n  Virtual kiosk: ${app.kiosk.url}  (Ctrl-C stops)\n\n`);
+  // In a terminal (written synchronously, like the default fd 1 sink) the start-up log lines wait
+  // until the kiosk's address has been printed, so it is the first line a person sees.
+  const held = tty ? new HeldLines(io.stdout) : undefined;
+  const starting = startApp({
+    config,
+    env: io.env,
+    prettyLogs: tty,
+    ...(held ? { logDestination: held } : {}),
+  });
+  // Signals are taken from the start: systemd may stop the service the moment READY=1 arrives,
+  // before startApp has returned. Such a stop (and its log lines) waits for the start to finish.
+  const later =
+    (level: 'info' | 'warn' | 'error') =>
+    (fields: object, msg: string): void => {
+      void starting.then(
+        (app) => {
+          app.log[level](fields, msg);
+        },
+        () => undefined,
+      );
+    };
+  const handlers = installSignalHandlers(
+    { stop: () => starting.then((app) => app.stop()) },
+    { info: later('info'), warn: later('warn'), error: later('error') },
+    io.signals ?? process,
+  );
+  let app: App;
+  try {
+    app = await starting;
+  } catch (err) {
+    handlers.uninstall();
+    throw err;
+  } finally {
+    if (held) {
+      const kiosk = await starting.then(
+        (a) => a.kiosk,
+        () => undefined,
+      );
+      if (kiosk) io.stdout.write(`Virtual kiosk: ${kiosk.url}  (Ctrl-C stops)\n\n`);
+      held.release();
+    }
+  }
   io.onStarted?.(app);
-  const handlers = installSignalHandlers(app, app.log, io.signals ?? process);
   await handlers.stopped;
   handlers.uninstall();
   return Number(io.signals?.exitCode ?? process.exitCode ?? 0);
@@ -185,6 +225,27 @@ async function gatewayCommand(argv: readonly string[], io: CliIo): Promise<numbe
   await handlers.stopped;
   handlers.uninstall();
   return Number(io.signals?.exitCode ?? process.exitCode ?? 0);
+}
+
+/** A log sink that keeps lines until {@link release}, then passes them through. */
+class HeldLines implements LineSink {
+  readonly #sink: LineSink;
+  #held: string[] | undefined = [];
+
+  constructor(sink: LineSink) {
+    this.#sink = sink;
+  }
+
+  write(chunk: string): void {
+    if (this.#held) this.#held.push(chunk);
+    else this.#sink.write(chunk);
+  }
+
+  release(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const line of held) this.#sink.write(line);
+  }
 }
 
 async function checkConfigCommand(argv: readonly string[], io: CliIo): Promise<number> {
