@@ -29,6 +29,13 @@ import { requestControl } from '../service/control-socket.js';
 import { followLogs } from '../service/logs.js';
 import { registerTerminal } from '../service/register-terminal.js';
 import { runFleetCommand } from './fleet-commands.js';
+import {
+  HW_TEST_USAGE,
+  HwTestUsage,
+  parseHwTestArgs,
+  runHwTest,
+  type HwTestArgs,
+} from './hw-test.js';
 import { runLedgerCommand } from './ledger-commands.js';
 
 export interface CliIo {
@@ -51,6 +58,8 @@ Without a command, runs the daemon: with --config, that configuration file; with
   status [--config PATH] [--json]  what the running daemon is doing (control socket)
   logs [--no-follow] [-n N]        the daemon's journal, formatted
   safe-state [--config PATH]       drive every relay output to its safe level (systemd ExecStopPost)
+  hw-test <buttons|relay SLOT|sensor|display|printer|seqr> [--config PATH] [--yes]
+                                   test the hardware with the daemon stopped ('hw-test --help')
   register-terminal [--config PATH] [--external-id ID] [--name NAME]
                                    register this machine as a SEQR terminal, store its password
                                    (both names default to machine.name)
@@ -83,6 +92,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await logsCommand(rest);
       case 'safe-state':
         return await safeStateCommand(rest, io);
+      case 'hw-test':
+        return await hwTestCommand(rest, io);
       case 'register-terminal':
         return await registerCommand(rest, io);
       case 'gateway':
@@ -341,6 +352,57 @@ async function safeStateCommand(argv: readonly string[], io: CliIo): Promise<num
     }
   }
   return failed === 0 ? 0 : 1;
+}
+
+async function hwTestCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  let args: HwTestArgs;
+  try {
+    args = parseHwTestArgs(argv);
+  } catch (err) {
+    if (!(err instanceof HwTestUsage) && !isParseArgsError(err)) throw err;
+    io.stderr.write(`seqr-vend hw-test: ${err.message}\n\n${HW_TEST_USAGE}`);
+    return 64;
+  }
+  if (args.help) {
+    io.stdout.write(HW_TEST_USAGE);
+    return 0;
+  }
+  const config = loadConfig(args.configPath ?? DEFAULT_CONFIG_PATH, io.env);
+  // Ctrl-C ends `buttons` and `sensor`; the adapters then release their lines.
+  const stop = new AbortController();
+  const signals = io.signals ?? process;
+  const onSignal = (): void => {
+    stop.abort();
+  };
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
+  const rl = process.stdin.isTTY
+    ? createInterface({ input: process.stdin, output: process.stderr })
+    : undefined;
+  try {
+    return await runHwTest(args, {
+      config,
+      env: io.env,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      stop: stop.signal,
+      confirm: async (question) => {
+        if (!rl) {
+          io.stderr.write(`${question}\nno terminal to answer: add --yes\n`);
+          return false;
+        }
+        return /^y(es)?$/i.test((await rl.question(question)).trim());
+      },
+    });
+  } finally {
+    rl?.close();
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
+  }
+}
+
+function isParseArgsError(err: unknown): err is Error {
+  return err instanceof TypeError && (err as { code?: unknown }).code !== undefined;
 }
 
 async function registerCommand(argv: readonly string[], io: CliIo): Promise<number> {
