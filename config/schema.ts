@@ -134,10 +134,14 @@ const printerSchema = z.discriminatedUnion('type', [
 ]);
 
 const timeoutsSchema = z.strictObject({
-  paymentWindowMs: ms(5_000, 300_000).default(30_000).describe('How long a QR code stays up'),
+  paymentWindowMs: ms(5_000, 300_000)
+    .default(30_000)
+    .describe('How long the pay screen shows the QR code before it asks "still paying?"'),
   stillPayingWindowMs: ms(0, 300_000)
     .default(30_000)
-    .describe('Extra time once the customer has scanned (status ISSUED -> pending)'),
+    .describe(
+      'How long "still paying?" (QR still shown; a product button gives a new payment window) stays before the invoice is cancelled. Every unpaid invoice gets it: SEQR does not tell the machine whether the QR was scanned',
+    ),
   pollIntervalMs: ms(200, 5_000).default(1_000),
   thankYouMs: ms(500, 60_000).default(5_000),
   outcomeMs: ms(500, 60_000).default(5_000).describe('How long a cancel/failure message shows'),
