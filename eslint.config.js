@@ -16,7 +16,12 @@ const SHARED_LEAF = [
 /** The leaf files as import specifiers end: `errors|package-root|ports/clock|ports/money`. */
 const LEAF_NAMES = SHARED_LEAF.map((file) => file.replace(/^daemon\/|\.ts$/g, '')).join('|');
 
-/** `folder` may import only itself, the shared leaf and packages. */
+/**
+ * `folder` may import only itself, the shared leaf and packages.
+ * @param {string} folder
+ * @param {string[]} alsoForbidden
+ * @returns {import('eslint').Linter.Config}
+ */
 function onlyTheLeaf(folder, alsoForbidden) {
   const message = `${folder}/ depends only on the shared leaf: ${SHARED_LEAF.join(', ')}.`;
   return {
@@ -143,6 +148,11 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // Build tools are plain ESM run before the build; tsc checks their names (checkJs).
+    files: ['tools/**/*.mjs'],
+    rules: { 'no-undef': 'off' },
   },
   {
     files: ['eslint.config.js'],

@@ -179,10 +179,14 @@ const printerSchema = z.discriminatedUnion('type', [
 ]);
 
 const timeoutsSchema = z.strictObject({
-  paymentWindowMs: ms(5_000, 300_000).default(30_000).describe('How long a QR code stays up'),
+  paymentWindowMs: ms(5_000, 300_000)
+    .default(30_000)
+    .describe('How long the pay screen shows the QR code before it asks "still paying?"'),
   stillPayingWindowMs: ms(0, 300_000)
     .default(30_000)
-    .describe('Extra time once the customer has scanned (status ISSUED -> pending)'),
+    .describe(
+      'How long "still paying?" (QR still shown; a product button gives a new payment window) stays before the invoice is cancelled. Every unpaid invoice gets it: SEQR does not tell the machine whether the QR was scanned',
+    ),
   pollIntervalMs: ms(200, 5_000).default(1_000),
   thankYouMs: ms(500, 60_000).default(5_000),
   outcomeMs: ms(500, 60_000).default(5_000).describe('How long a cancel/failure message shows'),
@@ -257,7 +261,9 @@ const seqrSchema = z.strictObject({
     .url({ protocol: /^https?$/ })
     .max(2_048)
     .optional()
-    .describe('SOAP endpoint (https); required in production'),
+    .describe(
+      'SOAP endpoint: https, or plain http to this machine (a local proxy or simulator); required in production',
+    ),
   terminalId: printable(64).optional().describe('Required in production'),
   reseller: z
     .strictObject({
@@ -482,13 +488,29 @@ const asRecord = (v: unknown): Raw | undefined =>
 const asInt = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as number) : undefined);
 
 /**
+ * A plain-http URL to this machine (a local TLS proxy, a SEQR simulator on another port): the
+ * traffic never leaves the host, so production mode accepts it.
+ */
+function loopbackHttp(url: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(url);
+    return (
+      protocol === 'http:' &&
+      (hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Checks across fields, run on the raw (pre-schema) data so they are reported together with the
  * schema's own errors: pins unique across buttons, relays and sensors; slots unique; prices above
  * zero; poll interval shorter than the payment window; drop window not shorter than the pulse;
  * stock and sold-out pin exclusive; one relay level for every slot; the kiosk
  * on a loopback address unless `kiosk.allowRemote` says otherwise (and then not on loopback);
- * production needs an https endpoint, a terminal id, and the reseller user when end-of-day
- * reports are on.
+ * production needs an https endpoint (or plain http to this machine), a terminal id, and the
+ * reseller user when end-of-day reports are on.
  * Values of the wrong type are skipped here (the schema reports them).
  */
 export function semanticIssues(raw: unknown): SemanticIssue[] {
@@ -607,10 +629,14 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
     const endpoint = seqr?.['endpoint'];
     if (endpoint === undefined)
       issues.push({ path: ['seqr', 'endpoint'], message: 'is required in production mode' });
-    else if (typeof endpoint === 'string' && !endpoint.startsWith('https://'))
+    else if (
+      typeof endpoint === 'string' &&
+      !endpoint.startsWith('https://') &&
+      !loopbackHttp(endpoint)
+    )
       issues.push({
         path: ['seqr', 'endpoint'],
-        message: `"${endpoint}" must use https:// in production mode`,
+        message: `"${endpoint}" must use https:// in production mode (plain http:// only to this machine: 127.0.0.1, [::1], localhost)`,
       });
     if (seqr?.['terminalId'] === undefined)
       issues.push({

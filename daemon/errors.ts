@@ -97,6 +97,8 @@ export const ERROR_CATALOGUE = {
     'Too many fleet commands at once; this one was not carried out (the sender may send it again).',
   E_FLEET_NO_ANSWER:
     'A `seqr-vend fleet` command got no answer from the machine in time (machine offline, or the broker did not pass the request).',
+  E_DAEMON_RUNNING:
+    'seqr-vend hw-test found the daemon running: it owns the GPIO lines, the display and the printer, so nothing was tested.',
 } as const satisfies Record<`E_${string}`, string>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -14,9 +14,8 @@ export interface PackageInfo {
 let cached: PackageInfo | undefined;
 
 /**
- * Walks up from this module (under `daemon/` in the sources, `dist/daemon/` after the
- * build) to the nearest `package.json` of seqr-vend. The WSDL is read from the sources' path in
- * both cases: `tsc` does not copy it into dist/.
+ * Walks up from this module (under `daemon/` in the sources, `dist/daemon/` after the build,
+ * `/opt/seqr-vend/dist/daemon/` installed) to the nearest `package.json` of seqr-vend.
  */
 export function packageInfo(): PackageInfo {
   if (cached) return cached;
@@ -40,7 +39,11 @@ export function packageInfo(): PackageInfo {
   }
 }
 
-/** Absolute path of the project's SEQR WSDL, `daemon/seqr/cashregister.wsdl`. */
+/**
+ * Absolute path of the project's SEQR WSDL, relative to this module: `daemon/seqr/cashregister.wsdl`
+ * in the sources, the copy the build puts into `dist/daemon/seqr/` (tools/build.mjs
+ * RUNTIME_ASSETS) when compiled, so an installed copy never reads the source tree.
+ */
 export function defaultWsdlPath(): string {
-  return path.join(packageInfo().root, 'daemon', 'seqr', 'cashregister.wsdl');
+  return fileURLToPath(new URL('./seqr/cashregister.wsdl', import.meta.url));
 }

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs or upgrades seqr-vend as a systemd service on Raspberry Pi OS (Lite, Bookworm or
-# later). Idempotent: run it again after `git pull && npm ci && npm run build` to upgrade; the
-# configuration, credentials and ledger are never overwritten.
+# later). Idempotent; the configuration, credentials and ledger are never overwritten. Installs
+# what `npm run package` ships (the build, production dependencies only), from either:
+#   a release artefact:  tar xzf seqr-vend-X.tgz && sudo seqr-vend-X/systemd/install.sh
+#                        or  sudo systemd/install.sh --artefact seqr-vend-X.tgz  (checks its .sha256)
+#   a built checkout:    npm ci && npm run build && sudo systemd/install.sh
 #
-#   sudo systemd/install.sh [--no-start] [--password-file FILE] [--node PATH]
+#   sudo systemd/install.sh [--no-start] [--password-file FILE] [--node PATH] [--npm PATH]
 #   systemd/install.sh --root DIR       # lay the files out under DIR; commands are only logged
 #
 # --root DIR (or DESTDIR=DIR): install into a throwaway root without touching the running system.
 # useradd, chown, systemctl, udevadm ... are not run there but appended to DIR/install-commands.log.
+# Native addons (better-sqlite3, epoll, rpio, ...) built for another Node.js or CPU are rebuilt
+# with npm (needs python3, make, g++: see OPERATOR.md).
 set -euo pipefail
 
 PREFIX=/opt/seqr-vend
@@ -15,10 +20,13 @@ NODE_MIN=20.19
 ROOT="${DESTDIR:-/}"
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE="$(command -v node || true)"
+NPM=
+ARTEFACT=
 START=yes
 PASSWORD_FILE=
+ARGS=("$@")
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -26,12 +34,40 @@ while [ $# -gt 0 ]; do
     --root) ROOT="${2:?--root needs a directory}"; shift 2 ;;
     --source) SOURCE="${2:?--source needs a directory}"; shift 2 ;;
     --node) NODE="${2:?--node needs a path}"; shift 2 ;;
+    --npm) NPM="${2:?--npm needs a path}"; shift 2 ;;
+    --artefact) ARTEFACT="${2:?--artefact needs a .tgz file}"; shift 2 ;;
     --password-file) PASSWORD_FILE="${2:?--password-file needs a file}"; shift 2 ;;
     --no-start) START=no; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
+
+# --artefact FILE: check it against FILE.sha256, unpack it, and run the installer it contains
+# (the one that matches its files) with the other options.
+if [ -n "$ARTEFACT" ]; then
+  [ -f "$ARTEFACT" ] || die "no artefact $ARTEFACT"
+  if [ -f "$ARTEFACT.sha256" ]; then
+    (cd "$(dirname "$ARTEFACT")" && sha256sum --check --quiet "$(basename "$ARTEFACT").sha256") ||
+      die "$ARTEFACT does not match $ARTEFACT.sha256: download it again"
+  else
+    echo "install.sh: no $ARTEFACT.sha256 beside the artefact: its checksum is not checked" >&2
+  fi
+  unpacked="$(mktemp -d)"
+  trap 'rm -rf "$unpacked"' EXIT
+  tar -xzf "$ARTEFACT" -C "$unpacked" || die "cannot unpack $ARTEFACT"
+  inner=("$unpacked"/*/systemd/install.sh)
+  [ -f "${inner[0]}" ] || die "$ARTEFACT is not a seqr-vend release (no systemd/install.sh)"
+  rest=()
+  skip=no
+  for arg in "${ARGS[@]}"; do
+    if [ "$skip" = yes ]; then skip=no; continue; fi
+    if [ "$arg" = --artefact ]; then skip=yes; continue; fi
+    rest+=("$arg")
+  done
+  bash "${inner[0]}" "${rest[@]}"
+  exit $?
+fi
 
 ROOT="${ROOT%/}"
 if [ -z "$ROOT" ]; then DRY=no; else DRY=yes; fi
@@ -65,8 +101,13 @@ if ! [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || [ "$major" -lt 20 ] |
   die "Node.js $NODE_MIN or newer is required, $NODE is ${version:-unknown}"
 fi
 
-# 2. The build to install.
-[ -f "$SOURCE/dist/daemon/main.js" ] || die "no build in $SOURCE/dist: run npm ci && npm run build first"
+# 2. What to install: a release tree (an unpacked artefact: release.json) or a built checkout.
+if [ -f "$SOURCE/release.json" ]; then
+  KIND=release
+else
+  KIND=checkout
+  [ -f "$SOURCE/dist/daemon/main.js" ] || die "no build in $SOURCE/dist: run npm ci && npm run build first"
+fi
 for f in package.json systemd/seqr-vend.service systemd/99-seqr-vend.rules config/example.config.yaml; do
   [ -f "$SOURCE/$f" ] || die "missing $SOURCE/$f"
 done
@@ -82,16 +123,49 @@ if ! has_user seqr-vend; then
 fi
 run usermod --append --groups gpio,video,lp,dialout seqr-vend
 
-# 4. Code, replaced as a whole (root-owned, read-only to the service).
+# 4. Code, staged beside the installed copy, checked, then swapped in as a whole (root-owned,
+#    read-only to the service).
 mkdir -p "$ROOT$(dirname "$PREFIX")"
 staging="$ROOT$PREFIX.new"
 rm -rf "$staging"
-mkdir -p "$staging/systemd" "$staging/config"
-cp -a "$SOURCE/dist" "$SOURCE/package.json" "$staging/"
-[ -d "$SOURCE/node_modules" ] && cp -a "$SOURCE/node_modules" "$staging/"
-cp -a "$SOURCE/systemd/." "$staging/systemd/"
-cp -a "$SOURCE/config/example.config.yaml" "$staging/config/"
-[ -f "$SOURCE/config/config.schema.json" ] && cp -a "$SOURCE/config/config.schema.json" "$staging/config/"
+if [ "$KIND" = release ]; then
+  mkdir -p "$staging"
+  cp -a "$SOURCE/." "$staging/"
+else
+  "$NODE" "$SOURCE/tools/package.mjs" --stage "$staging" || die "cannot stage the build from $SOURCE"
+fi
+
+# The native addons must load in this Node.js on this CPU; rebuild them when they do not (an
+# artefact built on another machine or for another Node.js line).
+natives="$("$NODE" -p 'require(process.argv[1]).natives.join(" ")' "$staging/release.json")"
+natives_load() {
+  (cd "$staging" && "$NODE" -e '
+    const path = require("node:path"), fs = require("node:fs");
+    let failed = 0;
+    for (const name of process.argv.slice(1)) {
+      const release = path.join("node_modules", name, "build", "Release");
+      const addons = fs.existsSync(release) ? fs.readdirSync(release).filter((f) => f.endsWith(".node")) : [];
+      if (addons.length === 0) { console.error(`${name}: not built`); failed++; }
+      for (const addon of addons) {
+        try { require(path.resolve(release, addon)); }
+        catch (err) { console.error(`${name}: ${err.message.split("\n")[0]}`); failed++; }
+      }
+    }
+    process.exit(failed === 0 ? 0 : 1);
+  ' $natives)
+}
+if ! why="$(natives_load 2>&1)"; then
+  echo "install.sh: native addons do not load in $NODE: $(echo "$why" | tr '\n' ' ')" >&2
+  echo "install.sh: rebuilding $natives with npm (minutes on a Pi)" >&2
+  if [ -z "$NPM" ]; then
+    if [ -x "$(dirname "$NODE")/npm" ]; then NPM="$(dirname "$NODE")/npm"; else NPM="$(command -v npm || true)"; fi
+  fi
+  [ -n "$NPM" ] || die "npm not found: install it (apt install npm) or pass --npm PATH"
+  (cd "$staging" && PATH="$(dirname "$NODE"):$PATH" "$NPM" rebuild --foreground-scripts $natives) >&2 ||
+    die "rebuilding the native addons failed: install the build tools (apt install python3 make g++) and run install.sh again"
+  natives_load || die "the native addons still do not load after the rebuild (see above)"
+fi
+
 chmod -R u=rwX,go=rX "$staging"
 rm -rf "$ROOT$PREFIX.old"
 [ -d "$ROOT$PREFIX" ] && mv "$ROOT$PREFIX" "$ROOT$PREFIX.old"

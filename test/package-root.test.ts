@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defaultWsdlPath, packageInfo } from '../daemon/package-root.js';
 
@@ -10,9 +11,21 @@ describe('package root', () => {
     expect(packageInfo()).toEqual({ root: root.replace(/\/$/, ''), version: pkg.version });
   });
 
-  it('points at the WSDL in the sources, which the build does not copy', () => {
-    expect(defaultWsdlPath()).toMatch(/daemon\/seqr\/cashregister\.wsdl$/);
-    expect(defaultWsdlPath()).not.toContain('/dist/');
+  it('points at the WSDL in the sources here, and in dist/ once built', () => {
+    expect(defaultWsdlPath()).toBe(
+      fileURLToPath(new URL('../daemon/seqr/cashregister.wsdl', import.meta.url)),
+    );
     expect(existsSync(defaultWsdlPath())).toBe(true);
+  });
+
+  it('once built, finds the copy the build put into dist/ (pretest builds)', async () => {
+    const compiled = fileURLToPath(new URL('../dist/daemon/package-root.js', import.meta.url));
+    const built = (await import(pathToFileURL(compiled).href)) as { defaultWsdlPath(): string };
+    expect(built.defaultWsdlPath()).toBe(
+      path.join(path.dirname(compiled), 'seqr', 'cashregister.wsdl'),
+    );
+    expect(readFileSync(built.defaultWsdlPath(), 'utf8')).toBe(
+      readFileSync(defaultWsdlPath(), 'utf8'),
+    );
   });
 });

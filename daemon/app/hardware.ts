@@ -4,10 +4,13 @@
  * test opens, drives and closes it on its own).
  */
 import type { Config } from '../../config/schema.js';
-import { openGpioButtons } from '../../hardware/buttons/gpio-buttons.js';
-import { openGpioDispenser } from '../../hardware/dispenser/gpio-dispenser.js';
+import { openGpioButtons, type GpioButtonsOptions } from '../../hardware/buttons/gpio-buttons.js';
+import {
+  openGpioDispenser,
+  type GpioDispenserOptions,
+} from '../../hardware/dispenser/gpio-dispenser.js';
 import type { Level } from '../../hardware/gpio/gpio.js';
-import { openGpio } from '../../hardware/gpio/open-gpio.js';
+import { openGpio, type GpioConfig } from '../../hardware/gpio/open-gpio.js';
 import { EscPosPrinter } from '../../hardware/printer/escpos-printer.js';
 import { NoPrinter } from '../../hardware/printer/no-printer.js';
 import { RECEIPT_LABELS } from '../../hardware/printer/receipt-encoder.js';
@@ -58,27 +61,52 @@ export async function openHardware(config: Config, deps: HardwareDeps): Promise<
       close: () => closeEach([buttons, dispenser, printer]),
     };
   }
-  const gpio = await openGpio(
-    {
-      backend: config.gpio.backend,
-      ...(config.gpio.sysfsBase === undefined ? {} : { sysfsBase: config.gpio.sysfsBase }),
-      ...(config.gpio.chip === undefined ? {} : { chip: config.gpio.chip }),
+  const gpio = await openGpio(gpioConfig(config), {
+    clock,
+    onError: (err) => {
+      log.error({ code: err.code, err }, 'GPIO failure');
     },
-    {
-      clock,
-      onError: (err) => {
-        log.error({ code: err.code, err }, 'GPIO failure');
-      },
+  });
+  const buttons = await openGpioButtons({ gpio, clock, ...buttonWiring(config) });
+  const dispenser = await openGpioDispenser({ gpio, clock, ...dispenserWiring(config) }).catch(
+    async (err: unknown) => {
+      await buttons.close().catch(() => undefined);
+      throw err;
     },
   );
-  const level = (l: 'high' | 'low'): Level => (l === 'high' ? 1 : 0);
-  const bias = ({ up: 'pull-up', down: 'pull-down', none: 'disable' } as const)[
-    config.buttons.pull
-  ];
+  const printer = configuredPrinter(config, clock);
+  return {
+    buttons,
+    dispenser,
+    printer,
+    virtual: undefined,
+    close: () => closeEach([buttons, dispenser, printer]),
+  };
+}
+
+/*
+ * The configuration read as device wiring, one function per device: the daemon (openHardware) and
+ * `seqr-vend hw-test` drive the same pins at the same levels through them.
+ */
+
+const level = (l: 'high' | 'low'): Level => (l === 'high' ? 1 : 0);
+
+/** The GPIO backend to open. */
+export function gpioConfig(config: Config): GpioConfig {
+  return {
+    backend: config.gpio.backend,
+    ...(config.gpio.sysfsBase === undefined ? {} : { sysfsBase: config.gpio.sysfsBase }),
+    ...(config.gpio.chip === undefined ? {} : { chip: config.gpio.chip }),
+  };
+}
+
+/** The product buttons and the cancel button, with their debounce and stuck limit. */
+export function buttonWiring(
+  config: Config,
+): Pick<GpioButtonsOptions, 'debounceMs' | 'stuckMs' | 'buttons'> {
   const b = config.buttons;
-  const buttons = await openGpioButtons({
-    gpio,
-    clock,
+  const bias = ({ up: 'pull-up', down: 'pull-down', none: 'disable' } as const)[b.pull];
+  return {
     debounceMs: b.debounceMs,
     stuckMs: b.stuckMs,
     buttons: [
@@ -90,11 +118,15 @@ export async function openHardware(config: Config, deps: HardwareDeps): Promise<
       })),
       { button: { kind: 'cancel' }, pin: b.cancelPin, activeLevel: level(b.activeLevel), bias },
     ],
-  });
+  };
+}
+
+/** The relays (one per slot), sold-out switches and the drop sensor. */
+export function dispenserWiring(
+  config: Config,
+): Pick<GpioDispenserOptions, 'relayActiveLevel' | 'slots' | 'dropSensor'> {
   const drop = config.products.find((p) => p.dropSensor)?.dropSensor;
-  const dispenser = await openGpioDispenser({
-    gpio,
-    clock,
+  return {
     relayActiveLevel: level(config.products[0]?.relayActiveLevel ?? 'high'),
     slots: config.products.map((p) => ({
       slot: p.slot,
@@ -114,27 +146,20 @@ export async function openHardware(config: Config, deps: HardwareDeps): Promise<
           },
         }
       : {}),
-  }).catch(async (err: unknown) => {
-    await buttons.close().catch(() => undefined);
-    throw err;
-  });
-  const p = config.printer;
-  const printer =
-    p.type === 'none'
-      ? new NoPrinter()
-      : new EscPosPrinter({
-          clock,
-          device: p.type === 'usb' ? p.path : `tcp://${p.host}:${String(p.port)}`,
-          deadlineMs: p.jobDeadlineMs,
-          layout: { paperMm: p.width, qrMode: p.qr, labels: RECEIPT_LABELS[config.locale] },
-        });
-  return {
-    buttons,
-    dispenser,
-    printer,
-    virtual: undefined,
-    close: () => closeEach([buttons, dispenser, printer]),
   };
+}
+
+/** The configured receipt printer (none, USB or TCP). Nothing is opened until it prints. */
+export function configuredPrinter(config: Config, clock: Clock): Printer {
+  const p = config.printer;
+  return p.type === 'none'
+    ? new NoPrinter()
+    : new EscPosPrinter({
+        clock,
+        device: p.type === 'usb' ? p.path : `tcp://${p.host}:${String(p.port)}`,
+        deadlineMs: p.jobDeadlineMs,
+        layout: { paperMm: p.width, qrMode: p.qr, labels: RECEIPT_LABELS[config.locale] },
+      });
 }
 
 /** The virtual hardware, imported only here: a machine with real hardware never loads it. */

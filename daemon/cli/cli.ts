@@ -17,6 +17,7 @@ import type { Config } from '../../config/schema.js';
 import { runSafeState } from '../../hardware/dispenser/safe-state.js';
 import { startApp, reconciliationGateway, type App } from '../app.js';
 import { VendError, errorCodeOf } from '../errors.js';
+import type { LineSink } from '../log.js';
 import { ledgerPath } from '../ledger/sqlite-ledger.js';
 import { systemClock } from '../ports/clock.js';
 import { SeqrClient } from '../seqr/client.js';
@@ -28,6 +29,13 @@ import { followLogs, parsePriority, PRIORITIES } from '../service/logs.js';
 import { registerTerminal } from '../service/register-terminal.js';
 import { CONFIG_OPTION, parseCommandArgs, takeConfigOption, UsageError } from './args.js';
 import { runFleetCommand } from './fleet-commands.js';
+import {
+  HW_TEST_USAGE,
+  HwTestUsage,
+  parseHwTestArgs,
+  runHwTest,
+  type HwTestArgs,
+} from './hw-test.js';
 import { runLedgerCommand } from './ledger-commands.js';
 
 export interface CliIo {
@@ -52,6 +60,8 @@ Without a command, runs the daemon: with --config, that configuration file; with
                                    the daemon's journal, formatted, in local time; -p warning
                                    (journalctl's names or 0-7) shows that and more severe only
   safe-state [--config PATH]       drive every relay output to its safe level (systemd ExecStopPost)
+  hw-test <buttons|relay SLOT|sensor|display|printer|seqr> [--config PATH] [--yes]
+                                   test the hardware with the daemon stopped ('hw-test --help')
   register-terminal [--config PATH] [--external-id ID] [--name NAME]
                                    register this machine as a SEQR terminal, store its password
                                    (both names default to machine.name)
@@ -84,6 +94,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await logsCommand(rest, io);
       case 'safe-state':
         return await safeStateCommand(rest, io);
+      case 'hw-test':
+        return await hwTestCommand(rest, io);
       case 'register-terminal':
         return await registerCommand(rest, io);
       case 'gateway':
@@ -155,10 +167,49 @@ async function runDaemon(argv: readonly string[], io: CliIo): Promise<number> {
   const path = values['config'];
   const config: Config = typeof path === 'string' ? loadConfig(path, io.env) : demoConfig(io.env);
   const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
-  const app = await startApp({ config, env: io.env, prettyLogs: tty });
-  if (tty && app.kiosk) io.stdout.write(`\n  Virtual kiosk: ${app.kiosk.url}  (Ctrl-C stops)\n\n`);
+  // In a terminal (written synchronously, like the default fd 1 sink) the start-up log lines wait
+  // until the kiosk's address has been printed, so it is the first line a person sees.
+  const held = tty ? new HeldLines(io.stdout) : undefined;
+  const starting = startApp({
+    config,
+    env: io.env,
+    prettyLogs: tty,
+    ...(held ? { logDestination: held } : {}),
+  });
+  // Signals are taken from the start: systemd may stop the service the moment READY=1 arrives,
+  // before startApp has returned. Such a stop (and its log lines) waits for the start to finish.
+  const later =
+    (level: 'info' | 'warn' | 'error') =>
+    (fields: object, msg: string): void => {
+      void starting.then(
+        (app) => {
+          app.log[level](fields, msg);
+        },
+        () => undefined,
+      );
+    };
+  const handlers = installSignalHandlers(
+    { stop: () => starting.then((app) => app.stop()) },
+    { info: later('info'), warn: later('warn'), error: later('error') },
+    io.signals ?? process,
+  );
+  let app: App;
+  try {
+    app = await starting;
+  } catch (err) {
+    handlers.uninstall();
+    throw err;
+  } finally {
+    if (held) {
+      const kiosk = await starting.then(
+        (a) => a.kiosk,
+        () => undefined,
+      );
+      if (kiosk) io.stdout.write(`Virtual kiosk: ${kiosk.url}  (Ctrl-C stops)\n\n`);
+      held.release();
+    }
+  }
   io.onStarted?.(app);
-  const handlers = installSignalHandlers(app, app.log, io.signals ?? process);
   await handlers.stopped;
   handlers.uninstall();
   return Number(io.signals?.exitCode ?? process.exitCode ?? 0);
@@ -188,6 +239,27 @@ async function gatewayCommand(argv: readonly string[], io: CliIo): Promise<numbe
   await handlers.stopped;
   handlers.uninstall();
   return Number(io.signals?.exitCode ?? process.exitCode ?? 0);
+}
+
+/** A log sink that keeps lines until {@link release}, then passes them through. */
+class HeldLines implements LineSink {
+  readonly #sink: LineSink;
+  #held: string[] | undefined = [];
+
+  constructor(sink: LineSink) {
+    this.#sink = sink;
+  }
+
+  write(chunk: string): void {
+    if (this.#held) this.#held.push(chunk);
+    else this.#sink.write(chunk);
+  }
+
+  release(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const line of held) this.#sink.write(line);
+  }
 }
 
 async function checkConfigCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -289,6 +361,57 @@ async function safeStateCommand(argv: readonly string[], io: CliIo): Promise<num
     }
   }
   return failed === 0 ? 0 : 1;
+}
+
+async function hwTestCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  let args: HwTestArgs;
+  try {
+    args = parseHwTestArgs(argv);
+  } catch (err) {
+    if (!(err instanceof HwTestUsage) && !isParseArgsError(err)) throw err;
+    io.stderr.write(`seqr-vend hw-test: ${err.message}\n\n${HW_TEST_USAGE}`);
+    return 64;
+  }
+  if (args.help) {
+    io.stdout.write(HW_TEST_USAGE);
+    return 0;
+  }
+  const config = loadConfig(args.configPath ?? DEFAULT_CONFIG_PATH, io.env);
+  // Ctrl-C ends `buttons` and `sensor`; the adapters then release their lines.
+  const stop = new AbortController();
+  const signals = io.signals ?? process;
+  const onSignal = (): void => {
+    stop.abort();
+  };
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
+  const rl = process.stdin.isTTY
+    ? createInterface({ input: process.stdin, output: process.stderr })
+    : undefined;
+  try {
+    return await runHwTest(args, {
+      config,
+      env: io.env,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      stop: stop.signal,
+      confirm: async (question) => {
+        if (!rl) {
+          io.stderr.write(`${question}\nno terminal to answer: add --yes\n`);
+          return false;
+        }
+        return /^y(es)?$/i.test((await rl.question(question)).trim());
+      },
+    });
+  } finally {
+    rl?.close();
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
+  }
+}
+
+function isParseArgsError(err: unknown): err is Error {
+  return err instanceof TypeError && (err as { code?: unknown }).code !== undefined;
 }
 
 async function registerCommand(argv: readonly string[], io: CliIo): Promise<number> {

@@ -1,5 +1,11 @@
-import type { Logger } from 'pino';
 import type { Runtime } from './runtime.js';
+
+/** The log lines the handlers write (a pino logger, or one that writes once the daemon runs). */
+export interface SignalLog {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+}
 
 /** The part of `process` the signal handlers use (injected by tests). */
 export interface SignalTarget {
@@ -16,7 +22,7 @@ export interface SignalTarget {
  */
 export function installSignalHandlers(
   runtime: Pick<Runtime, 'stop'>,
-  log: Logger,
+  log: SignalLog,
   target: SignalTarget = process,
 ): { readonly uninstall: () => void; readonly stopped: Promise<void> } {
   let stopping = false;

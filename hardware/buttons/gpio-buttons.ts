@@ -22,6 +22,20 @@ export interface GpioButtonsOptions {
   readonly debounceMs?: number;
   /** A button down this long is reported `stuck` once. Default 5000 ms. */
   readonly stuckMs?: number;
+  /**
+   * Every debounced change, press and release, with its pin (`seqr-vend hw-test buttons`); called
+   * synchronously at the change, before the `pressed` event is delivered.
+   */
+  readonly onChange?: (change: ButtonChange) => void;
+}
+
+/** A debounced press or release of one button. */
+export interface ButtonChange {
+  readonly button: ButtonId;
+  readonly pin: number;
+  readonly pressed: boolean;
+  /** The edge's time (epoch ms). */
+  readonly at: number;
 }
 
 interface State {
@@ -60,7 +74,7 @@ export async function openGpioButtons(options: GpioButtonsOptions): Promise<Gpio
     if (seen.has(key)) throw new RangeError(`button ${key} is configured twice`);
     seen.add(key);
   }
-  const buttons = new GpioButtons(options.clock, debounceMs, stuckMs);
+  const buttons = new GpioButtons(options.clock, debounceMs, stuckMs, options.onChange);
   try {
     for (const config of options.buttons) {
       const activeLevel = config.activeLevel ?? 0;
@@ -88,6 +102,7 @@ export class GpioButtons implements Buttons {
     private readonly clock: Clock,
     private readonly debounceMs: number,
     private readonly stuckMs: number,
+    private readonly onChange?: (change: ButtonChange) => void,
   ) {}
 
   /** @internal used by {@link openGpioButtons} */
@@ -152,6 +167,7 @@ export class GpioButtons implements Buttons {
       Math.max(0, state.windowUntil - this.clock.now()),
     );
     const button = state.config.button;
+    this.onChange?.({ button, pin: state.config.pin, pressed: down, at });
     if (down) {
       this.#emit({ type: 'pressed', button, at });
       this.#armStuck(state);

@@ -143,7 +143,7 @@ timeouts:
 endOfDay: "25:00"
 `);
     expect(lines).toEqual([
-      'config.yaml:7: seqr.endpoint: "http://seqr.example/soap" must use https:// in production mode',
+      'config.yaml:7: seqr.endpoint: "http://seqr.example/soap" must use https:// in production mode (plain http:// only to this machine: 127.0.0.1, [::1], localhost)',
       'config.yaml:15: products[1].slot: slot 1 is already used by products[0]',
       'config.yaml:17: products[1].price: 12.50 must be quoted, e.g. "12.50" (amounts are decimal strings, never floats)',
       'config.yaml:18: products[1].buttonPin: pin 5 is already used by products[0].buttonPin',
@@ -159,6 +159,25 @@ endOfDay: "25:00"
       'config.yaml:33: endOfDay: "25:00" must be a 24-hour time "HH:MM"',
       'config.yaml:33: endOfDay: end-of-day reports need the reseller user: add seqr.reseller (id, userId)',
     ]);
+  });
+
+  it('accepts plain http in production only to this machine (a local proxy or simulator)', () => {
+    const production = (endpoint: string) =>
+      MINIMAL.replace('mode: demo', 'mode: production').replace(
+        'products:',
+        `seqr:\n  endpoint: ${endpoint}\n  terminalId: t1\nproducts:`,
+      );
+    for (const local of [
+      'http://127.0.0.1:8913/soap/merchant/cashregister-2',
+      'http://127.3.4.5/soap',
+      'http://localhost:8913/soap',
+      'http://[::1]:8913/soap',
+    ])
+      expect(parseConfigText(production(local), 'config.yaml', {}).seqr.endpoint).toBe(local);
+    for (const remote of ['http://10.0.0.5/soap', 'http://127.0.0.1.example.com/soap'])
+      expect(errorsOf(production(remote))).toEqual([
+        `config.yaml:7: seqr.endpoint: "${remote}" must use https:// in production mode (plain http:// only to this machine: 127.0.0.1, [::1], localhost)`,
+      ]);
   });
 
   it('finds pins shared between a relay, a drop sensor, a sold-out input and the cancel button', () => {

@@ -1,38 +1,31 @@
+// systemd/install.sh and uninstall.sh laying out the REAL build (this checkout's dist/, staged
+// the way `npm run package` stages it) into a throwaway root. What the installed copy does when
+// it runs is in installed.test.ts. Each install copies a few thousand files, hence the timeouts.
 import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
-  mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CMDLINE, REPO, bash, makeRoot } from './support.js';
 
-const REPO = path.join(import.meta.dirname, '../..');
-const CMDLINE =
-  'console=serial0,115200 console=tty1 root=PARTUUID=1234-02 rootfstype=ext4 fsck.repair=yes rootwait';
+const BUILT = existsSync(path.join(REPO, 'dist/daemon/main.js'));
 
 let work: string;
 let root: string;
-let source: string;
 
-function sh(
-  script: string,
-  args: string[],
-): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync('bash', [path.join(REPO, 'systemd', script), ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
-  });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
 const install = (...extra: string[]) =>
-  sh('install.sh', ['--root', root, '--source', source, ...extra]);
+  bash(path.join(REPO, 'systemd/install.sh'), ['--root', root, '--source', REPO, ...extra]);
+const uninstall = (...extra: string[]) =>
+  bash(path.join(REPO, 'systemd/uninstall.sh'), ['--root', root, ...extra]);
 const mode = (p: string) =>
   (statSync(path.join(root, p)).mode & 0o7777).toString(8).padStart(4, '0');
 const read = (p: string) => readFileSync(path.join(root, p), 'utf8');
@@ -41,39 +34,22 @@ const commands = () => read('install-commands.log').trim().split('\n');
 beforeEach(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'seqr-install-'));
   root = path.join(work, 'root');
-  source = path.join(work, 'src');
-  // A throwaway Raspberry Pi OS root: video and lp exist, gpio and dialout do not.
-  mkdirSync(path.join(root, 'etc'), { recursive: true });
-  writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\nlp:x:7:\nvideo:x:44:\n');
-  writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
-  mkdirSync(path.join(root, 'boot/firmware'), { recursive: true });
-  writeFileSync(path.join(root, 'boot/firmware/cmdline.txt'), `${CMDLINE}\n`);
-  // A built tree to install: the real unit, rule and example, a stand-in dist.
-  mkdirSync(path.join(source, 'dist/daemon'), { recursive: true });
-  writeFileSync(path.join(source, 'dist/daemon/main.js'), '// build 1\n');
-  cpSync(path.join(REPO, 'systemd'), path.join(source, 'systemd'), { recursive: true });
-  mkdirSync(path.join(source, 'config'));
-  cpSync(
-    path.join(REPO, 'config/example.config.yaml'),
-    path.join(source, 'config/example.config.yaml'),
-  );
-  cpSync(path.join(REPO, 'package.json'), path.join(source, 'package.json'));
-  cpSync(
-    path.join(REPO, 'config/config.schema.json'),
-    path.join(source, 'config/config.schema.json'),
-  );
+  makeRoot(root);
 });
 afterEach(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe('systemd/install.sh --root', () => {
+describe.skipIf(!BUILT)('systemd/install.sh --root, from the built checkout', () => {
   it('lays out code, unit, udev rule, directories and credentials with the right modes', () => {
     const result = install();
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(read('opt/seqr-vend/dist/daemon/main.js')).toBe('// build 1\n');
+    expect(read('opt/seqr-vend/dist/daemon/main.js')).toBe(
+      readFileSync(path.join(REPO, 'dist/daemon/main.js'), 'utf8'),
+    );
     expect(mode('opt/seqr-vend/dist/daemon/main.js')).toBe('0644');
+    expect(mode('opt/seqr-vend/dist/daemon/seqr/cashregister.wsdl')).toBe('0644');
     expect(mode('usr/local/bin/seqr-vend')).toBe('0755');
     expect(mode('opt/seqr-vend/config/config.schema.json')).toBe('0644');
     expect(read('usr/local/bin/seqr-vend')).toContain('/opt/seqr-vend/dist/daemon/main.js "$@"');
@@ -88,14 +64,31 @@ describe('systemd/install.sh --root', () => {
     expect(mode('etc/seqr-vend/credentials/fleet-password')).toBe('0600');
     expect(mode('var/lib/seqr-vend')).toBe('0750');
     expect(mode('etc/systemd/system/seqr-vend.service')).toBe('0644');
-    expect(read('etc/systemd/system/seqr-vend.service')).toContain('ExecStart=');
+    expect(read('etc/systemd/system/seqr-vend.service')).toContain(
+      `ExecStart=${process.execPath} --enable-source-maps /opt/seqr-vend/dist/daemon/main.js`,
+    );
     expect(read('etc/udev/rules.d/99-seqr-vend.rules')).toContain('SYMLINK+="seqr-printer"');
     expect(read('etc/tmpfiles.d/seqr-vend-kiosk.conf')).toContain('fbcon/cursor_blink');
     expect(result.stdout).toContain('no terminal password yet');
-  });
 
-  it('creates the missing groups and the user, and records the owners it would set', () => {
-    expect(install().status).toBe(0);
+    // Production dependencies only, no source tree, no benchmarks.
+    const modules = readdirSync(path.join(root, 'opt/seqr-vend/node_modules'));
+    expect(modules).toEqual(expect.arrayContaining(['better-sqlite3', 'soap', 'pino', 'onoff']));
+    for (const dev of ['typescript', 'vitest', 'eslint', 'playwright-core', 'fast-check'])
+      expect(modules).not.toContain(dev);
+    expect(readdirSync(path.join(root, 'opt/seqr-vend/dist')).sort()).toEqual([
+      'config',
+      'daemon',
+      'hardware',
+      'simulator',
+    ]);
+    expect(existsSync(path.join(root, 'opt/seqr-vend/daemon'))).toBe(false);
+    const release = JSON.parse(read('opt/seqr-vend/release.json')) as { natives: string[] };
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+      allowScripts: Record<string, boolean>;
+    };
+    expect(release.natives).toEqual(Object.keys(pkg.allowScripts));
+
     const log = commands();
     expect(log).toEqual(
       expect.arrayContaining([
@@ -122,22 +115,14 @@ describe('systemd/install.sh --root', () => {
     ].map((c) => log.indexOf(c));
     expect(at[0]).toBeGreaterThanOrEqual(0);
     expect(at[0]! < at[1]! && at[1]! < at[2]!).toBe(true);
-  });
+  }, 60_000);
 
-  it('sets the kiosk console options on cmdline.txt once', () => {
-    expect(install().status).toBe(0);
-    expect(install().status).toBe(0);
-    expect(read('boot/firmware/cmdline.txt')).toBe(
-      `${CMDLINE} consoleblank=0 vt.global_cursor_default=0 quiet\n`,
-    );
-  });
-
-  it('upgrades in place: new code, but config, credentials and ledger untouched', () => {
+  it('upgrades in place: the code replaced as a whole, config, credentials and ledger untouched, cmdline options once', () => {
     expect(install().status).toBe(0);
     writeFileSync(path.join(root, 'etc/seqr-vend/config.yaml'), 'mode: production # edited\n');
     writeFileSync(path.join(root, 'etc/seqr-vend/credentials/seqr-terminal-password'), 'pw-1');
     writeFileSync(path.join(root, 'var/lib/seqr-vend/ledger.db'), 'sales');
-    writeFileSync(path.join(source, 'dist/daemon/main.js'), '// build 2\n');
+    writeFileSync(path.join(root, 'opt/seqr-vend/dist/left-over.js'), '// an old file\n');
     writeFileSync(
       path.join(root, 'etc/group'),
       `${read('etc/group')}gpio:x:990:\ndialout:x:20:\nseqr-vend:x:991:\n`,
@@ -149,8 +134,10 @@ describe('systemd/install.sh --root', () => {
 
     const again = install();
     expect(again.status).toBe(0);
-    expect(read('opt/seqr-vend/dist/daemon/main.js')).toBe('// build 2\n');
+    expect(existsSync(path.join(root, 'opt/seqr-vend/dist/left-over.js'))).toBe(false);
+    expect(existsSync(path.join(root, 'opt/seqr-vend/dist/daemon/main.js'))).toBe(true);
     expect(existsSync(path.join(root, 'opt/seqr-vend.old'))).toBe(false);
+    expect(existsSync(path.join(root, 'opt/seqr-vend.new'))).toBe(false);
     expect(read('etc/seqr-vend/config.yaml')).toBe('mode: production # edited\n');
     expect(read('etc/seqr-vend/credentials/seqr-terminal-password')).toBe('pw-1');
     expect(read('var/lib/seqr-vend/ledger.db')).toBe('sales');
@@ -158,7 +145,10 @@ describe('systemd/install.sh --root', () => {
       [],
     );
     expect(again.stdout).not.toContain('no terminal password yet');
-  });
+    expect(read('boot/firmware/cmdline.txt')).toBe(
+      `${CMDLINE} consoleblank=0 vt.global_cursor_default=0 quiet\n`,
+    );
+  }, 60_000);
 
   it('stores a password given with --password-file as a root-only credential', () => {
     const file = path.join(work, 'pw');
@@ -166,9 +156,9 @@ describe('systemd/install.sh --root', () => {
     expect(install('--password-file', file).status).toBe(0);
     expect(read('etc/seqr-vend/credentials/seqr-terminal-password')).toBe('s3cret-pw');
     expect(mode('etc/seqr-vend/credentials/seqr-terminal-password')).toBe('0600');
-  });
+  }, 60_000);
 
-  it('refuses a Node.js older than 20.19 and a tree that was not built', () => {
+  it('refuses a Node.js older than 20.19 and a checkout that was not built', () => {
     const oldNode = path.join(work, 'node18');
     writeFileSync(oldNode, '#!/bin/sh\necho v18.20.4\n', { mode: 0o755 });
     const old = install('--node', oldNode);
@@ -176,18 +166,94 @@ describe('systemd/install.sh --root', () => {
     expect(old.stderr).toContain('Node.js 20.19 or newer is required');
     expect(existsSync(path.join(root, 'opt/seqr-vend'))).toBe(false);
 
-    rmSync(path.join(source, 'dist'), { recursive: true });
-    const unbuilt = install();
-    expect(unbuilt.status).toBe(1);
-    expect(unbuilt.stderr).toContain('npm run build');
-  });
+    const unbuilt = path.join(work, 'unbuilt');
+    for (const file of [
+      'package.json',
+      'systemd/seqr-vend.service',
+      'systemd/99-seqr-vend.rules',
+      'config/example.config.yaml',
+    ])
+      cpSync(path.join(REPO, file), path.join(unbuilt, file));
+    const result = bash(path.join(REPO, 'systemd/install.sh'), [
+      '--root',
+      root,
+      '--source',
+      unbuilt,
+    ]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('npm run build');
+    expect(existsSync(path.join(root, 'opt/seqr-vend'))).toBe(false);
+  }, 60_000);
 });
 
-describe('systemd/uninstall.sh --root', () => {
+describe.skipIf(!BUILT)('systemd/install.sh from a release tree built elsewhere', () => {
+  let release: string;
+  beforeAll(() => {
+    release = mkdtempSync(path.join(os.tmpdir(), 'seqr-release-'));
+    const staged = spawnSync(process.execPath, [
+      path.join(REPO, 'tools/package.mjs'),
+      '--stage',
+      path.join(release, 'seqr-vend'),
+    ]);
+    expect(staged.status, staged.stderr.toString()).toBe(0);
+    // An addon built for another CPU or Node.js line does not load here.
+    writeFileSync(
+      path.join(release, 'seqr-vend/node_modules/epoll/build/Release/epoll.node'),
+      'not an ELF file',
+    );
+  }, 60_000);
+  afterAll(() => {
+    rmSync(release, { recursive: true, force: true });
+  });
+
+  /** An npm that records its arguments and "rebuilds" epoll by putting the good addon back. */
+  function fakeNpm(works: boolean): string {
+    const npm = path.join(work, 'npm');
+    const good = path.join(REPO, 'node_modules/epoll/build/Release/epoll.node');
+    writeFileSync(
+      npm,
+      `#!/bin/sh\necho "$PWD $*" >> ${work}/npm-calls\n` +
+        (works ? `cp ${good} node_modules/epoll/build/Release/epoll.node\n` : 'exit 1\n'),
+      { mode: 0o755 },
+    );
+    return npm;
+  }
+  const installRelease = (npm: string) =>
+    bash(path.join(release, 'seqr-vend/systemd/install.sh'), ['--root', root, '--npm', npm]);
+
+  it('rebuilds native addons that do not load in this Node.js, then installs', () => {
+    const result = installRelease(fakeNpm(true));
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain('native addons do not load');
+    expect(result.stderr).toMatch(/epoll: .*(invalid ELF header|too short)/);
+    const natives = Object.keys(
+      (
+        JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+          allowScripts: Record<string, boolean>;
+        }
+      ).allowScripts,
+    );
+    expect(readFileSync(path.join(work, 'npm-calls'), 'utf8')).toBe(
+      `${root}/opt/seqr-vend.new rebuild --foreground-scripts ${natives.join(' ')}\n`,
+    );
+    expect(
+      readFileSync(path.join(root, 'opt/seqr-vend/node_modules/epoll/build/Release/epoll.node')),
+    ).toEqual(readFileSync(path.join(REPO, 'node_modules/epoll/build/Release/epoll.node')));
+  }, 60_000);
+
+  it('stops, installing nothing, when the rebuild fails, and says which tools are missing', () => {
+    const result = installRelease(fakeNpm(false));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('apt install python3 make g++');
+    expect(existsSync(path.join(root, 'opt/seqr-vend'))).toBe(false);
+  }, 60_000);
+});
+
+describe.skipIf(!BUILT)('systemd/uninstall.sh --root', () => {
   it('removes the service but keeps the ledger and configuration unless --purge', () => {
     expect(install().status).toBe(0);
     writeFileSync(path.join(root, 'var/lib/seqr-vend/ledger.db'), 'sales');
-    const keep = sh('uninstall.sh', ['--root', root]);
+    const keep = uninstall();
     expect(keep.status).toBe(0);
     expect(existsSync(path.join(root, 'opt/seqr-vend'))).toBe(false);
     expect(existsSync(path.join(root, 'etc/systemd/system/seqr-vend.service'))).toBe(false);
@@ -203,10 +269,10 @@ describe('systemd/uninstall.sh --root', () => {
     );
     expect(commands()).not.toContain('userdel seqr-vend');
 
-    const purge = sh('uninstall.sh', ['--root', root, '--purge']);
+    const purge = uninstall('--purge');
     expect(purge.status).toBe(0);
     expect(existsSync(path.join(root, 'var/lib/seqr-vend'))).toBe(false);
     expect(existsSync(path.join(root, 'etc/seqr-vend'))).toBe(false);
     expect(commands()).toContain('userdel seqr-vend');
-  });
+  }, 60_000);
 });
