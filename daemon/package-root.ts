@@ -41,7 +41,7 @@ export function packageInfo(): PackageInfo {
 
 /**
  * Absolute path of the project's SEQR WSDL, relative to this module: `daemon/seqr/cashregister.wsdl`
- * in the sources, the copy the build puts into `dist/daemon/seqr/` (tools/build.mjs
+ * in the sources, the copy the build puts into `dist/daemon/seqr/` (build.mjs
  * RUNTIME_ASSETS) when compiled, so an installed copy never reads the source tree.
  */
 export function defaultWsdlPath(): string {

@@ -132,7 +132,7 @@ if [ "$KIND" = release ]; then
   mkdir -p "$staging"
   cp -a "$SOURCE/." "$staging/"
 else
-  "$NODE" "$SOURCE/tools/package.mjs" --stage "$staging" || die "cannot stage the build from $SOURCE"
+  "$NODE" "$SOURCE/systemd/package.mjs" --stage "$staging" || die "cannot stage the build from $SOURCE"
 fi
 
 # The native addons must load in this Node.js on this CPU; rebuild them when they do not (an

@@ -191,7 +191,7 @@ describe.skipIf(!BUILT)('systemd/install.sh from a release tree built elsewhere'
   beforeAll(() => {
     release = mkdtempSync(path.join(os.tmpdir(), 'seqr-release-'));
     const staged = spawnSync(process.execPath, [
-      path.join(REPO, 'tools/package.mjs'),
+      path.join(REPO, 'systemd/package.mjs'),
       '--stage',
       path.join(release, 'seqr-vend'),
     ]);

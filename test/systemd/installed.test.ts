@@ -186,7 +186,7 @@ describe.skipIf(SKIP)('the installed copy, from the build and from the release a
     await timed('package', async () => {
       const packed = spawnSync(
         process.execPath,
-        [path.join(REPO, 'tools/package.mjs'), '--out', path.join(work, 'release')],
+        [path.join(REPO, 'systemd/package.mjs'), '--out', path.join(work, 'release')],
         { encoding: 'utf8' },
       );
       expect(packed.status, packed.stderr).toBe(0);

@@ -13,7 +13,7 @@ import { copyFileSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.join(ROOT, 'dist');
 const STAMP = path.join(DIST, '.build-stamp');
 
@@ -44,7 +44,7 @@ const INPUTS = [
   'tsconfig.build.json',
   'package.json',
   'package-lock.json',
-  'tools/build.mjs',
+  'build.mjs',
 ];
 
 /**

@@ -7,8 +7,8 @@
  * systemd unit, udev rule, installer and uninstaller, the example config and its JSON Schema.
  * Prints the artefact's size and file count.
  *
- *   node tools/package.mjs [--out DIR]     the artefact into DIR (default release/)
- *   node tools/package.mjs --stage DIR     only lay the release tree out in DIR (install.sh from
+ *   node systemd/package.mjs [--out DIR]     the artefact into DIR (default release/)
+ *   node systemd/package.mjs --stage DIR     only lay the release tree out in DIR (install.sh from
  *                                          a checkout does this, so both install the same files)
  */
 import { spawnSync } from 'node:child_process';
@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { RUNTIME_ASSETS } from './build.mjs';
+import { RUNTIME_ASSETS } from '../build.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
