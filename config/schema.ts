@@ -396,7 +396,17 @@ export function configSchema(defaults: EnvironmentDefaults) {
           maxCustomerAgeMs: ms(10_000, 3_600_000)
             .default(120_000)
             .describe(
-              'A payment found late with nothing dispensed (at start-up) is dispensed when younger than this, refunded when older: the customer is gone',
+              'A payment found late with nothing dispensed (at start-up, or seen late by a status poll) is dispensed when younger than this, refunded when older: the customer is gone',
+            ),
+        })
+        .prefault({}),
+      dispense: z
+        .strictObject({
+          onInterrupted: z
+            .enum(['refund', 'flag'])
+            .default('refund')
+            .describe(
+              'A paid dispense whose outcome is unknown (a restart or relay fault while the relay ran, no drop recorded): refund the customer at once, or flag it for the operator',
             ),
         })
         .prefault({}),

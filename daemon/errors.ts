@@ -71,6 +71,8 @@ export const ERROR_CATALOGUE = {
     'SEQR refused a refund because the refunds would exceed the payment (resultCode 98): the payment is already refunded.',
   E_REFUND_UNVERIFIED:
     'A refund retry was answered "sum of refunds exceeds the original" (98): an earlier attempt went through, but SEQR gave no refund reference.',
+  E_RECEIPT_REFUSED:
+    "SEQR refused a sale's payment receipt (submitPaymentReceipt) for good with a resultCode that sending it again cannot change; it is never sent again. The sale stands.",
   E_RECOVERY_UNRESOLVED:
     'At start, an invoice left open by a restart has no final status from SEQR yet; the machine keeps cancelling and polling it and sells nothing meanwhile.',
   E_RECONCILIATION_MISMATCH:

@@ -28,6 +28,7 @@ export function coreConfig(config: Config, terminalId: string): CoreConfig {
     thankYouMs: t.thankYouMs,
     messageMs: t.outcomeMs,
     maxCustomerAgeMs: config.recovery.maxCustomerAgeMs,
+    onInterruptedDispense: config.dispense.onInterrupted,
     dispenseDeadlineMs: Math.max(t.dispenseTimeoutMs, maxDispenseMs(config) + 1_000),
     outOfServiceBackoffMaxMs: t.outOfServiceRetryMs,
     outOfServiceBackoffMinMs: Math.min(

@@ -206,6 +206,8 @@ export function salesFigures(views: readonly TransactionView[]): {
   const rows = new Map<string, { -readonly [K in keyof SalesRow]: SalesRow[K] }>();
   const slots = new Map<number, { dispenses: number; failures: number }>();
   for (const v of views) {
+    // The out-of-service probe's invoices are no purchases.
+    if (v.probe) continue;
     const key = `${v.slot}\u0000${v.productName}\u0000${v.price.currency}`;
     let row = rows.get(key);
     if (!row) {
@@ -328,40 +330,103 @@ export interface PendingItem {
     | 'refund unverified'
     | 'flagged'
     | 'receipt not printed'
-    | 'receipt not submitted';
+    | 'receipt not submitted'
+    | 'receipt refused';
   readonly openedAt: string;
   readonly slot: number;
   readonly product: string;
   readonly amount: string;
   readonly ersReference?: string;
+  readonly invoiceReference?: string;
+  /** When the machine recorded the payment. */
+  readonly paidAt?: string;
   readonly detail?: string;
+  /** What the operator can do, for what waits on a person. */
+  readonly action?: string;
 }
 
-/** Everything not finished or needing the operator, one line per transaction. */
+/** The refund command for a payment. */
+const refundCommand = (v: TransactionView): string =>
+  `seqr-vend refund ${v.ersReference ?? '<ersReference>'}`;
+
+/** The receipt's state in words: what SEQR has not taken yet, and why. */
+function receiptOwed(v: TransactionView): string {
+  const attempts = v.receiptSubmitAttempts ?? 0;
+  return attempts === 0
+    ? 'receipt not submitted to SEQR yet (sent automatically)'
+    : `receipt not taken by SEQR after ${attempts} attempt${attempts === 1 ? '' : 's'}${v.receiptSubmitFailure ? ` (last ${describeFailure(v.receiptSubmitFailure)})` : ''}; retried automatically`;
+}
+
+/** How a dispense without a known outcome ended up unknown. */
+function dispenseUnknown(v: TransactionView): string {
+  const why =
+    v.dispenseDetail ?? (v.dispenseFailure ? describeFailure(v.dispenseFailure) : 'no outcome');
+  return `dispense outcome unknown (${why}); the drop sensor recorded no drop`;
+}
+
+/**
+ * Everything not finished or needing the operator, one line per transaction, with what the
+ * operator needs to decide: the payment and invoice references, when it was paid, why it waits
+ * and, where a person must act, what to do.
+ */
 export function pendingItems(views: readonly TransactionView[]): PendingItem[] {
   const items: PendingItem[] = [];
   for (const v of views) {
     let kind: PendingItem['kind'] | undefined;
     let detail: string | undefined;
-    if (v.dispense === 'uncertain' || v.dispense === 'started') {
-      kind = 'uncertain dispense';
-      detail = v.dispenseDetail;
-      if (detail === undefined && v.dispenseFailure) detail = describeFailure(v.dispenseFailure);
-    } else if (v.refundInferred) kind = 'refund unverified';
+    let action: string | undefined;
+    const uncertain = v.dispense === 'uncertain' || v.dispense === 'started';
+    if (v.probe) {
+      if (v.closed !== undefined) continue;
+      kind = 'open invoice';
+      detail = `out-of-service probe ${v.invoiceReference ?? '(not issued)'}: cancelled automatically`;
+    } else if (v.refundInferred) {
+      kind = 'refund unverified';
+      detail =
+        'a refund retry was answered 98: an earlier attempt went through without a reference';
+      action = 'verify the refund in the SEQR report (seqr-vend report <periodId>)';
+    } else if (v.closed === 'refunded') continue;
     else if (v.refund === 'requested' || v.refund === 'failed') {
-      kind = 'refund unconfirmed';
-      if (v.refundFailure) detail = describeFailure(v.refundFailure);
-    } else if (v.closed === 'flagged') kind = 'flagged';
-    else if (v.closed === undefined && v.paidAt !== undefined) kind = 'paid, not dispensed';
+      kind = v.closed === 'flagged' ? 'flagged' : 'refund unconfirmed';
+      const failure = v.refundFailure ? describeFailure(v.refundFailure) : 'no answer yet';
+      detail = uncertain ? `${dispenseUnknown(v)}; refund: ${failure}` : failure;
+      if (v.closed === 'flagged')
+        action = `SEQR refused the refund for good: refund the customer another way, or ${refundCommand(v)} once SEQR accepts refunds`;
+    } else if (uncertain) {
+      kind = 'uncertain dispense';
+      detail = dispenseUnknown(v);
+      action = `check slot ${v.slot} or ask the customer: if nothing came out, ${refundCommand(v)}; if it did, nothing to do`;
+    } else if (v.closed === 'flagged') {
+      kind = 'flagged';
+      detail =
+        v.paidAt === undefined && v.invoiceReference !== undefined
+          ? `SEQR did not know invoice ${v.invoiceReference} (54) after a status answer was lost`
+          : undefined;
+      action =
+        v.paidAt === undefined
+          ? 'look for a payment to the invoice in the SEQR report; if there is one, refund it'
+          : `${refundCommand(v)} if the customer got nothing`;
+    } else if (v.closed === undefined && v.paidAt !== undefined) kind = 'paid, not dispensed';
     else if (v.closed === undefined) {
       kind = 'open invoice';
       detail = v.invoiceReference;
-    } else if (v.closed === 'sold' && v.receipt !== 'printed') {
-      kind = 'receipt not printed';
-      if (v.receiptFailure) detail = describeFailure(v.receiptFailure);
-    } else if (v.closed === 'sold' && !v.receiptSubmitted) kind = 'receipt not submitted';
-    // A refunded or operator-resolved purchase is finished.
-    if (kind === 'uncertain dispense' && v.closed === 'refunded') kind = undefined;
+    } else if (v.closed === 'sold') {
+      const owed = !v.receiptSubmitted && !v.receiptRefused;
+      if (v.receiptRefused) {
+        kind = 'receipt refused';
+        detail = v.receiptSubmitFailure ? describeFailure(v.receiptSubmitFailure) : undefined;
+      } else if (v.receipt !== 'printed') {
+        kind = 'receipt not printed';
+        const failure = v.receiptFailure ? describeFailure(v.receiptFailure) : undefined;
+        const parts = [failure, owed ? receiptOwed(v) : undefined].filter(
+          (x): x is string => x !== undefined,
+        );
+        detail = parts.length > 0 ? parts.join('; ') : undefined;
+      } else if (owed) {
+        kind = 'receipt not submitted';
+        detail = receiptOwed(v);
+      }
+    }
     if (!kind) continue;
     items.push({
       txId: v.txId,
@@ -371,7 +436,10 @@ export function pendingItems(views: readonly TransactionView[]): PendingItem[] {
       product: v.productName,
       amount: money(v.price.minor, v.price.currency),
       ...(v.ersReference === undefined ? {} : { ersReference: v.ersReference }),
+      ...(v.invoiceReference === undefined ? {} : { invoiceReference: v.invoiceReference }),
+      ...(v.paidAt === undefined ? {} : { paidAt: iso(v.paidAt) }),
       ...(detail === undefined ? {} : { detail }),
+      ...(action === undefined ? {} : { action }),
     });
   }
   return items;
@@ -400,7 +468,9 @@ function pending(args: readonly string[], io: LedgerCommandIo): number {
           i.product,
           i.amount,
           i.ersReference ?? '',
-          i.detail ?? '',
+          [i.detail, i.action === undefined ? undefined : `-> ${i.action}`]
+            .filter((x) => x !== undefined)
+            .join(' '),
         ]),
       ),
     );

@@ -1,6 +1,6 @@
 import type { Failure } from '../errors.js';
 import type { LedgerEntry, RefundInitiator } from '../ports/ledger.js';
-import type { RefundRequest } from '../ports/payment-gateway.js';
+import type { ReceiptDocument, RefundRequest } from '../ports/payment-gateway.js';
 import type { CoreConfig } from './config.js';
 import { foldRefund, type ClosedOutcome, type RefundFacts } from './projection.js';
 import {
@@ -10,13 +10,16 @@ import {
   type RefundAnswer,
   type RefundAttempt,
 } from './refunds.js';
-import type { Background, Effect, Event, RefundJob } from './types.js';
+import type { Background, Effect, Event, Job, ReceiptJob, RefundJob } from './types.js';
 
 /*
- * The background jobs (see `Job` in types.ts): refunds the core owes beside the purchase on
- * screen. One `settle` timer, due at the earliest job; each expiry starts at most one due attempt,
- * so the attempt's `refund.requested` record is the only record its refundPayment waits behind.
- * Answers come back as `payment.refunded` / `payment.failed{op:'refund'}` for the job's txId.
+ * The background jobs (see `Job` in types.ts): refunds and receipts the core owes beside the
+ * purchase on screen. One `settle` timer, due at the earliest job; each expiry starts at most one
+ * due attempt, so a refund attempt's `refund.requested` record is the only record its
+ * refundPayment waits behind. Answers come back as `payment.refunded` /
+ * `payment.failed{op:'refund'}` and `payment.receiptSubmitted` / `payment.failed{op:'submitReceipt'}`
+ * for the job's txId. Receipts go out one at a time (a backlog after an outage, or the receipts
+ * of an upgraded ledger, never floods SEQR).
  */
 
 export const NO_JOBS: Background = { jobs: [] };
@@ -42,6 +45,25 @@ export function refundRetryDelayMs(c: CoreConfig, attempts: number): number {
   );
 }
 
+/** The delay before a receipt's next attempt after `attempts` attempts: doubling, bounded. */
+export function receiptRetryDelayMs(c: CoreConfig, attempts: number): number {
+  return Math.min(
+    c.receiptRetryMaxMs,
+    c.receiptRetryMinMs * 2 ** Math.min(Math.max(0, attempts - 1), 30),
+  );
+}
+
+/** A receipt job for a sale, due at `at`; `attempts` failed ones before (from the ledger). */
+export function receiptJob(
+  txId: string,
+  ersReference: string,
+  document: ReceiptDocument,
+  at: number,
+  attempts = 0,
+): ReceiptJob {
+  return { kind: 'receipt', txId, ersReference, document, attempts, dueAt: at, inFlight: false };
+}
+
 /** A new refund job for `txId`, due at `at`. */
 export function refundJob(
   txId: string,
@@ -61,15 +83,20 @@ export function refundJob(
   };
 }
 
-/** The job of a transaction, if any. */
+/** The refund job of a transaction, if any. */
 export function jobOf(bg: Background, txId: string): RefundJob | undefined {
-  return bg.jobs.find((j) => j.txId === txId);
+  return bg.jobs.find((j): j is RefundJob => j.kind === 'refund' && j.txId === txId);
 }
 
-/** Adds jobs (a transaction's existing job is kept: at most one per transaction). */
-export function addJobs(bg: Background, jobs: readonly RefundJob[], at: number): BackgroundStep {
+function receiptJobOf(bg: Background, txId: string): ReceiptJob | undefined {
+  return bg.jobs.find((j): j is ReceiptJob => j.kind === 'receipt' && j.txId === txId);
+}
+
+/** Adds jobs (a transaction's existing job of the same kind is kept: at most one). */
+export function addJobs(bg: Background, jobs: readonly Job[], at: number): BackgroundStep {
   const next = [...bg.jobs];
-  for (const job of jobs) if (!next.some((j) => j.txId === job.txId)) next.push(job);
+  for (const job of jobs)
+    if (!next.some((j) => j.kind === job.kind && j.txId === job.txId)) next.push(job);
   return rearm({ ...bg, jobs: next }, at, []);
 }
 
@@ -97,11 +124,22 @@ function requestedEntry(job: RefundJob, attempt: RefundAttempt): Requested {
 
 const settleToken = (at: number): string => `background:settle:${at}`;
 
-/** Keeps the settle timer at the earliest job with nothing out (or stops it). */
+/** True when the job has an attempt out. */
+function busy(job: Job): boolean {
+  return job.kind === 'refund' ? job.attempt !== undefined : job.inFlight;
+}
+
+/** True when the job may start an attempt (receipts: one at a time across all jobs). */
+function startable(bg: Background, job: Job): boolean {
+  if (busy(job)) return false;
+  return job.kind === 'refund' || !bg.jobs.some((j) => j.kind === 'receipt' && j.inFlight);
+}
+
+/** Keeps the settle timer at the earliest job that may start (or stops it). */
 function rearm(bg: Background, at: number, effects: readonly Effect[]): BackgroundStep {
   let due: number | undefined;
   for (const job of bg.jobs)
-    if (job.attempt === undefined && (due === undefined || job.dueAt < due)) due = job.dueAt;
+    if (startable(bg, job) && (due === undefined || job.dueAt < due)) due = job.dueAt;
   if (due === undefined) {
     if (bg.settleAt === undefined) return { background: bg, effects };
     return {
@@ -120,8 +158,8 @@ function rearm(bg: Background, at: number, effects: readonly Effect[]): Backgrou
   };
 }
 
-function without(bg: Background, txId: string): Background {
-  return { ...bg, jobs: bg.jobs.filter((j) => j.txId !== txId) };
+function without(bg: Background, job: Job): Background {
+  return { ...bg, jobs: bg.jobs.filter((j) => !(j.kind === job.kind && j.txId === job.txId)) };
 }
 
 /** The job with nothing out, due at `dueAt`. */
@@ -138,8 +176,11 @@ function resting(job: RefundJob, dueAt: number, patch: Partial<RefundJob> = {}):
   };
 }
 
-function withJob(bg: Background, job: RefundJob): Background {
-  return { ...bg, jobs: bg.jobs.map((j) => (j.txId === job.txId ? job : j)) };
+function withJob(bg: Background, job: Job): Background {
+  return {
+    ...bg,
+    jobs: bg.jobs.map((j) => (j.kind === job.kind && j.txId === job.txId ? job : j)),
+  };
 }
 
 const record = (entry: LedgerEntry): Effect => ({ type: 'ledger.record', entry });
@@ -153,8 +194,18 @@ export function background(c: CoreConfig, bg: Background, e: Event): BackgroundS
       if (e.name !== 'settle' || bg.settleAt === undefined || e.token !== settleToken(bg.settleAt))
         return undefined;
       return startDue(c, { jobs: bg.jobs }, e.at);
+    case 'payment.receiptSubmitted': {
+      const job = receiptJobOf(bg, e.txId);
+      if (!job?.inFlight) return undefined;
+      return rearm(without(bg, job), e.at, [record({ type: 'receipt.submitted', txId: job.txId })]);
+    }
     case 'payment.refunded':
     case 'payment.failed': {
+      if (e.type === 'payment.failed' && e.op === 'submitReceipt') {
+        const job = e.txId === undefined ? undefined : receiptJobOf(bg, e.txId);
+        if (!job?.inFlight) return undefined;
+        return receiptFailed(c, bg, job, e.failure, e.retryable, e.at);
+      }
       if (e.type === 'payment.failed' && e.op !== 'refund') return undefined;
       const job = e.txId === undefined ? undefined : jobOf(bg, e.txId);
       if (!job?.attempt) return undefined;
@@ -190,33 +241,89 @@ export function background(c: CoreConfig, bg: Background, e: Event): BackgroundS
     case 'payment.cancelAnswered':
     case 'payment.issued':
     case 'payment.probed':
-    case 'payment.receiptSubmitted':
     case 'payment.statusReceived':
     case 'printer.failed':
     case 'printer.printed':
     case 'recovery.loaded':
     case 'stock.updated':
+    case 'dispense.dropped':
       return undefined;
   }
 }
 
+/**
+ * A refusal for good of a receipt: SEQR answered with a resultCode that sending the same receipt
+ * again cannot change (not one of its transient ones, not the credentials).
+ */
+export function receiptRefused(failure: Failure, retryable: boolean): boolean {
+  return failure.code === 'E_SEQR_RESULT' && !retryable;
+}
+
+/** A receipt attempt failed: recorded; retried with backoff, or never again after a refusal. */
+function receiptFailed(
+  c: CoreConfig,
+  bg: Background,
+  job: ReceiptJob,
+  failure: Failure,
+  retryable: boolean,
+  at: number,
+): BackgroundStep {
+  const { txId, ersReference } = job;
+  if (receiptRefused(failure, retryable))
+    return rearm(without(bg, job), at, [
+      record({ type: 'receipt.submitFailed', txId, failure, refused: true }),
+      {
+        type: 'log',
+        level: 'error',
+        msg: 'SEQR refused the receipt for good: never sent again (the sale stands)',
+        fields: { txId, ersReference, ...failureLog(failure), code: 'E_RECEIPT_REFUSED' },
+      },
+    ]);
+  const attempts = job.attempts + 1;
+  const dueAt = at + receiptRetryDelayMs(c, attempts);
+  return rearm(withJob(bg, { ...job, attempts, dueAt, inFlight: false }), at, [
+    record({ type: 'receipt.submitFailed', txId, failure }),
+    {
+      type: 'log',
+      level: 'warn',
+      msg: 'submitPaymentReceipt failed: retried with backoff (seqr-vend pending lists it)',
+      fields: {
+        txId,
+        ersReference,
+        ...failureLog(failure),
+        code: failure.code,
+        retryInS: (dueAt - at) / 1000,
+      },
+    },
+  ]);
+}
+
 /** The settle timer fired: start the first due job's attempt (one per step), re-arm. */
 function startDue(c: CoreConfig, bg: Background, at: number): BackgroundStep {
-  let job: RefundJob | undefined;
+  let job: Job | undefined;
   for (const j of bg.jobs)
-    if (j.attempt === undefined && j.dueAt <= at && (!job || j.dueAt < job.dueAt)) job = j;
+    if (startable(bg, j) && j.dueAt <= at && (!job || j.dueAt < job.dueAt)) job = j;
   if (!job) return rearm(bg, at, []);
+  if (job.kind === 'receipt')
+    return rearm(withJob(bg, { ...job, inFlight: true }), at, [
+      {
+        type: 'payment.submitReceipt',
+        txId: job.txId,
+        ersReference: job.ersReference,
+        document: job.document,
+      },
+    ]);
   const { txId } = job;
   const decision = refundDecision(job.facts);
   switch (decision.kind) {
     case 'nothing':
       return {
-        ...rearm(without(bg, txId), at, [close(txId, 'refunded')]),
+        ...rearm(without(bg, job), at, [close(txId, 'refunded')]),
         news: { txId, refund: 'refunded' },
       };
     case 'flag':
       return {
-        ...rearm(without(bg, txId), at, [
+        ...rearm(without(bg, job), at, [
           {
             type: 'log',
             level: 'error',
@@ -304,7 +411,7 @@ function answered(
     return { ...rearm(withJob(bg, next), at, effects), news: { txId, refund: 'pending' } };
   }
   return {
-    ...rearm(without(bg, txId), at, effects),
+    ...rearm(without(bg, job), at, effects),
     news: { txId, refund: result.kind === 'failed' ? 'pending' : 'refunded' },
   };
 }

@@ -45,6 +45,24 @@ export interface CoreConfig {
   readonly invoicingDeadlineMs: number;
   /** Time to get a cancel confirmed before the screen says out of service (polling goes on). */
   readonly cancelDeadlineMs: number;
+  /**
+   * First delay before a cancelInvoice that failed (or that SEQR answered 51: the customer is
+   * paying) is sent again; doubles per attempt up to the max. Sent again until SEQR confirms.
+   */
+  readonly cancelRetryMinMs: number;
+  readonly cancelRetryMaxMs: number;
+  /**
+   * SEQR's reversal window (API.md §9.3): a payment no status poll saw within it is reversed.
+   * A CANCELED answer after SEQR was silent for this long less 5 s (clocks differ) may be such a
+   * reversal, and the screen says so instead of "cancelled in the app".
+   */
+  readonly reversalWindowMs: number;
+  /**
+   * How long SEQR may answer nothing but 54 (unknown invoice) to both the status poll and the
+   * cancel before the machine stops resolving the invoice: closed failed, or flagged for the
+   * operator when a status call had failed without an answer before (a PAID may have been lost).
+   */
+  readonly unknownInvoiceGiveUpMs: number;
   /** Deadline for recording the payment and running the dispenser. Past it, the outcome is uncertain. */
   readonly dispenseDeadlineMs: number;
   /** Upper bound for receipt printing and submitPaymentReceipt after a sale. */
@@ -69,12 +87,24 @@ export interface CoreConfig {
   /** First delay before a failed refund is tried again; doubles per attempt up to the max. */
   readonly refundRetryMinMs: number;
   readonly refundRetryMaxMs: number;
+  /** First delay before a failed submitPaymentReceipt is tried again; doubles up to the max. */
+  readonly receiptRetryMinMs: number;
+  readonly receiptRetryMaxMs: number;
+  /**
+   * What happens to a paid purchase whose dispense was interrupted (a restart while the relay
+   * ran, a relay fault, no outcome within the dispense deadline): the product may or may not have
+   * come out, and it is never dispensed again. `refund`: the customer gets the money back at
+   * once (the merchant may lose one product); `flag`: the operator decides (the customer waits
+   * for a person). A drop the sensor recorded before the interruption settles it as delivered
+   * either way.
+   */
+  readonly onInterruptedDispense: 'refund' | 'flag';
   /** First retry delay when SEQR cannot be reached; doubles per failure up to the max. */
   readonly outOfServiceBackoffMinMs: number;
   readonly outOfServiceBackoffMaxMs: number;
 }
 
-/** The durations SEQR's POS guidance and the design suggest. */
+/** The durations SEQR's POS guidance and the design suggest, and the default policies. */
 export const DEFAULT_TIMINGS = {
   paymentWindowMs: 30_000,
   stillPayingWindowMs: 30_000,
@@ -83,6 +113,10 @@ export const DEFAULT_TIMINGS = {
   messageMs: 5_000,
   invoicingDeadlineMs: 20_000,
   cancelDeadlineMs: 20_000,
+  cancelRetryMinMs: 1_000,
+  cancelRetryMaxMs: 8_000,
+  reversalWindowMs: 20_000,
+  unknownInvoiceGiveUpMs: 30_000,
   dispenseDeadlineMs: 30_000,
   finishingDeadlineMs: 30_000,
   refundDeadlineMs: 30_000,
@@ -90,14 +124,32 @@ export const DEFAULT_TIMINGS = {
   maxCustomerAgeMs: 120_000,
   refundRetryMinMs: 30_000,
   refundRetryMaxMs: 30 * 60_000,
+  receiptRetryMinMs: 5_000,
+  receiptRetryMaxMs: 30 * 60_000,
+  onInterruptedDispense: 'refund',
   outOfServiceBackoffMinMs: 2_000,
   outOfServiceBackoffMaxMs: 60_000,
 } as const satisfies Partial<CoreConfig>;
 
 /**
  * "Dispense if the customer may still be there": true when a payment made at `paidAt` (epoch ms)
- * is younger than {@link CoreConfig.maxCustomerAgeMs} at `now`.
+ * is younger than {@link CoreConfig.maxCustomerAgeMs} at `now`. The one rule for every payment
+ * the machine learns of with nothing dispensed for it: live, late in a cancel, or at start-up.
  */
 export function customerMayStillBeThere(config: CoreConfig, paidAt: number, now: number): boolean {
   return now - paidAt < config.maxCustomerAgeMs;
+}
+
+/**
+ * When a payment was made, for {@link customerMayStillBeThere}: SEQR's payment time (never later
+ * than `now`), but never earlier than `notBefore`, a moment this machine knows was before the
+ * payment (the last unpaid answer, the invoice request). So a SEQR clock behind this one cannot
+ * age a payment the machine saw coming, and one ahead cannot make it younger than the answer.
+ */
+export function paymentTime(
+  seqrPaidAt: number | undefined,
+  notBefore: number,
+  now: number,
+): number {
+  return Math.max(Math.min(seqrPaidAt ?? now, now), Math.min(notBefore, now));
 }

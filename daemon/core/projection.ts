@@ -41,6 +41,8 @@ export interface TransactionView extends RefundFacts {
   readonly updatedAt: number;
   readonly slot: number;
   readonly productName: string;
+  /** The out-of-service probe's invoice: no purchase, nothing for sale. */
+  readonly probe?: true;
   readonly invoiceReference?: string;
   /** The last status SEQR reported, and its version. */
   readonly status?: InvoiceStatus;
@@ -51,9 +53,15 @@ export interface TransactionView extends RefundFacts {
   readonly dispense: DispenseState;
   readonly dispenseDetail?: string;
   readonly dispenseFailure?: Failure;
+  /** The drop sensor saw the product fall (`dispense.dropped`). */
+  readonly dropped?: true;
   readonly receipt: 'none' | 'printed' | 'unprinted';
   readonly receiptFailure?: Failure;
   readonly receiptSubmitted: boolean;
+  /** Failed submitPaymentReceipt attempts, the last one's failure, and whether SEQR refused it for good. */
+  readonly receiptSubmitAttempts?: number;
+  readonly receiptSubmitFailure?: Failure;
+  readonly receiptRefused?: true;
   /** The latest `tx.closed` outcome; undefined while the transaction is open. */
   readonly closed?: ClosedOutcome;
   readonly closedAt?: number;
@@ -139,6 +147,7 @@ export function applyEntry(
       updatedAt: at,
       slot: entry.slot,
       productName: entry.productName,
+      ...(entry.probe ? { probe: true as const } : {}),
       cancelRequested: false,
       dispense: 'none',
       receipt: 'none',
@@ -165,6 +174,9 @@ export function applyEntry(
     case 'dispense.started':
       next.dispense = 'started';
       break;
+    case 'dispense.dropped':
+      next.dropped = true;
+      break;
     case 'dispense.finished':
       next.dispense = entry.outcome;
       if (entry.detail !== undefined) next.dispenseDetail = entry.detail;
@@ -179,6 +191,11 @@ export function applyEntry(
       break;
     case 'receipt.submitted':
       next.receiptSubmitted = true;
+      break;
+    case 'receipt.submitFailed':
+      next.receiptSubmitAttempts = (next.receiptSubmitAttempts ?? 0) + 1;
+      next.receiptSubmitFailure = entry.failure;
+      if (entry.refused) next.receiptRefused = true;
       break;
     case 'refund.requested':
     case 'refund.confirmed':

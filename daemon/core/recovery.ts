@@ -1,50 +1,136 @@
 import { invoiceQrPayload } from '../ports/payment-gateway.js';
+import type { Failure } from '../errors.js';
 import { customerMayStillBeThere, type CoreConfig, type ProductConfig } from './config.js';
-import { refundJob } from './background.js';
-import { isoFromEpochMs } from './documents.js';
+import { receiptJob, refundJob } from './background.js';
+import { isoFromEpochMs, receipt, receiptDocument } from './documents.js';
 import { refundFactsOf, viewOf, type ClosedOutcome, type TransactionView } from './projection.js';
-import type { Effect, Purchase, RecoveredTransaction, RecoveryItem, RefundJob } from './types.js';
+import type {
+  Effect,
+  Job,
+  Purchase,
+  RecoveredTransaction,
+  RecoveryItem,
+  ReceiptJob,
+} from './types.js';
 
 /**
- * What start-up recovery does: records and logs now, refunds as background jobs (due now), and
- * the items that need a purchase phase, in the order they run.
+ * What start-up recovery does: records and logs now, refunds and owed receipts as background
+ * jobs (due now), and the items that need a purchase phase, in the order they run.
  */
 export interface RecoveryPlan {
   readonly effects: readonly Effect[];
-  readonly refunds: readonly RefundJob[];
+  readonly jobs: readonly Job[];
   readonly items: readonly RecoveryItem[];
 }
 
+/** How a dispense whose outcome is unknown (the relay may have pulsed) is settled. */
+export type InterruptedDispense =
+  /** The drop sensor's record: delivered. */
+  | { readonly kind: 'delivered'; readonly effects: readonly Effect[] }
+  /** Refunded (`dispense.onInterrupted: refund`): the caller adds the refund job. */
+  | { readonly kind: 'refund'; readonly effects: readonly Effect[] }
+  /** Flagged for the operator (`flag`): closed. */
+  | { readonly kind: 'flagged'; readonly effects: readonly Effect[] };
+
+/** Why the outcome of a dispense is unknown. */
+export type InterruptedWhy =
+  { readonly restart: true } | { readonly failure: Failure } | { readonly detail: string };
+
 /**
- * What happens to a dispense a restart interrupted (`dispense.started` without an outcome): the
- * relay may have pulsed, so it is recorded uncertain and never dispensed again. Flagged for the
- * operator; the one place a policy for it (flag or refund) would decide.
+ * What happens to a paid purchase whose dispense has no outcome: a restart while the relay ran
+ * (`dispense.started` without `dispense.finished`), a relay fault, or no outcome within the
+ * dispense deadline. It is never dispensed again (invariant 2). A drop the sensor recorded
+ * (`dispense.dropped`) settles it as delivered; otherwise the outcome is recorded uncertain and
+ * the operator's policy decides ({@link CoreConfig.onInterruptedDispense}): refund the customer
+ * at once, or flag it for the operator. The one place this is decided, for recovery and for a
+ * live purchase.
  */
-function interruptedDispense(view: TransactionView): Effect[] {
-  const { txId } = view;
-  return [
-    {
-      type: 'ledger.record',
-      entry: {
-        type: 'dispense.finished',
-        txId,
-        outcome: 'uncertain',
-        detail: 'restarted during the dispense',
+export function interruptedDispense(
+  config: CoreConfig,
+  tx: {
+    readonly txId: string;
+    readonly slot: number;
+    readonly ersReference: string | undefined;
+    readonly dropped: boolean;
+  },
+  why: InterruptedWhy,
+): InterruptedDispense {
+  const { txId } = tx;
+  const cause =
+    'restart' in why
+      ? { detail: 'restarted during the dispense' }
+      : 'failure' in why
+        ? { failure: why.failure }
+        : { detail: why.detail };
+  const code = 'restart' in why ? 'E_DISPENSE_INTERRUPTED' : 'E_DISPENSER_FAULT';
+  const fields = {
+    txId,
+    slot: tx.slot,
+    ersReference: tx.ersReference ?? '',
+    ...('failure' in why ? failureLog(why.failure) : {}),
+    code,
+  };
+  if (tx.dropped)
+    return {
+      kind: 'delivered',
+      effects: [
+        {
+          type: 'ledger.record',
+          entry: {
+            type: 'dispense.finished',
+            txId,
+            outcome: 'delivered',
+            detail:
+              'restart' in why
+                ? 'the drop sensor saw it fall before the restart'
+                : 'the drop sensor saw it fall',
+            ...('failure' in why ? { failure: why.failure } : {}),
+          },
+        },
+        {
+          type: 'log',
+          level: 'warn',
+          msg: 'dispense interrupted after the drop sensor saw the product fall: delivered',
+          fields,
+        },
+      ],
+    };
+  const uncertain: Effect = {
+    type: 'ledger.record',
+    entry: { type: 'dispense.finished', txId, outcome: 'uncertain', ...cause },
+  };
+  if (config.onInterruptedDispense === 'refund')
+    return {
+      kind: 'refund',
+      effects: [
+        uncertain,
+        {
+          type: 'log',
+          level: 'error',
+          msg: 'dispense outcome unknown: never dispensed again, refunded (dispense.onInterrupted: refund)',
+          fields,
+        },
+      ],
+    };
+  return {
+    kind: 'flagged',
+    effects: [
+      uncertain,
+      {
+        type: 'log',
+        level: 'error',
+        msg: 'dispense outcome unknown: never dispensed again, flagged for the operator (dispense.onInterrupted: flag)',
+        fields,
       },
-    },
-    {
-      type: 'log',
-      level: 'error',
-      msg: 'dispense interrupted by a restart: never dispensed again, flagged for the operator',
-      fields: {
-        txId,
-        code: 'E_DISPENSE_INTERRUPTED',
-        slot: view.slot,
-        ersReference: view.ersReference ?? '',
-      },
-    },
-    closeTx(txId, 'flagged'),
-  ];
+      closeTx(txId, 'flagged'),
+    ],
+  };
+}
+
+/** A failure as log fields beside the line's own `code`: its code as `failure`, its details. */
+function failureLog(f: Failure): Readonly<Record<string, string | number>> {
+  const { code: failure, ...detail } = f;
+  return { ...detail, failure };
 }
 
 const closeTx = (txId: string, outcome: ClosedOutcome): Effect => ({
@@ -52,13 +138,32 @@ const closeTx = (txId: string, outcome: ClosedOutcome): Effect => ({
   entry: { type: 'tx.closed', txId, outcome },
 });
 
+/** The receipt job a sale owes, rebuilt from the ledger (undefined when nothing is owed). */
+export function owedReceipt(
+  config: CoreConfig,
+  view: TransactionView,
+  at: number,
+): ReceiptJob | undefined {
+  const { ersReference, invoiceReference, paidAt } = view;
+  if (view.receiptSubmitted || view.receiptRefused) return undefined;
+  if (ersReference === undefined || ersReference === '' || invoiceReference === undefined)
+    return undefined;
+  const paid = { ersReference, paidAt: isoFromEpochMs(paidAt ?? view.openedAt) };
+  const document = receiptDocument(
+    receipt(config, recoveredPurchase(config, view), invoiceReference, paid),
+  );
+  return receiptJob(view.txId, ersReference, document, at, view.receiptSubmitAttempts ?? 0);
+}
+
 const FINAL = new Set(['CANCELED', 'FAILED', 'EXPIRED']);
 
 /**
  * Decides, from the ledger alone, how each transaction left open by a crash or power cut ends
- * (invariants 2-4). The rules, by the last durable step:
+ * (invariants 2-4), and which sales still owe SEQR their receipt. The rules, by the last durable
+ * step:
  * - refund confirmed -> closed refunded (flagged when only inferred from a 98 answer);
- * - delivered -> closed sold; uncertain -> closed flagged;
+ * - delivered -> closed sold (its receipt owed unless SEQR has it); uncertain -> refunded or
+ *   flagged, by `dispense.onInterrupted`;
  * - `dispense.started` without an outcome -> {@link interruptedDispense};
  * - not delivered, or a refund requested / failed -> a refund job, decided by the refund rules;
  * - PAID recorded, nothing dispensed -> dispensed when {@link customerMayStillBeThere}, else
@@ -75,14 +180,30 @@ export function planRecovery(
   config: CoreConfig,
   transactions: readonly RecoveredTransaction[],
   at: number,
+  receiptsOwed: readonly RecoveredTransaction[] = [],
 ): RecoveryPlan {
   const effects: Effect[] = [];
-  const refunds: RefundJob[] = [];
+  const jobs: Job[] = [];
   const dispenses: RecoveryItem[] = [];
   const resolves: RecoveryItem[] = [];
   const refund = (view: TransactionView): void => {
-    refunds.push(refundJob(view.txId, view.productName, refundFactsOf(view), at, 'recovery'));
+    jobs.push(refundJob(view.txId, view.productName, refundFactsOf(view), at, 'recovery'));
   };
+  const owed = (view: TransactionView): void => {
+    const job = owedReceipt(config, view, at);
+    if (job) jobs.push(job);
+  };
+  for (const { txId, entries } of receiptsOwed) {
+    const view = viewOf(entries);
+    if (view?.closed === 'sold') owed(view);
+    else
+      effects.push({
+        type: 'log',
+        level: 'error',
+        msg: 'sale with invalid steps: its receipt is not sent',
+        fields: { txId, code: 'E_LEDGER_CORRUPT' },
+      });
+  }
 
   for (const { txId, entries } of transactions) {
     const view = viewOf(entries);
@@ -100,6 +221,13 @@ export function planRecovery(
       effects.push(closeTx(txId, view.refundInferred ? 'flagged' : 'refunded'));
     } else if (view.dispense === 'delivered') {
       effects.push(closeTx(txId, 'sold'));
+      owed(view);
+    } else if (
+      view.dispense === 'uncertain' &&
+      (view.refund !== 'none' || config.onInterruptedDispense === 'refund')
+    ) {
+      // The policy refunds an unknown outcome; a refund already under way goes on either way.
+      refund(view);
     } else if (view.dispense === 'uncertain') {
       effects.push(
         {
@@ -111,7 +239,22 @@ export function planRecovery(
         closeTx(txId, 'flagged'),
       );
     } else if (view.dispense === 'started') {
-      effects.push(...interruptedDispense(view));
+      const settled = interruptedDispense(
+        config,
+        {
+          txId,
+          slot: view.slot,
+          ersReference: view.ersReference,
+          dropped: view.dropped === true,
+        },
+        { restart: true },
+      );
+      effects.push(...settled.effects);
+      if (settled.kind === 'refund') refund(view);
+      if (settled.kind === 'delivered') {
+        effects.push(closeTx(txId, 'sold'));
+        owed(view);
+      }
     } else if (view.dispense === 'notDelivered' || view.refund !== 'none') {
       refund(view);
     } else if (view.status === 'PAID') {
@@ -143,6 +286,8 @@ export function planRecovery(
         invoice: { reference, qrPayload: invoiceQrPayload(reference) },
         version: view.statusVersion ?? 0,
         status: view.status ?? 'ISSUED',
+        openedAt: view.openedAt,
+        updatedAt: view.updatedAt,
       });
     } else if (reference === undefined) {
       effects.push(closeTx(txId, 'failed'));
@@ -150,7 +295,7 @@ export function planRecovery(
       effects.push(closeTx(txId, view.status === 'CANCELED' ? 'cancelled' : 'failed'));
     }
   }
-  return { effects, refunds, items: [...dispenses, ...resolves] };
+  return { effects, jobs, items: [...dispenses, ...resolves] };
 }
 
 /** The purchase as recorded (name and price as sold, even if the configuration changed since). */
@@ -165,5 +310,9 @@ function recoveredPurchase(config: CoreConfig, view: TransactionView): Purchase 
       ? {}
       : { taxRatePercent: configured.taxRatePercent }),
   };
-  return { txId: view.txId, product };
+  return {
+    txId: view.txId,
+    product,
+    ...(view.probe ? { probe: { reason: 'starting' as const, failures: 0 } } : {}),
+  };
 }

@@ -6,11 +6,12 @@ import {
   NO_JOBS,
   addJobs,
   background,
+  receiptJob,
   refundJob,
   type BackgroundStep,
   type RefundNews,
 } from './background.js';
-import { customerMayStillBeThere, type CoreConfig } from './config.js';
+import { customerMayStillBeThere, paymentTime, type CoreConfig } from './config.js';
 import {
   epochMsFromIso,
   idleScreen,
@@ -22,14 +23,16 @@ import {
   shortPaymentRef,
 } from './documents.js';
 import { freshRefundFacts } from './projection.js';
-import { planRecovery } from './recovery.js';
+import { interruptedDispense, planRecovery, type InterruptedWhy } from './recovery.js';
 import type {
+  CancelNote,
   CancelReason,
   Effect,
   Event,
   Paid,
   Phase,
   Polling,
+  ProbeOf,
   Purchase,
   RecoveryItem,
   State,
@@ -41,37 +44,46 @@ import type {
  * The vending core as one table. Rows are states, columns the events each state acts on; every
  * other (state, event) pair is an explicit no-op: same state, no effects.
  *
- * background   settle timer -> one due refund attempt (refund.requested, then refundPayment)
- *                refund answered / failed / its record failed -> confirmed | retry | flagged
+ * background   settle timer -> one due job attempt: a refund (refund.requested, then
+ *                refundPayment) or a receipt (submitPaymentReceipt, one at a time)
+ *                answered / failed / its record failed -> confirmed | retry | flagged / refused
  *                (daemon/core/background.ts; the `refunding` phase shows its purchase's refund)
  * any state      stock.updated -> remember sold-out slots (idle re-shows its screen)
  *                payment.issued (not ours) -> cancelInvoice it (never leave an invoice open)
  *                ledger.failed (not awaited) / display.failed -> log
  *                recovery.loaded (not yet planned: out of service at start) -> plan it
- * starting       recovery.loaded -> plan: records, refund jobs, then each recovery item
- *                (cancelling for an open invoice, dispensing for a recent payment) -> idle
+ * starting       recovery.loaded -> plan: records, refund and receipt jobs, then each recovery
+ *                item (cancelling for an open invoice, dispensing for a recent payment) -> idle
  *                deadline -> outOfService
  * (to idle)      with recovery items left, the next item runs instead
  * idle           product button -> invoicing
  * invoicing      ledger.recorded(invoice.requested) -> sendInvoice      payment.issued -> awaitingPayment
- *                issue failed -> outOfService (transport, auth) | notice (SEQR refused)
- *                ledger.failed -> notice                                 deadline -> outOfService
- * awaitingPayment  poll/countdown timers; PAID -> dispensing; CANCELED/FAILED/EXPIRED -> notice
+ *                issue failed -> outOfService (transport, auth; probing with an invoice) |
+ *                notice (SEQR refused)                ledger.failed -> notice
+ *                deadline -> outOfService (probing with an invoice)
+ * awaitingPayment  poll/countdown timers; PAID -> dispensing (or refunding: customer rule);
+ *                CANCELED/FAILED/EXPIRED -> notice (cancelled in the app | reversed | failed)
+ *                poll failed -> the next at once (one extra per interval)
+ *                poll answered 54 / refused -> cancelling
  *                cancel button -> cancelling; deadline: paying -> stillPaying -> cancelling
  *                product button in stillPaying -> paying (same invoice)
- * cancelling     cancel answered; polls go on; PAID -> dispensing; final status -> notice
- *                deadline -> re-send a failed cancel, out-of-service screen, stay
- * cancelling     (recovery) PAID long ago -> recorded, refund job, next
+ * cancelling     cancel answered: done -> confirming poll; 50 -> poll for the PAID;
+ *                51 / failed -> sent again after a backoff (retry timer), screen says why
+ *                polls go on; PAID -> dispensing (or refunding: customer rule)
+ *                final status -> notice; only 54 from poll and cancel for a while -> closed
+ *                deadline -> out-of-service screen, stay
  * dispensing     recorded(PAID) -> record dispense.started -> dispense -> finishing | refunding
+ *                drop sensor fired -> dispense.dropped recorded
  *                ledger.failed / deadline before the relay -> refunding
- *                dispense rejected (unknown outcome) / deadline while running -> flagged notice
+ *                dispense rejected (unknown outcome) / deadline while running ->
+ *                dispense.onInterrupted: refunding | flagged notice (delivered if it dropped)
  * refunding      refund job's news -> notice (refunded | pending)         deadline -> notice
- * finishing      printed/failed -> submitPaymentReceipt -> notice (thank you)   deadline -> idle
+ * finishing      (receipt job added) printed/failed -> notice (thank you)  deadline -> idle
  * notice         deadline -> idle; product button -> invoicing (none while recovery items wait)
- * outOfService   deadline -> probe; probed -> idle; probe failed -> back off
+ * outOfService   deadline -> probe: a status call, or after sendInvoice failed an invoice of its
+ *                own (invoicing -> cancelling, no screens) -> idle once it is cancelled and
+ *                confirmed; probe failed -> back off
  */
-
-/** The core bound to a configuration: the initial transition and the step function. */
 export interface Core {
   /** The first state (`starting`) and its effects: out-of-service screen, deadline timer. */
   start(at: number): Transition;
@@ -172,10 +184,18 @@ function timer(name: TimerName, tok: string, at: number): Effect {
 
 const show = (screen: Screen): Effect => ({ type: 'display.show', screen });
 const record = (entry: LedgerEntry): Effect => ({ type: 'ledger.record', entry });
+const cancelTimer = (name: TimerName): Effect => ({ type: 'timer.cancel', name });
 const closeTx = (
   txId: string,
   outcome: Extract<LedgerEntry, { type: 'tx.closed' }>['outcome'],
 ): Effect => record({ type: 'tx.closed', txId, outcome });
+
+/** The timers of an open invoice, stopped when the machine leaves it. */
+const INVOICE_TIMERS: readonly Effect[] = [
+  cancelTimer('poll'),
+  cancelTimer('countdown'),
+  cancelTimer('retry'),
+];
 
 function currentTx(s: State): string | undefined {
   return 'purchase' in s ? s.purchase.txId : undefined;
@@ -244,6 +264,7 @@ function anyState(c: CoreConfig, s: State, e: Event): Transition | undefined {
       // Out of service at start (the ledger read took long): plan now, run when back.
       return absorbRecovery(c, s, e);
     case 'button.pressed':
+    case 'dispense.dropped':
     case 'dispense.failed':
     case 'dispense.finished':
     case 'ledger.recorded':
@@ -293,14 +314,14 @@ function starting(c: CoreConfig, s: In<'starting'>, e: Event): Transition {
   return same(s);
 }
 
-/** Plans start-up recovery: its records now, its refunds as jobs, its items queued. */
+/** Plans start-up recovery: its records now, its refunds and receipts as jobs, its items queued. */
 function absorbRecovery(
   c: CoreConfig,
   s: State,
   e: Extract<Event, { type: 'recovery.loaded' }>,
 ): Transition {
-  const plan = planRecovery(c, e.transactions, e.at);
-  const jobs = addJobs(s.background, plan.refunds, e.at);
+  const plan = planRecovery(c, e.transactions, e.at, e.receiptsOwed);
+  const jobs = addJobs(s.background, plan.jobs, e.at);
   return {
     state: { ...s, background: jobs.background, recovery: { loaded: true, items: plan.items } },
     effects: [...plan.effects, ...jobs.effects],
@@ -338,15 +359,29 @@ function startRecoveryItem(c: CoreConfig, s: State, item: RecoveryItem, at: numb
       dueAt: at,
       version: item.version,
       status: item.status,
+      retry: false,
+      sentAt: at,
+      unpaidAt: item.openedAt,
+      answeredAt: item.updatedAt,
+      // The last status call before the restart may have committed a payment nobody saw.
+      paidMayBeMissed: true,
     };
-    return enterCancelling(c, s, purchase, invoice, polling, 'recovery', at);
+    return enterCancelling(c, s, purchase, invoice, polling, 'recovery', at, true);
   }
   // PAID is durable already: dispense.started, then the relay (as a live purchase goes on).
   const due = at + c.dispenseDeadlineMs;
   const deadline = token(purchase.txId, 'deadline', due);
   return go(
     s,
-    { kind: 'dispensing', purchase, invoice, paid: item.paid, step: 'recordingStart', deadline },
+    {
+      kind: 'dispensing',
+      purchase,
+      invoice,
+      paid: item.paid,
+      step: 'recordingStart',
+      dropped: false,
+      deadline,
+    },
     [
       show({ kind: 'dispensing', product: productView(purchase.product, s.soldOut) }),
       timer('deadline', deadline, due),
@@ -383,23 +418,26 @@ function idle(c: CoreConfig, s: State, e: Event): Transition {
 function invoicing(c: CoreConfig, s: In<'invoicing'>, e: Event): Transition {
   const { purchase } = s;
   const txId = purchase.txId;
+  const { probe } = purchase;
   switch (e.type) {
     case 'ledger.recorded':
       if (!awaitsRecord(s, e.entry)) return same(s);
       return go(s, { ...s, step: 'issuing' }, [
         { type: 'payment.issue', txId, request: invoiceRequest(c, purchase) },
       ]);
-    case 'ledger.failed':
+    case 'ledger.failed': {
       if (!awaitsRecord(s, e.entry)) return same(s);
-      return enterNotice(c, s, { kind: 'problem', problem: 'invoiceFailed' }, e.at, [
-        {
-          type: 'log',
-          level: 'error',
-          msg: 'invoice not recorded: no invoice sent',
-          fields: failed(e.failure, { txId }),
-        },
-      ]);
+      const log: Effect = {
+        type: 'log',
+        level: 'error',
+        msg: 'invoice not recorded: no invoice sent',
+        fields: failed(e.failure, { txId }),
+      };
+      if (probe) return probeFailed(c, s, probe, e.at, [log]);
+      return enterNotice(c, s, { kind: 'problem', problem: 'invoiceFailed' }, e.at, [log]);
+    }
     case 'payment.issued':
+      if (probe) return probeIssued(c, s, purchase, e.invoice, e.at);
       return enterAwaitingPayment(c, s, purchase, e.invoice, e.at);
     case 'payment.failed': {
       if (e.op !== 'issue' || e.txId !== txId) return same(s);
@@ -407,18 +445,34 @@ function invoicing(c: CoreConfig, s: In<'invoicing'>, e: Event): Transition {
       const log: Effect = {
         type: 'log',
         level: 'error',
-        msg: 'sendInvoice failed',
+        msg: probe ? 'out-of-service probe: sendInvoice still fails' : 'sendInvoice failed',
         fields: failed(e.failure, { txId }),
       };
       if (e.failure.code === 'E_SEQR_AUTH')
-        return enterOutOfService(c, s, 'seqrCredentials', 0, e.at, [closed, log]);
-      if (e.retryable) return enterOutOfService(c, s, 'seqrUnreachable', 0, e.at, [closed, log]);
+        return enterOutOfService(c, s, 'seqrCredentials', (probe?.failures ?? -1) + 1, e.at, [
+          closed,
+          log,
+        ]);
+      if (probe) return probeFailed(c, s, probe, e.at, [closed, log]);
+      // SEQR out of reach (or its answer lost): the probe must show sendInvoice works again.
+      if (e.retryable)
+        return enterOutOfService(c, s, 'seqrUnreachable', 0, e.at, [closed, log], 'invoice');
       return enterNotice(c, s, { kind: 'problem', problem: 'invoiceFailed' }, e.at, [closed, log]);
     }
     case 'timer.expired':
       if (!isTimer(e, 'deadline', s.deadline)) return same(s);
-      return enterOutOfService(c, s, 'seqrUnreachable', 0, e.at, [closeTx(txId, 'failed')]);
+      if (probe) return probeFailed(c, s, probe, e.at, [closeTx(txId, 'failed')]);
+      return enterOutOfService(
+        c,
+        s,
+        'seqrUnreachable',
+        0,
+        e.at,
+        [closeTx(txId, 'failed')],
+        'invoice',
+      );
     case 'button.pressed':
+    case 'dispense.dropped':
     case 'dispense.failed':
     case 'dispense.finished':
     case 'display.failed':
@@ -455,6 +509,22 @@ function payScreen(
   };
 }
 
+/** Polling of an invoice SEQR just issued: nobody could pay it before now. */
+function freshPolling(at: number): Polling {
+  return {
+    inFlight: false,
+    overdue: false,
+    dueAt: at,
+    version: 0,
+    status: 'ISSUED',
+    retry: false,
+    sentAt: at,
+    unpaidAt: at,
+    answeredAt: at,
+    paidMayBeMissed: false,
+  };
+}
+
 function enterAwaitingPayment(
   c: CoreConfig,
   s: State,
@@ -466,13 +536,7 @@ function enterAwaitingPayment(
   const windowEndsAt = at + c.paymentWindowMs;
   const deadline = token(txId, 'deadline', windowEndsAt);
   const countdown = token(txId, 'countdown', at + 1000);
-  const first = startPoll(
-    c,
-    txId,
-    invoice,
-    { inFlight: false, overdue: false, dueAt: at, version: 0, status: 'ISSUED' },
-    at,
-  );
+  const first = startPoll(c, txId, invoice, freshPolling(at), at);
   return go(
     s,
     {
@@ -499,7 +563,17 @@ function enterAwaitingPayment(
   );
 }
 
-/** Starts a status call now; the next is due one interval after `nominal` (no drift). */
+const pollEffect = (txId: string, invoice: IssuedInvoice, polling: Polling): Effect => ({
+  type: 'payment.poll',
+  txId,
+  reference: invoice.reference,
+  lastVersion: polling.version,
+});
+
+/**
+ * Starts a status call now; the next is due one interval after `nominal` (no drift). `retry`:
+ * this call follows a failed one (if it fails too, the next waits for the timer).
+ */
 function startPoll(
   c: CoreConfig,
   txId: string,
@@ -507,15 +581,26 @@ function startPoll(
   polling: Polling,
   at: number,
   nominal = at,
+  retry = false,
 ): { polling: Polling; effects: Effect[] } {
   const grid = nominal + c.pollIntervalMs;
   const dueAt = grid > at ? grid : at + c.pollIntervalMs;
   return {
-    polling: { ...polling, inFlight: true, overdue: false, dueAt },
-    effects: [
-      { type: 'payment.poll', txId, reference: invoice.reference, lastVersion: polling.version },
-      timer('poll', token(txId, 'poll', dueAt), dueAt),
-    ],
+    polling: { ...polling, inFlight: true, overdue: false, dueAt, retry, sentAt: at },
+    effects: [pollEffect(txId, invoice, polling), timer('poll', token(txId, 'poll', dueAt), dueAt)],
+  };
+}
+
+/** One more status call right now, after a failed one; the poll timer keeps its grid. */
+function retryPoll(
+  txId: string,
+  invoice: IssuedInvoice,
+  polling: Polling,
+  at: number,
+): { polling: Polling; effects: Effect[] } {
+  return {
+    polling: { ...polling, inFlight: true, retry: true, sentAt: at },
+    effects: [pollEffect(txId, invoice, polling)],
   };
 }
 
@@ -529,7 +614,7 @@ function onPollTimer(c: CoreConfig, s: Polled, at: number): Transition {
   return go(s, { ...s, polling: next.polling }, next.effects);
 }
 
-/** After an answer (or a failure) with the invoice still open: catch up an overdue call. */
+/** After an answer with the invoice still open: catch up an overdue call. */
 function afterAnswer(
   c: CoreConfig,
   s: Polled,
@@ -543,7 +628,41 @@ function afterAnswer(
   return go(s, { ...s, polling: next.polling }, [...next.effects, ...effects]);
 }
 
+/**
+ * After a failed status call: the next goes out at once (on a fresh connection), unless the one
+ * that failed was itself sent at once after a failure, in which case the timer's turn is next.
+ * So hung calls follow each other without a gap, and a SEQR failing fast gets two calls per
+ * interval, never a loop.
+ */
+function afterFailure(
+  c: CoreConfig,
+  s: Polled,
+  polling: Polling,
+  at: number,
+): { polling: Polling; effects: Effect[] } {
+  const txId = s.purchase.txId;
+  if (polling.overdue) return startPoll(c, txId, s.invoice, polling, at, at, true);
+  if (!polling.retry) return retryPoll(txId, s.invoice, polling, at);
+  return { polling, effects: [] };
+}
+
 const FINAL: ReadonlySet<InvoiceStatus> = new Set(['CANCELED', 'FAILED', 'EXPIRED']);
+
+/** SEQR was silent long enough before a CANCELED that it may have reversed a payment. */
+function mayBeReversal(c: CoreConfig, polling: Polling, at: number): boolean {
+  return at - polling.answeredAt >= c.reversalWindowMs - 5_000;
+}
+
+/** What the customer is told when SEQR reports a final status. */
+function finalScreen(c: CoreConfig, s: Polled, status: InvoiceStatus, at: number): Screen {
+  const product = productView(s.purchase.product, s.soldOut);
+  const problem = (p: PurchaseProblem): Screen => ({ kind: 'problem', problem: p });
+  if (status !== 'CANCELED') return problem('paymentFailed');
+  if (mayBeReversal(c, s.polling, at)) return problem('paymentReversed');
+  if (s.kind === 'awaitingPayment') return problem('cancelledInApp');
+  if (s.reason === 'unknownAnswer') return problem('connectionLost');
+  return { kind: 'cancelled', product };
+}
 
 /** A status answer for the open invoice, in awaitingPayment or cancelling. */
 function onStatus(c: CoreConfig, s: Polled, status: PaymentStatus, at: number): Transition {
@@ -560,23 +679,28 @@ function onStatus(c: CoreConfig, s: Polled, status: PaymentStatus, at: number): 
         }),
       ]
     : [];
+  const paidNow = status.status === 'PAID';
   const polling: Polling = {
     ...s.polling,
     inFlight: false,
+    retry: false,
     version: status.version,
     status: status.status,
+    answeredAt: at,
+    // SEQR answered unpaid: no payment before this call went out, none missed.
+    ...(paidNow ? {} : { unpaidAt: s.polling.sentAt, paidMayBeMissed: false }),
   };
 
-  if (status.status === 'PAID') {
+  if (paidNow) {
     const paid: Paid = {
       ersReference: status.ersReference ?? '',
       paidAt: status.paidAt ?? isoFromEpochMs(at),
     };
-    if (s.kind === 'cancelling' && s.reason === 'recovery') {
-      // SEQR's payment time when it sent one (never later than the answer): the customer rule.
-      const paidAt = Math.min(epochMsFromIso(status.paidAt ?? '') ?? at, at);
-      if (!customerMayStillBeThere(c, paidAt, at)) return paidLong(c, s, status, paid, paidAt, at);
-    }
+    // The one customer rule, in this machine's clock: SEQR's time, but never before an answer
+    // that said unpaid.
+    const paidAt = paymentTime(epochMsFromIso(status.paidAt ?? ''), s.polling.unpaidAt, at);
+    if (!customerMayStillBeThere(c, paidAt, at) || s.purchase.probe)
+      return paidLate(c, s, status, paid, paidAt, at);
     const due = at + c.dispenseDeadlineMs;
     const deadline = token(txId, 'deadline', due);
     const paidEntry: Effect = changed
@@ -596,11 +720,11 @@ function onStatus(c: CoreConfig, s: Polled, status: PaymentStatus, at: number): 
         invoice: s.invoice,
         paid,
         step: 'recordingPaid',
+        dropped: false,
         deadline,
       },
       [
-        { type: 'timer.cancel', name: 'poll' },
-        { type: 'timer.cancel', name: 'countdown' },
+        ...INVOICE_TIMERS,
         show({ kind: 'dispensing', product: productView(s.purchase.product, s.soldOut) }),
         timer('deadline', deadline, due),
         paidEntry,
@@ -608,39 +732,43 @@ function onStatus(c: CoreConfig, s: Polled, status: PaymentStatus, at: number): 
     );
   }
   if (FINAL.has(status.status)) {
-    const cancelledByUs = s.kind === 'cancelling';
-    const screen: Screen =
-      status.status === 'CANCELED'
-        ? cancelledByUs
-          ? { kind: 'cancelled', product: productView(s.purchase.product, s.soldOut) }
-          : { kind: 'problem', problem: 'cancelledInApp' }
-        : { kind: 'problem', problem: 'paymentFailed' };
-    return enterNotice(c, s, screen, at, [
-      { type: 'timer.cancel', name: 'poll' },
-      { type: 'timer.cancel', name: 'countdown' },
+    const effects: Effect[] = [
+      ...INVOICE_TIMERS,
       ...seen,
       closeTx(txId, status.status === 'CANCELED' ? 'cancelled' : 'failed'),
-    ]);
+    ];
+    if (s.purchase.probe)
+      return backInService(c, s, s.purchase.probe, at, 'sendInvoice works again', effects);
+    return enterNotice(c, s, finalScreen(c, s, status.status, at), at, effects);
   }
-  return afterAnswer(c, s, polling, at, seen);
+  if (s.kind !== 'cancelling') return afterAnswer(c, s, polling, at, seen);
+  const known: In<'cancelling'> = { ...s, unknown: undefined };
+  // Confirmed cancelled, yet a status call sent after that says open: send the cancel again.
+  if (s.cancel === 'done' && s.cancelledAt !== undefined && s.polling.sentAt >= s.cancelledAt) {
+    const resend = scheduleCancel(c, known, at, 'retrying');
+    return afterAnswer(c, resend.state, polling, at, [...resend.effects, ...seen]);
+  }
+  return afterAnswer(c, known, polling, at, seen);
 }
 
 /**
- * An invoice resolved after a restart turned out PAID long ago: the customer is most likely gone.
- * The payment is recorded and refunded (a background job); the relay never moves for it.
+ * A payment seen after the customer could have left (the customer rule), or one made on the
+ * out-of-service probe's invoice (nobody chose a product): recorded, refunded by a background
+ * job, never dispensed. The screen says so (the probe shows nothing).
  */
-function paidLong(
+function paidLate(
   c: CoreConfig,
-  s: In<'cancelling'>,
+  s: Polled,
   status: PaymentStatus,
   paid: Paid,
   paidAt: number,
   at: number,
 ): Transition {
-  const { txId, product } = s.purchase;
-  const facts = freshRefundFacts(product.price, paid.ersReference);
-  const jobs = addJobs(s.background, [refundJob(txId, product.name, facts, at, 'recovery')], at);
-  const next = toNext(c, { ...s, background: jobs.background }, at, [
+  const { purchase, invoice } = s;
+  const { txId, product } = purchase;
+  const initiator = s.kind === 'cancelling' && s.reason === 'recovery' ? 'recovery' : undefined;
+  const before: Effect[] = [
+    ...INVOICE_TIMERS,
     record({
       type: 'status.seen',
       txId,
@@ -650,53 +778,93 @@ function paidLong(
     }),
     {
       type: 'log',
-      level: 'info',
-      msg: 'paid while the machine was down, the customer may be gone: refunding instead of dispensing',
-      fields: { txId, paidSecondsAgo: Math.round((at - paidAt) / 1000) },
+      level: 'warn',
+      msg: purchase.probe
+        ? 'the out-of-service probe invoice was paid: refunding it'
+        : 'paid after the customer may have left: refunding instead of dispensing',
+      fields: {
+        txId,
+        ersReference: paid.ersReference,
+        paidSecondsAgo: Math.round((at - paidAt) / 1000),
+      },
     },
-    ...jobs.effects,
-  ]);
-  // This invoice's timers stop before the next recovery item starts its own.
-  return {
-    state: next.state,
-    effects: [
-      { type: 'timer.cancel', name: 'poll' },
-      { type: 'timer.cancel', name: 'countdown' },
-      ...next.effects,
-    ],
-  };
+  ];
+  if (purchase.probe) {
+    const facts = freshRefundFacts(product.price, paid.ersReference);
+    const jobs = addJobs(s.background, [refundJob(txId, product.name, facts, at)], at);
+    const next: State = { ...s, background: jobs.background };
+    return backInService(c, next, purchase.probe, at, 'sendInvoice works again', [
+      ...before,
+      ...jobs.effects,
+    ]);
+  }
+  return enterRefunding(c, s, { purchase, invoice, paid }, at, before, { late: true, initiator });
 }
 
-/** A failed status call: the invoice stays open and polling goes on (invariants 4, 5). */
+/** SEQR answered a status call with something that is not a status: 54, or another refusal. */
+function notAStatus(e: Extract<Event, { type: 'payment.failed' }>): boolean {
+  const { code } = e.failure;
+  return (
+    code === 'E_SEQR_UNKNOWN_INVOICE' ||
+    code === 'E_SEQR_AUTH' ||
+    (code === 'E_SEQR_RESULT' && !e.retryable)
+  );
+}
+
+/** The call's outcome at SEQR is unknown (no answer, or one that could not be read). */
+function noAnswer(f: Failure): boolean {
+  return (
+    f.code !== 'E_SEQR_UNKNOWN_INVOICE' && f.code !== 'E_SEQR_AUTH' && f.code !== 'E_SEQR_RESULT'
+  );
+}
+
+/**
+ * A failed status call: the invoice stays open and polling goes on (invariants 4, 5), the next
+ * call at once. An answer that is not a status (54, a refusal) on the pay screen starts the
+ * cancel: the QR the customer holds must not stay payable while the machine cannot see it.
+ */
 function onPollFailed(
   c: CoreConfig,
   s: Polled,
   e: Extract<Event, { type: 'payment.failed' }>,
 ): Transition {
-  const polling: Polling = { ...s.polling, inFlight: false };
-  // SEQR does not know the invoice: nothing can be paid through it.
-  if (e.failure.code === 'E_SEQR_UNKNOWN_INVOICE') {
-    const problem: PurchaseProblem = 'connectionLost';
-    return enterNotice(c, s, { kind: 'problem', problem }, e.at, [
-      { type: 'timer.cancel', name: 'poll' },
-      { type: 'timer.cancel', name: 'countdown' },
-      {
-        type: 'log',
-        level: 'error',
-        msg: 'SEQR does not know the invoice',
-        fields: failed(e.failure, { txId: s.purchase.txId }),
-      },
-      closeTx(s.purchase.txId, 'failed'),
-    ]);
+  const txId = s.purchase.txId;
+  const polling: Polling = {
+    ...s.polling,
+    inFlight: false,
+    paidMayBeMissed: s.polling.paidMayBeMissed || noAnswer(e.failure),
+  };
+  const log: Effect = {
+    type: 'log',
+    level: notAStatus(e) ? 'error' : 'warn',
+    msg:
+      e.failure.code === 'E_SEQR_UNKNOWN_INVOICE'
+        ? 'SEQR does not know the invoice: cancelling it and polling until a final status'
+        : notAStatus(e)
+          ? 'status poll refused: cancelling the invoice and polling until a final status'
+          : 'status poll failed: the next goes out at once',
+    fields: failed(e.failure, { txId, invoiceReference: s.invoice.reference }),
+  };
+  if (s.kind === 'awaitingPayment' && notAStatus(e)) {
+    const entered = enterCancelling(c, s, s.purchase, s.invoice, polling, 'unknownAnswer', e.at);
+    const next = entered.state as In<'cancelling'>;
+    const unknown =
+      e.failure.code === 'E_SEQR_UNKNOWN_INVOICE' ? { since: e.at, cancel: false } : undefined;
+    const retried = afterFailure(c, next, polling, e.at);
+    return {
+      state: { ...next, polling: retried.polling, unknown },
+      effects: [log, ...retried.effects, ...entered.effects],
+    };
   }
-  return afterAnswer(c, s, polling, e.at, [
-    {
-      type: 'log',
-      level: 'warn',
-      msg: 'status poll failed',
-      fields: failed(e.failure, { txId: s.purchase.txId }),
-    },
-  ]);
+  if (s.kind === 'cancelling' && e.failure.code === 'E_SEQR_UNKNOWN_INVOICE') {
+    const unknown = { since: s.unknown?.since ?? e.at, cancel: s.unknown?.cancel ?? false };
+    const given = giveUpUnknown(c, { ...s, polling, unknown }, e.at);
+    if (given) return given;
+    const retried = afterFailure(c, s, polling, e.at);
+    return go(s, { ...s, polling: retried.polling, unknown }, [log, ...retried.effects]);
+  }
+  const retried = afterFailure(c, s, polling, e.at);
+  return go(s, { ...s, polling: retried.polling }, [log, ...retried.effects]);
 }
 
 function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: Event): Transition {
@@ -733,7 +901,7 @@ function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: Event): Tra
       // go out (both wait for the record). The invoice is cancelled and followed to a final status.
       if (e.entry.type !== 'invoice.issued' || e.entry.txId !== txId) return same(s);
       const idle = { ...s.polling, inFlight: false, overdue: false };
-      const next = enterCancelling(c, s, s.purchase, s.invoice, idle, 'recovery', e.at);
+      const next = enterCancelling(c, s, s.purchase, s.invoice, idle, 'recovery', e.at, true);
       return {
         state: next.state,
         effects: [
@@ -747,6 +915,7 @@ function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: Event): Tra
         ],
       };
     }
+    case 'dispense.dropped':
     case 'dispense.failed':
     case 'dispense.finished':
     case 'display.failed':
@@ -783,6 +952,19 @@ function openWindow(
 
 // --- cancelling --------------------------------------------------------------------------------
 
+function cancellingScreen(s: State, purchase: Purchase, note: CancelNote): Screen {
+  return {
+    kind: 'cancelling',
+    product: productView(purchase.product, s.soldOut),
+    ...(note === 'none' ? {} : { note }),
+  };
+}
+
+/**
+ * Starts cancelling an open invoice: cancelInvoice now, polling on (a call at once when
+ * `pollNow`, else the running poll timer). The probe's invoice shows no screen (the
+ * out-of-service screen stays).
+ */
 function enterCancelling(
   c: CoreConfig,
   s: State,
@@ -791,14 +973,13 @@ function enterCancelling(
   polling: Polling,
   reason: CancelReason,
   at: number,
+  pollNow = false,
 ): Transition {
   const txId = purchase.txId;
   const due = at + c.cancelDeadlineMs;
   const deadline = token(txId, 'deadline', due);
-  // In recovery (or when the first poll never went out) no call is out yet: poll now. Otherwise
-  // the running poll timer goes on.
-  const polls =
-    reason === 'recovery' ? startPoll(c, txId, invoice, polling, at) : { polling, effects: [] };
+  const polls = pollNow ? startPoll(c, txId, invoice, polling, at) : { polling, effects: [] };
+  const hidden = purchase.probe !== undefined;
   return go(
     s,
     {
@@ -808,12 +989,17 @@ function enterCancelling(
       polling: polls.polling,
       reason,
       cancel: 'inFlight',
-      overdueScreen: false,
+      cancelAttempts: 1,
+      retryAt: undefined,
+      cancelledAt: undefined,
+      unknown: undefined,
+      note: 'none',
+      overdueScreen: hidden,
       deadline,
     },
     [
-      { type: 'timer.cancel', name: 'countdown' },
-      show({ kind: 'cancelling', product: productView(purchase.product, s.soldOut) }),
+      cancelTimer('countdown'),
+      ...(hidden ? [] : [show(cancellingScreen(s, purchase, 'none'))]),
       timer('deadline', deadline, due),
       { type: 'payment.cancel', txId, reference: invoice.reference },
       ...polls.effects,
@@ -822,79 +1008,151 @@ function enterCancelling(
   );
 }
 
+/** The delay before cancelInvoice goes out again after `attempts` calls: doubling, bounded. */
+export function cancelRetryDelayMs(c: CoreConfig, attempts: number): number {
+  return Math.min(
+    c.cancelRetryMaxMs,
+    c.cancelRetryMinMs * 2 ** Math.min(Math.max(0, attempts - 1), 30),
+  );
+}
+
+/** cancelInvoice goes out again after a backoff; the screen says why (unless past the deadline). */
+function scheduleCancel(
+  c: CoreConfig,
+  s: In<'cancelling'>,
+  at: number,
+  note: CancelNote,
+): { state: In<'cancelling'>; effects: Effect[] } {
+  const retryAt = at + cancelRetryDelayMs(c, s.cancelAttempts);
+  const screen =
+    s.overdueScreen || note === s.note ? [] : [show(cancellingScreen(s, s.purchase, note))];
+  return {
+    state: { ...s, cancel: 'waiting', retryAt, note },
+    effects: [...screen, timer('retry', token(s.purchase.txId, 'retry', retryAt), retryAt)],
+  };
+}
+
+/**
+ * SEQR has answered nothing but 54 about the invoice, to the status poll and to the cancel, for
+ * `unknownInvoiceGiveUpMs`: nothing can be paid through an invoice SEQR does not know, so the
+ * machine stops resolving it. Closed failed, or flagged for the operator when a status call had
+ * failed without an answer before (SEQR may have committed a payment into that lost answer).
+ */
+function giveUpUnknown(c: CoreConfig, s: In<'cancelling'>, at: number): Transition | undefined {
+  const { unknown } = s;
+  if (!unknown?.cancel || at - unknown.since < c.unknownInvoiceGiveUpMs) return undefined;
+  const { txId } = s.purchase;
+  const flagged = s.polling.paidMayBeMissed;
+  const effects: Effect[] = [
+    ...INVOICE_TIMERS,
+    {
+      type: 'log',
+      level: 'error',
+      msg: flagged
+        ? 'SEQR does not know the invoice, and a status call was lost before: flagged (check the SEQR report for a payment)'
+        : 'SEQR does not know the invoice: nothing can be paid through it; closed failed',
+      fields: {
+        txId,
+        code: 'E_SEQR_UNKNOWN_INVOICE',
+        invoiceReference: s.invoice.reference,
+        unknownForS: Math.round((at - unknown.since) / 1000),
+      },
+    },
+    closeTx(txId, flagged ? 'flagged' : 'failed'),
+  ];
+  if (s.purchase.probe) return probeFailed(c, s, s.purchase.probe, at, effects);
+  return enterNotice(c, s, { kind: 'problem', problem: 'connectionLost' }, at, effects);
+}
+
 function cancelling(c: CoreConfig, s: In<'cancelling'>, e: Event): Transition {
   const txId = s.purchase.txId;
   switch (e.type) {
     case 'payment.cancelAnswered': {
       if (e.txId !== txId || s.cancel !== 'inFlight') return same(s);
-      if (e.outcome === 'paid' || e.outcome === 'inProgress')
-        return go(s, { ...s, cancel: e.outcome === 'paid' ? 'paid' : 'paying' }, []);
-      // Cancelled: one confirming status call, at once (or as soon as the one out returns).
-      const confirmed = { ...s, cancel: 'done' as const };
+      const known: In<'cancelling'> = { ...s, unknown: undefined };
+      if (e.outcome === 'inProgress') {
+        // 51: the customer is paying in the app. Their payment is a sale; if they give up, the
+        // next cancel takes.
+        const next = scheduleCancel(c, known, e.at, 'paying');
+        return go(s, next.state, next.effects);
+      }
+      // Cancelled (0, 95): one confirming status call. Paid (50): the status call brings the
+      // PAID and its reference. At once, or as soon as the call out returns.
+      const answered: In<'cancelling'> =
+        e.outcome === 'paid'
+          ? { ...known, cancel: 'paid' }
+          : { ...known, cancel: 'done', cancelledAt: e.at };
       if (s.polling.inFlight)
-        return go(s, { ...confirmed, polling: { ...s.polling, overdue: true } }, []);
+        return go(s, { ...answered, polling: { ...s.polling, overdue: true } }, []);
       const next = startPoll(c, txId, s.invoice, s.polling, e.at);
-      return go(s, { ...confirmed, polling: next.polling }, next.effects);
+      return go(s, { ...answered, polling: next.polling }, next.effects);
     }
     case 'payment.statusReceived':
       return e.txId === txId && s.polling.inFlight ? onStatus(c, s, e.status, e.at) : same(s);
-    case 'payment.failed':
+    case 'payment.failed': {
       if (e.txId !== txId) return same(s);
       if (e.op === 'poll' && s.polling.inFlight) return onPollFailed(c, s, e);
-      if (e.op === 'cancel' && s.cancel === 'inFlight')
-        return go(s, { ...s, cancel: 'failed' }, [
-          {
-            type: 'log',
-            level: 'warn',
-            msg: 'cancelInvoice failed',
-            fields: failed(e.failure, { txId }),
-          },
-        ]);
-      return same(s);
+      if (e.op !== 'cancel' || s.cancel !== 'inFlight') return same(s);
+      const log: Effect = {
+        type: 'log',
+        level: 'warn',
+        msg: 'cancelInvoice failed: sent again after a backoff',
+        fields: failed(e.failure, { txId, invoiceReference: s.invoice.reference }),
+      };
+      let next: In<'cancelling'> = s;
+      if (e.failure.code === 'E_SEQR_UNKNOWN_INVOICE') {
+        next = { ...s, unknown: { since: s.unknown?.since ?? e.at, cancel: true } };
+        const given = giveUpUnknown(c, next, e.at);
+        if (given) return given;
+      }
+      const retry = scheduleCancel(c, next, e.at, 'retrying');
+      return go(s, retry.state, [log, ...retry.effects]);
+    }
     case 'timer.expired': {
       if (isTimer(e, 'poll', token(txId, 'poll', s.polling.dueAt))) return onPollTimer(c, s, e.at);
+      if (
+        s.cancel === 'waiting' &&
+        s.retryAt !== undefined &&
+        isTimer(e, 'retry', token(txId, 'retry', s.retryAt))
+      )
+        return go(s, { ...s, cancel: 'inFlight', cancelAttempts: s.cancelAttempts + 1 }, [
+          { type: 'payment.cancel', txId, reference: s.invoice.reference },
+        ]);
       if (!isTimer(e, 'deadline', s.deadline)) return same(s);
       const due = e.at + c.cancelDeadlineMs;
       const deadline = token(txId, 'deadline', due);
-      const resend = s.cancel === 'failed';
-      return go(
-        s,
-        { ...s, deadline, overdueScreen: true, cancel: resend ? 'inFlight' : s.cancel },
-        [
-          ...(s.overdueScreen
-            ? []
-            : [
-                show({
-                  kind: 'outOfService',
-                  reason: 'seqrUnreachable',
-                  machineName: c.machineName,
-                }),
-              ]),
-          timer('deadline', deadline, due),
-          ...(resend
-            ? [{ type: 'payment.cancel', txId, reference: s.invoice.reference } as const]
-            : []),
-          s.reason === 'recovery'
-            ? {
-                type: 'log',
-                level: 'error',
-                msg: 'invoice left open by a restart not resolved with SEQR yet: still cancelling and polling',
-                fields: {
-                  txId,
-                  code: 'E_RECOVERY_UNRESOLVED',
-                  invoiceReference: s.invoice.reference,
-                },
-              }
-            : {
-                type: 'log',
-                level: 'warn',
-                msg: 'invoice still open after cancel deadline',
-                fields: { txId },
+      return go(s, { ...s, deadline, overdueScreen: true }, [
+        ...(s.overdueScreen
+          ? []
+          : [
+              show({
+                kind: 'outOfService',
+                reason: 'seqrUnreachable',
+                machineName: c.machineName,
+              }),
+            ]),
+        timer('deadline', deadline, due),
+        s.reason === 'recovery'
+          ? {
+              type: 'log',
+              level: 'error',
+              msg: 'invoice left open by a restart not resolved with SEQR yet: still cancelling and polling',
+              fields: {
+                txId,
+                code: 'E_RECOVERY_UNRESOLVED',
+                invoiceReference: s.invoice.reference,
               },
-        ],
-      );
+            }
+          : {
+              type: 'log',
+              level: 'warn',
+              msg: 'invoice still open after the cancel deadline: still cancelling and polling',
+              fields: { txId, invoiceReference: s.invoice.reference, cancel: s.cancel },
+            },
+      ]);
     }
     case 'button.pressed':
+    case 'dispense.dropped':
     case 'dispense.failed':
     case 'dispense.finished':
     case 'display.failed':
@@ -915,7 +1173,7 @@ function cancelling(c: CoreConfig, s: In<'cancelling'>, e: Event): Transition {
 // --- dispensing --------------------------------------------------------------------------------
 
 function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
-  const { purchase, paid } = s;
+  const { purchase } = s;
   const txId = purchase.txId;
   switch (e.type) {
     case 'ledger.recorded':
@@ -929,7 +1187,7 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
       ]);
     case 'ledger.failed':
       if (!awaitsRecord(s, e.entry)) return same(s);
-      return enterRefunding(c, s, e.at, [
+      return enterRefunding(c, s, s, e.at, [
         {
           type: 'log',
           level: 'error',
@@ -937,36 +1195,17 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
           fields: failed(e.failure, { txId }),
         },
       ]);
+    case 'dispense.dropped':
+      // Durable at once: a restart before the dispense ends finds the product delivered.
+      if (e.txId !== txId || s.step !== 'running' || s.dropped) return same(s);
+      return go(s, { ...s, dropped: true }, [record({ type: 'dispense.dropped', txId })]);
     case 'dispense.finished':
       if (e.txId !== txId || s.step !== 'running') return same(s);
-      if (e.result.outcome === 'delivered') {
-        const r = receipt(c, purchase, s.invoice.reference, paid);
-        const due = e.at + c.finishingDeadlineMs;
-        const deadline = token(txId, 'deadline', due);
-        return go(
-          s,
-          {
-            kind: 'finishing',
-            purchase,
-            invoice: s.invoice,
-            paid,
-            step: 'printing',
-            thankYouUntil: e.at + c.thankYouMs,
-            deadline,
-          },
-          [
-            show({
-              kind: 'thankYou',
-              product: productView(purchase.product, s.soldOut),
-              paymentRef: shortPaymentRef(paid.ersReference),
-            }),
-            timer('deadline', deadline, due),
-            { type: 'printer.print', txId, receipt: r },
-            record({ type: 'dispense.finished', txId, outcome: 'delivered' }),
-          ],
-        );
-      }
-      return enterRefunding(c, s, e.at, [
+      if (e.result.outcome === 'delivered')
+        return delivered(c, s, e.at, [
+          record({ type: 'dispense.finished', txId, outcome: 'delivered' }),
+        ]);
+      return enterRefunding(c, s, s, e.at, [
         record({
           type: 'dispense.finished',
           txId,
@@ -978,7 +1217,7 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
       if (e.txId !== txId || s.step !== 'running') return same(s);
       // BUSY: the adapter drove nothing, so nothing was delivered for certain.
       if (e.failure.code === 'E_DISPENSER_BUSY')
-        return enterRefunding(c, s, e.at, [
+        return enterRefunding(c, s, s, e.at, [
           record({
             type: 'dispense.finished',
             txId,
@@ -986,12 +1225,12 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
             failure: e.failure,
           }),
         ]);
-      return flagUncertain(c, s, e.at, { failure: e.failure });
+      return uncertain(c, s, e.at, { failure: e.failure });
     case 'timer.expired':
       if (!isTimer(e, 'deadline', s.deadline)) return same(s);
       if (s.step === 'running')
-        return flagUncertain(c, s, e.at, { detail: 'no outcome within the dispense deadline' });
-      return enterRefunding(c, s, e.at, [
+        return uncertain(c, s, e.at, { detail: 'no outcome within the dispense deadline' });
+      return enterRefunding(c, s, s, e.at, [
         {
           type: 'log',
           level: 'error',
@@ -1016,61 +1255,130 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
   }
 }
 
-/** The relay may have pulsed: record uncertain, flag for the operator, never dispense again. */
-function flagUncertain(
+/**
+ * Delivered: the thank-you screen, the receipt printed, and its submitPaymentReceipt owed as a
+ * background job (retried until SEQR takes or refuses it).
+ */
+function delivered(
   c: CoreConfig,
   s: In<'dispensing'>,
   at: number,
-  why: { readonly failure: Failure } | { readonly detail: string },
+  records: readonly Effect[],
 ): Transition {
-  const txId = s.purchase.txId;
-  const fields = 'failure' in why ? failed(why.failure, { txId }) : { txId, detail: why.detail };
-  return enterNotice(
-    c,
-    s,
-    {
-      kind: 'notDelivered',
-      product: productView(s.purchase.product, s.soldOut),
-      refund: 'pending',
-    },
+  const { purchase, paid, invoice } = s;
+  const txId = purchase.txId;
+  const r = receipt(c, purchase, invoice.reference, paid);
+  const due = at + c.finishingDeadlineMs;
+  const deadline = token(txId, 'deadline', due);
+  const jobs = addJobs(
+    s.background,
+    [receiptJob(txId, paid.ersReference, receiptDocument(r), at)],
     at,
+  );
+  return go(
+    { ...s, background: jobs.background },
+    {
+      kind: 'finishing',
+      purchase,
+      invoice,
+      paid,
+      step: 'printing',
+      thankYouUntil: at + c.thankYouMs,
+      deadline,
+    },
     [
-      record({ type: 'dispense.finished', txId, outcome: 'uncertain', ...why }),
-      closeTx(txId, 'flagged'),
-      {
-        type: 'log',
-        level: 'error',
-        msg: 'dispense outcome uncertain: flagged for the operator',
-        fields: { ...fields, code: 'failure' in why ? why.failure.code : 'E_DISPENSER_FAULT' },
-      },
+      show({
+        kind: 'thankYou',
+        product: productView(purchase.product, s.soldOut),
+        paymentRef: shortPaymentRef(paid.ersReference),
+      }),
+      timer('deadline', deadline, due),
+      { type: 'printer.print', txId, receipt: r },
+      ...jobs.effects,
+      ...records,
     ],
   );
 }
 
-// --- refunding ---------------------------------------------------------------------------------
-
-/** Nothing was delivered: the refund becomes a background job, its first attempt due now. */
-function enterRefunding(
+/**
+ * The relay may have pulsed and the outcome is unknown: never dispensed again; settled by
+ * {@link interruptedDispense} (delivered if the drop sensor saw it, else refunded or flagged).
+ */
+function uncertain(
   c: CoreConfig,
   s: In<'dispensing'>,
   at: number,
-  before: readonly Effect[],
+  why: InterruptedWhy,
 ): Transition {
   const { purchase, paid } = s;
+  const settled = interruptedDispense(
+    c,
+    {
+      txId: purchase.txId,
+      slot: purchase.product.slot,
+      ersReference: paid.ersReference,
+      dropped: s.dropped,
+    },
+    why,
+  );
+  switch (settled.kind) {
+    case 'delivered':
+      return delivered(c, s, at, settled.effects);
+    case 'refund':
+      return enterRefunding(c, s, s, at, settled.effects);
+    case 'flagged':
+      return enterNotice(
+        c,
+        s,
+        {
+          kind: 'notDelivered',
+          product: productView(purchase.product, s.soldOut),
+          refund: 'checking',
+        },
+        at,
+        settled.effects,
+      );
+  }
+}
+
+// --- refunding ---------------------------------------------------------------------------------
+
+/**
+ * Nothing was delivered (or the payment came too late, `late`): the refund becomes a background
+ * job, its first attempt due now, and the screen says the money is on its way back.
+ */
+function enterRefunding(
+  c: CoreConfig,
+  s: State,
+  p: { readonly purchase: Purchase; readonly invoice: IssuedInvoice; readonly paid: Paid },
+  at: number,
+  before: readonly Effect[],
+  options: { readonly late?: boolean; readonly initiator?: 'recovery' | undefined } = {},
+): Transition {
+  const { purchase, paid } = p;
   const txId = purchase.txId;
   const due = at + c.refundDeadlineMs;
   const deadline = token(txId, 'deadline', due);
   const facts = freshRefundFacts(purchase.product.price, paid.ersReference);
-  const jobs = addJobs(s.background, [refundJob(txId, purchase.product.name, facts, at)], at);
+  const job = refundJob(txId, purchase.product.name, facts, at, options.initiator);
+  const jobs = addJobs(s.background, [job], at);
   return go(
     { ...s, background: jobs.background },
-    { kind: 'refunding', purchase, invoice: s.invoice, paid, deadline },
+    {
+      kind: 'refunding',
+      purchase,
+      invoice: p.invoice,
+      paid,
+      late: options.late ?? false,
+      deadline,
+    },
     [
       ...before,
       show({
         kind: 'notDelivered',
         product: productView(purchase.product, s.soldOut),
         refund: 'refunding',
+        ...(options.late ? { late: true as const } : {}),
       }),
       timer('deadline', deadline, due),
       ...jobs.effects,
@@ -1081,15 +1389,23 @@ function enterRefunding(
 /** What the refund job of the purchase on screen did: the refunding phase shows it. */
 function refundNews(c: CoreConfig, s: State, news: RefundNews, at: number): Transition | undefined {
   if (s.kind !== 'refunding' || s.purchase.txId !== news.txId) return undefined;
-  const product = productView(s.purchase.product, s.soldOut);
-  return enterNotice(c, s, { kind: 'notDelivered', product, refund: news.refund }, at, []);
+  return enterNotice(c, s, refundScreen(s, news.refund), at, []);
+}
+
+/** The not-delivered screen of the refunding phase, with the refund's state. */
+function refundScreen(s: In<'refunding'>, refund: 'refunded' | 'pending'): Screen {
+  return {
+    kind: 'notDelivered',
+    product: productView(s.purchase.product, s.soldOut),
+    refund,
+    ...(s.late ? { late: true as const } : {}),
+  };
 }
 
 function refunding(c: CoreConfig, s: In<'refunding'>, e: Event): Transition {
   if (!isTimer(e, 'deadline', s.deadline)) return same(s);
   // The job goes on without the customer: retried until SEQR confirms or refuses it for good.
-  const product = productView(s.purchase.product, s.soldOut);
-  return enterNotice(c, s, { kind: 'notDelivered', product, refund: 'pending' }, e.at, [
+  return enterNotice(c, s, refundScreen(s, 'pending'), e.at, [
     {
       type: 'log',
       level: 'warn',
@@ -1103,44 +1419,21 @@ function refunding(c: CoreConfig, s: In<'refunding'>, e: Event): Transition {
 
 function finishing(c: CoreConfig, s: In<'finishing'>, e: Event): Transition {
   const txId = s.purchase.txId;
-  const submit: Effect = {
-    type: 'payment.submitReceipt',
-    txId,
-    ersReference: s.paid.ersReference,
-    document: receiptDocument(receipt(c, s.purchase, s.invoice.reference, s.paid)),
-  };
   const done = (at: number, effects: readonly Effect[]): Transition =>
     enterNotice(c, s, undefined, at, [...effects, closeTx(txId, 'sold')], s.thankYouUntil);
   switch (e.type) {
     case 'printer.printed':
-      if (e.txId !== txId || s.step !== 'printing') return same(s);
-      return go(s, { ...s, step: 'submitting' }, [
-        submit,
-        record({ type: 'receipt.printed', txId }),
-      ]);
+      if (e.txId !== txId) return same(s);
+      return done(e.at, [record({ type: 'receipt.printed', txId })]);
     case 'printer.failed':
       // A failed receipt never undoes the sale.
-      if (e.txId !== txId || s.step !== 'printing') return same(s);
-      return go(s, { ...s, step: 'submitting' }, [
-        submit,
+      if (e.txId !== txId) return same(s);
+      return done(e.at, [
         record({ type: 'receipt.unprinted', txId, failure: e.failure }),
         {
           type: 'log',
           level: 'warn',
           msg: 'receipt not printed',
-          fields: failed(e.failure, { txId }),
-        },
-      ]);
-    case 'payment.receiptSubmitted':
-      if (e.txId !== txId || s.step !== 'submitting') return same(s);
-      return done(e.at, [record({ type: 'receipt.submitted', txId })]);
-    case 'payment.failed':
-      if (e.op !== 'submitReceipt' || e.txId !== txId || s.step !== 'submitting') return same(s);
-      return done(e.at, [
-        {
-          type: 'log',
-          level: 'warn',
-          msg: 'submitPaymentReceipt failed',
           fields: failed(e.failure, { txId }),
         },
       ]);
@@ -1151,19 +1444,22 @@ function finishing(c: CoreConfig, s: In<'finishing'>, e: Event): Transition {
         {
           type: 'log',
           level: 'warn',
-          msg: 'receipt steps timed out',
-          fields: { txId, step: s.step },
+          msg: 'receipt printing timed out',
+          fields: { txId },
         },
       ]);
     case 'button.pressed':
+    case 'dispense.dropped':
     case 'dispense.failed':
     case 'dispense.finished':
     case 'display.failed':
     case 'ledger.failed':
     case 'ledger.recorded':
     case 'payment.cancelAnswered':
+    case 'payment.failed':
     case 'payment.issued':
     case 'payment.probed':
+    case 'payment.receiptSubmitted':
     case 'payment.refunded':
     case 'payment.statusReceived':
     case 'recovery.loaded':
@@ -1216,26 +1512,108 @@ function enterOutOfService(
   failures: number,
   at: number,
   effects: readonly Effect[] = [],
+  probe: 'status' | 'invoice' = 'status',
 ): Transition {
   const due = at + backoff(c, failures);
   const deadline = token('outOfService', 'deadline', due);
-  return go(s, { kind: 'outOfService', reason, failures, probing: false, deadline }, [
+  const shown = s.kind === 'outOfService' && s.reason === reason;
+  // The probe's own steps never left the out-of-service screen.
+  const hidden = shown || ('purchase' in s && s.purchase.probe?.reason === reason);
+  return go(s, { kind: 'outOfService', reason, failures, probe, probing: false, deadline }, [
     ...effects,
-    show({ kind: 'outOfService', reason, machineName: c.machineName }),
+    ...(hidden ? [] : [show({ kind: 'outOfService', reason, machineName: c.machineName })]),
     timer('deadline', deadline, due),
   ]);
 }
 
-function backInService(c: CoreConfig, s: In<'outOfService'>, at: number): Transition {
+/** SEQR answered what failed: sell again (after any recovery item left). */
+function backInService(
+  c: CoreConfig,
+  s: State,
+  from: { readonly failures: number },
+  at: number,
+  what: string,
+  effects: readonly Effect[] = [],
+): Transition {
   return toNext(c, s, at, [
-    { type: 'log', level: 'info', msg: 'SEQR answers again', fields: { failures: s.failures } },
+    ...effects,
+    {
+      type: 'log',
+      level: 'info',
+      msg: `SEQR answers again: ${what}`,
+      fields: { failures: from.failures },
+    },
   ]);
+}
+
+/** The probe's invoice did not make it (sendInvoice failed, or SEQR lost it): back off. */
+function probeFailed(
+  c: CoreConfig,
+  s: State,
+  probe: ProbeOf,
+  at: number,
+  effects: readonly Effect[],
+): Transition {
+  const reason = probe.reason === 'starting' ? 'seqrUnreachable' : probe.reason;
+  return enterOutOfService(c, s, reason, probe.failures + 1, at, effects, 'invoice');
+}
+
+/**
+ * The probe after sendInvoice failed: an invoice of its own, recorded like a purchase (so a
+ * restart resolves it too), never shown, then cancelled and confirmed. Nobody holds its QR code,
+ * so nobody can pay it (if somebody does, it is refunded). Its sendInvoice also supersedes an
+ * invoice whose answer was lost (SEQR keeps one open invoice per terminal).
+ */
+function startProbe(c: CoreConfig, s: In<'outOfService'>, at: number): Transition | undefined {
+  const [product] = c.products;
+  if (!product) return undefined;
+  const txId = `probe-${at}`;
+  const purchase: Purchase = {
+    txId,
+    product,
+    probe: { reason: s.reason, failures: s.failures },
+  };
+  const due = at + c.invoicingDeadlineMs;
+  const deadline = token(txId, 'deadline', due);
+  return go(s, { kind: 'invoicing', purchase, step: 'recording', deadline }, [
+    timer('deadline', deadline, due),
+    record({
+      type: 'invoice.requested',
+      txId,
+      slot: product.slot,
+      productName: product.name,
+      price: product.price,
+      probe: true,
+    }),
+  ]);
+}
+
+/** The probe's invoice was issued: cancel it and poll it to a final status, out of sight. */
+function probeIssued(
+  c: CoreConfig,
+  s: State,
+  purchase: Purchase,
+  invoice: IssuedInvoice,
+  at: number,
+): Transition {
+  const t = enterCancelling(c, s, purchase, invoice, freshPolling(at), 'probe', at, true);
+  // invoice.issued before cancel.requested in the ledger; the cancel and the poll wait for neither.
+  const issued = record({
+    type: 'invoice.issued',
+    txId: purchase.txId,
+    invoiceReference: invoice.reference,
+  });
+  return { state: t.state, effects: [...t.effects.slice(0, -1), issued, ...t.effects.slice(-1)] };
 }
 
 function outOfService(c: CoreConfig, s: In<'outOfService'>, e: Event): Transition {
   switch (e.type) {
     case 'timer.expired': {
       if (!isTimer(e, 'deadline', s.deadline)) return same(s);
+      if (s.probe === 'invoice') {
+        const started = startProbe(c, s, e.at);
+        if (started) return started;
+      }
       const due = e.at + backoff(c, s.failures);
       const deadline = token('outOfService', 'deadline', due);
       // A probe still out when the next is due: wait for it (the gateway's deadline ends it).
@@ -1246,20 +1624,25 @@ function outOfService(c: CoreConfig, s: In<'outOfService'>, e: Event): Transitio
     }
     case 'payment.probed':
       if (!s.probing) return same(s);
-      return backInService(c, s, e.at);
+      return backInService(c, s, s, e.at, 'a status call was answered');
     case 'payment.failed': {
       if (e.op !== 'probe' || !s.probing) return same(s);
       // SEQR answering with a resultCode (the probe's reference is unknown to it) is an answer.
       if (e.failure.code === 'E_SEQR_RESULT' || e.failure.code === 'E_SEQR_UNKNOWN_INVOICE')
-        return backInService(c, s, e.at);
+        return backInService(c, s, s, e.at, 'a status call was answered');
       const reason: OutOfServiceReason =
         e.failure.code === 'E_SEQR_AUTH' ? 'seqrCredentials' : 'seqrUnreachable';
-      const next = enterOutOfService(c, s, reason, s.failures + 1, e.at);
-      return reason === s.reason
-        ? { state: next.state, effects: next.effects.filter((x) => x.type !== 'display.show') }
-        : next;
+      return enterOutOfService(c, s, reason, s.failures + 1, e.at, [
+        {
+          type: 'log',
+          level: 'warn',
+          msg: 'out-of-service probe failed',
+          fields: failed(e.failure, { failures: s.failures + 1 }),
+        },
+      ]);
     }
     case 'button.pressed':
+    case 'dispense.dropped':
     case 'dispense.failed':
     case 'dispense.finished':
     case 'display.failed':

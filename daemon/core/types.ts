@@ -21,16 +21,31 @@ import type { RefundAttempt } from './refunds.js';
 // State
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * An invoice the out-of-service probe creates to learn whether sendInvoice works again (see
+ * `outOfService`): recorded, never shown, cancelled and confirmed like any other. It carries the
+ * out-of-service state the machine returns to if it fails.
+ */
+export interface ProbeOf {
+  readonly reason: OutOfServiceReason;
+  readonly failures: number;
+}
+
 /** One purchase: the transaction id (from the runtime, on the button event) and what is sold. */
 export interface Purchase {
   readonly txId: string;
   readonly product: ProductConfig;
+  /** Set for the out-of-service probe's invoice: nothing is sold, nothing is shown. */
+  readonly probe?: ProbeOf;
 }
 
 /**
  * The status polling of an open invoice (invariant 5). One call per `pollIntervalMs`, measured
  * from the start of the previous call; never two in flight; when the poll timer fires while a
- * call is still out, the next call starts the moment that one returns.
+ * call is still out, the next call starts the moment that one returns. A call that fails is
+ * followed at once by one more (the gateway uses a fresh connection after a failure); if that
+ * one fails too, the next waits for the timer, so a SEQR that fails fast costs at most two calls
+ * per interval.
  */
 export interface Polling {
   /** A getPaymentStatus call is out. */
@@ -43,6 +58,23 @@ export interface Polling {
   readonly version: number;
   /** The last status SEQR reported (ISSUED before the first answer). */
   readonly status: InvoiceStatus;
+  /** The call out was sent right after a failed one: if it fails too, the next waits for the timer. */
+  readonly retry: boolean;
+  /** When the call out (or the last one) was sent (epoch ms). */
+  readonly sentAt: number;
+  /**
+   * No payment was made before this (epoch ms): the start of the last call SEQR answered with an
+   * unpaid status, or when the invoice was requested. The lower bound of a payment's time for the
+   * customer rule, in this machine's clock (SEQR's may differ).
+   */
+  readonly unpaidAt: number;
+  /** When SEQR last answered a status call for this invoice (epoch ms). */
+  readonly answeredAt: number;
+  /**
+   * A status call failed without an answer since the last unpaid answer: SEQR may have answered
+   * PAID (and so committed the payment) into a lost connection.
+   */
+  readonly paidMayBeMissed: boolean;
 }
 
 /** A payment SEQR reported PAID. */
@@ -52,8 +84,15 @@ export interface Paid {
   readonly paidAt: string;
 }
 
-/** Why an open invoice is being cancelled. */
-export type CancelReason = 'button' | 'timeout' | 'recovery';
+/**
+ * Why an open invoice is being cancelled: the cancel button, the payment window's end, start-up
+ * recovery (or an invoice the ledger could not record), an answer to a status poll that is not a
+ * status (54 unknown invoice, another refusal), or the out-of-service probe's own invoice.
+ */
+export type CancelReason = 'button' | 'timeout' | 'recovery' | 'unknownAnswer' | 'probe';
+
+/** What the cancelling screen adds: nothing yet, SEQR slow to answer, the customer paying (51). */
+export type CancelNote = 'none' | 'retrying' | 'paying';
 
 /**
  * Where the machine is. Every state but `idle` holds a `deadline` token: the `deadline` timer of
@@ -91,8 +130,11 @@ export type Phase =
     }
   /**
    * cancelInvoice was (or is being) sent; polling goes on until SEQR reports a final status.
-   * A PAID answer here is a sale. The deadline re-sends a failed cancel and switches the screen
-   * to out-of-service; the invoice is never abandoned (invariant 4).
+   * A PAID answer here is a sale (or a refund, by the customer rule). A cancel that fails, or
+   * that SEQR answers 51 (the customer is paying), is sent again after a backoff (the `retry`
+   * timer); the deadline switches the screen to out-of-service. The invoice is never abandoned
+   * (invariant 4), with one exception: SEQR answering 54 (unknown invoice) to both the status
+   * poll and the cancel, and nothing else, for `unknownInvoiceGiveUpMs`.
    */
   | {
       readonly kind: 'cancelling';
@@ -100,9 +142,19 @@ export type Phase =
       readonly invoice: IssuedInvoice;
       readonly polling: Polling;
       readonly reason: CancelReason;
-      /** inFlight: the call is out; done: cancelled (or already); paid/paying: SEQR said 50/51;
-       *  failed: the call failed and is re-sent at the deadline. */
-      readonly cancel: 'inFlight' | 'done' | 'paid' | 'paying' | 'failed';
+      /** inFlight: the call is out; done: cancelled (or already), a status call confirms it;
+       *  paid: SEQR said 50, a status call brings the PAID; waiting: sent again at `retryAt`. */
+      readonly cancel: 'inFlight' | 'done' | 'paid' | 'waiting';
+      /** cancelInvoice calls sent so far: the retry delay doubles with each. */
+      readonly cancelAttempts: number;
+      /** When the next cancelInvoice goes out, while `cancel` is waiting (the `retry` timer). */
+      readonly retryAt: number | undefined;
+      /** When SEQR confirmed the cancel (0 or 95): a status call sent later must say CANCELED. */
+      readonly cancelledAt: number | undefined;
+      /** Since when SEQR answered only 54 about this invoice, and whether the cancel did too. */
+      readonly unknown: { readonly since: number; readonly cancel: boolean } | undefined;
+      /** What the cancelling screen says; the out-of-service screen once past the deadline. */
+      readonly note: CancelNote;
       readonly overdueScreen: boolean;
       readonly deadline: string;
     }
@@ -113,6 +165,8 @@ export type Phase =
       readonly invoice: IssuedInvoice;
       readonly paid: Paid;
       readonly step: 'recordingPaid' | 'recordingStart' | 'running';
+      /** The drop sensor saw the product fall during this dispense. */
+      readonly dropped: boolean;
       readonly deadline: string;
     }
   /**
@@ -125,26 +179,37 @@ export type Phase =
       readonly purchase: Purchase;
       readonly invoice: IssuedInvoice;
       readonly paid: Paid;
+      /** The payment came after the customer could have left: refunded, never dispensed. */
+      readonly late: boolean;
       readonly deadline: string;
     }
-  /** Delivered: print the receipt, then submitPaymentReceipt, under the thank-you screen. */
+  /**
+   * Delivered: print the receipt under the thank-you screen. submitPaymentReceipt is a background
+   * job (see {@link ReceiptJob}), so SEQR never holds the customer up.
+   */
   | {
       readonly kind: 'finishing';
       readonly purchase: Purchase;
       readonly invoice: IssuedInvoice;
       readonly paid: Paid;
-      readonly step: 'printing' | 'submitting';
+      readonly step: 'printing';
       readonly thankYouUntil: number;
       readonly deadline: string;
     }
   /** A closing screen (thank you, cancelled, a problem, refund news) until its deadline. */
   | { readonly kind: 'notice'; readonly deadline: string }
-  /** SEQR cannot be used; the deadline is the next probe. Buttons are ignored. */
+  /**
+   * SEQR cannot be used; the deadline is the next probe. Buttons are ignored. The probe exercises
+   * what failed: a status call (SEQR reachable, credentials accepted), or, when sendInvoice
+   * failed, an invoice of its own (see {@link ProbeOf}), cancelled and confirmed before the
+   * machine sells again.
+   */
   | {
       readonly kind: 'outOfService';
       readonly reason: OutOfServiceReason;
       /** Consecutive failed probes; the retry delay doubles with each. */
       readonly failures: number;
+      readonly probe: 'status' | 'invoice';
       readonly probing: boolean;
       readonly deadline: string;
     };
@@ -173,12 +238,32 @@ export interface RefundJob {
 }
 
 /**
- * Work that runs beside the purchase on screen. Every kind is keyed by its transaction id, at
- * most one per transaction, and driven by the one `settle` timer (due at the earliest `dueAt`):
- * an expiry starts one due attempt per step, so each attempt's record gates only its own call.
- * New kinds (a durable receipt outbox, an operator's refund of a flagged purchase) join the union.
+ * A sale's submitPaymentReceipt, owed until SEQR accepts it (`receipt.submitted`) or refuses it
+ * for good (`receipt.submitFailed` with `refused`). Every failed attempt is recorded, so the
+ * ledger keeps the count across restarts and start-up recovery finds what is still owed (also of
+ * sales closed long ago). One receipt call at a time across all jobs; a failure is retried with
+ * backoff. SEQR keeps a receipt per call, so an answer lost after SEQR took it costs a second
+ * copy of the same document, never a missing one.
  */
-export type Job = RefundJob;
+export interface ReceiptJob {
+  readonly kind: 'receipt';
+  readonly txId: string;
+  readonly ersReference: string;
+  readonly document: ReceiptDocument;
+  /** Attempts made so far, across restarts: the retry delay doubles with each. */
+  readonly attempts: number;
+  readonly dueAt: number;
+  /** submitPaymentReceipt is out. */
+  readonly inFlight: boolean;
+}
+
+/**
+ * Work that runs beside the purchase on screen. Every kind is keyed by its kind and transaction
+ * id, at most one of a kind per transaction, and driven by the one `settle` timer (due at the
+ * earliest `dueAt`): an expiry starts one due attempt per step, so each attempt's record gates
+ * only its own call. New kinds (an operator's refund of a flagged purchase) join the union.
+ */
+export type Job = RefundJob | ReceiptJob;
 
 export interface Background {
   /** Oldest first; at most one per transaction. */
@@ -196,6 +281,10 @@ export type RecoveryItem =
       readonly invoice: IssuedInvoice;
       readonly version: number;
       readonly status: InvoiceStatus;
+      /** When the invoice was requested: no payment can be older (the customer rule). */
+      readonly openedAt: number;
+      /** The ledger's last step of it: SEQR's last answer was no later. */
+      readonly updatedAt: number;
     }
   /** PAID and recorded, nothing dispensed, the customer may still be there: dispense it. */
   | {
@@ -227,10 +316,10 @@ export type PhaseKind = Phase['kind'];
 export type PaymentOp = 'issue' | 'poll' | 'cancel' | 'refund' | 'submitReceipt' | 'probe';
 
 /**
- * Timers the core starts. Each state uses `deadline`; payment states add `poll` and `countdown`;
- * `settle` drives the background jobs.
+ * Timers the core starts. Each state uses `deadline`; payment states add `poll` and `countdown`,
+ * cancelling its `retry` of cancelInvoice; `settle` drives the background jobs.
  */
-export type TimerName = 'deadline' | 'poll' | 'countdown' | 'settle';
+export type TimerName = 'deadline' | 'poll' | 'countdown' | 'settle' | 'retry';
 
 /** A transaction the ledger still has open at start-up, its entries (with their times) oldest first. */
 export interface RecoveredTransaction {
@@ -242,7 +331,10 @@ export type Event =
   /** The runtime read the ledger at start-up. */
   | {
       readonly type: 'recovery.loaded';
+      /** Every transaction not closed yet. */
       readonly transactions: readonly RecoveredTransaction[];
+      /** Sales closed with their receipt not yet taken (nor refused) by SEQR; absent: none. */
+      readonly receiptsOwed?: readonly RecoveredTransaction[];
       readonly at: number;
     }
   /** A button was pressed. `txId` is a fresh id the core uses if the press starts a purchase. */
@@ -300,6 +392,8 @@ export type Event =
       readonly failure: Failure;
       readonly at: number;
     }
+  /** The drop sensor saw the product fall, before the dispense finished. */
+  | { readonly type: 'dispense.dropped'; readonly txId: string; readonly at: number }
   | {
       readonly type: 'dispense.finished';
       readonly txId: string;

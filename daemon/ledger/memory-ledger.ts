@@ -1,3 +1,4 @@
+import { viewOf } from '../core/projection.js';
 import type { Ledger, LedgerEntry, StoredEntry } from '../ports/ledger.js';
 import { VendError } from '../errors.js';
 
@@ -73,6 +74,24 @@ export class MemoryLedger implements Ledger {
       open.set(e.txId, list);
     }
     return open;
+  }
+
+  async receiptsOwed(): Promise<ReadonlyMap<string, readonly StoredEntry[]>> {
+    await Promise.resolve();
+    if (this.#closed) throw new VendError('E_CLOSED', 'ledger is closed');
+    const owed = new Map<string, StoredEntry[]>();
+    for (const e of this.#entries) owed.set(e.txId, [...(owed.get(e.txId) ?? []), e]);
+    for (const [txId, entries] of owed) {
+      const view = viewOf(entries);
+      if (
+        view?.closed !== 'sold' ||
+        view.ersReference === undefined ||
+        view.receiptSubmitted ||
+        view.receiptRefused
+      )
+        owed.delete(txId);
+    }
+    return owed;
   }
 
   close(): Promise<void> {

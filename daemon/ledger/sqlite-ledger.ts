@@ -361,6 +361,34 @@ export class SqliteLedger implements Ledger {
     });
   }
 
+  receiptsOwed(): Promise<ReadonlyMap<string, readonly StoredEntry[]>> {
+    try {
+      return Promise.resolve(this.receiptsOwedSync());
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+  }
+
+  /**
+   * Sales whose receipt SEQR has neither taken nor refused for good, oldest first (the `closed`
+   * index narrows the scan to sales; the projection says what their receipt is waiting for).
+   */
+  receiptsOwedSync(): ReadonlyMap<string, readonly StoredEntry[]> {
+    return this.#read('reading receipts owed', () => {
+      const ids = this.#db
+        .prepare<[], { tx_id: string }>(
+          `SELECT tx_id FROM transactions WHERE closed = 'sold' AND ers_reference IS NOT NULL
+             AND json_extract(view, '$.receiptSubmitted') = 0
+             AND json_extract(view, '$.receiptRefused') IS NULL
+           ORDER BY first_seq`,
+        )
+        .all();
+      const owed = new Map<string, readonly StoredEntry[]>();
+      for (const { tx_id } of ids) owed.set(tx_id, this.#entries(tx_id));
+      return owed;
+    });
+  }
+
   /** Every entry of one transaction, oldest first. */
   entries(txId: string): readonly StoredEntry[] {
     return this.#read('reading entries', () => this.#entries(txId));

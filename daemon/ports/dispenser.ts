@@ -9,6 +9,16 @@ export type DispenseResult =
    */
   | { readonly outcome: 'notDelivered'; readonly reason: 'soldOut' | 'noDrop' | 'slotFault' };
 
+/** Told about a running dispense as it happens. */
+export interface DispenseObserver {
+  /**
+   * The drop sensor saw the product fall: called once, synchronously from the sensor's edge,
+   * before `dispense` settles (so the caller can record the drop before a crash could lose it).
+   * Never called without a drop sensor.
+   */
+  readonly onDrop?: () => void;
+}
+
 /**
  * The dispense relays (one per slot) and the optional drop sensor.
  *
@@ -21,7 +31,7 @@ export type DispenseResult =
  *   after `safeState`, whatever happened before.
  */
 export interface Dispenser {
-  dispense(slot: number): Promise<DispenseResult>;
+  dispense(slot: number, observer?: DispenseObserver): Promise<DispenseResult>;
   /** Drives every relay output to its safe level at once (used on shutdown and after errors). */
   safeState(): Promise<void>;
   /** Stock known to the adapter per slot (sold-out inputs or counters); undefined = not tracked. */

@@ -18,8 +18,13 @@ export type OutOfServiceReason =
 export type PurchaseProblem =
   /** SEQR reported FAILED. */
   | 'paymentFailed'
-  /** The customer cancelled in the app (CANCELED not caused by us). */
+  /** The customer cancelled in the app (CANCELED not caused by us, SEQR answering all along). */
   | 'cancelledInApp'
+  /**
+   * CANCELED after SEQR was silent for most of its reversal window: if the customer paid, SEQR
+   * reversed the payment (nobody saw it in time); they get their money back from SEQR.
+   */
+  | 'paymentReversed'
   /** SEQR answered an error while creating the invoice. */
   | 'invoiceFailed'
   /** SEQR stopped answering during the purchase. */
@@ -52,7 +57,13 @@ export type Screen =
       readonly secondsLeft: number;
       readonly totalSeconds: number;
     }
-  | { readonly kind: 'cancelling'; readonly product: ProductView }
+  | {
+      readonly kind: 'cancelling';
+      readonly product: ProductView;
+      /** retrying: SEQR did not confirm the cancel yet, it is sent again; paying: SEQR says the
+       *  customer is paying in the app right now (a payment confirmed there is a sale). */
+      readonly note?: 'retrying' | 'paying';
+    }
   | { readonly kind: 'dispensing'; readonly product: ProductView }
   | {
       readonly kind: 'thankYou';
@@ -64,8 +75,11 @@ export type Screen =
       readonly kind: 'notDelivered';
       readonly product: ProductView;
       /** `refunding` while the refund call runs; `refunded` once SEQR confirmed; `pending` when
-       *  the refund will be retried (the customer is told the money comes back). */
-      readonly refund: 'refunding' | 'refunded' | 'pending';
+       *  the refund will be retried (the customer is told the money comes back); `checking` when
+       *  the product may have come out and the operator decides (`dispense.onInterrupted: flag`). */
+      readonly refund: 'refunding' | 'refunded' | 'pending' | 'checking';
+      /** The payment arrived after the customer could have left: refunded, nothing dispensed. */
+      readonly late?: true;
     }
   | { readonly kind: 'cancelled'; readonly product: ProductView }
   | { readonly kind: 'problem'; readonly problem: PurchaseProblem }

@@ -26,6 +26,8 @@ export type LedgerEntry =
       readonly slot: number;
       readonly productName: string;
       readonly price: Money;
+      /** The out-of-service probe's invoice: never shown, never sold, always cancelled. */
+      readonly probe?: true;
     }
   | { readonly type: 'invoice.issued'; readonly txId: string; readonly invoiceReference: string }
   | {
@@ -37,6 +39,8 @@ export type LedgerEntry =
     }
   | { readonly type: 'cancel.requested'; readonly txId: string }
   | { readonly type: 'dispense.started'; readonly txId: string; readonly slot: number }
+  /** The drop sensor saw the product fall (recorded as it fires, before the dispense ends). */
+  | { readonly type: 'dispense.dropped'; readonly txId: string }
   | {
       readonly type: 'dispense.finished';
       readonly txId: string;
@@ -49,6 +53,16 @@ export type LedgerEntry =
   | { readonly type: 'receipt.printed'; readonly txId: string }
   | { readonly type: 'receipt.unprinted'; readonly txId: string; readonly failure: Failure }
   | { readonly type: 'receipt.submitted'; readonly txId: string }
+  /**
+   * A submitPaymentReceipt attempt failed; `refused`: SEQR refused it for good (a resultCode
+   * that sending again cannot change) and it is never sent again.
+   */
+  | {
+      readonly type: 'receipt.submitFailed';
+      readonly txId: string;
+      readonly failure: Failure;
+      readonly refused?: true;
+    }
   | {
       readonly type: 'refund.requested';
       readonly txId: string;
@@ -102,6 +116,12 @@ export interface Ledger {
    * `E_LEDGER_CORRUPT` (naming the row) when a stored entry is not a valid entry.
    */
   openTransactions(): Promise<ReadonlyMap<string, readonly StoredEntry[]>>;
+  /**
+   * Every entry of every sale whose receipt SEQR still owes an answer to: closed `sold`, with a
+   * payment reference, neither `receipt.submitted` nor a `receipt.submitFailed` that is `refused`.
+   * Oldest first; rejects like {@link openTransactions}.
+   */
+  receiptsOwed(): Promise<ReadonlyMap<string, readonly StoredEntry[]>>;
   /** Idempotent. */
   close(): Promise<void>;
 }

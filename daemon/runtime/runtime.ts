@@ -43,7 +43,8 @@ export interface TransitionRecord {
 export interface Runtime {
   /**
    * Subscribes to the buttons, shows the start-up screen, reads the ledger's open transactions
-   * and hands them to the core (recovery), then reports the dispenser's stock. Resolves once
+   * and the receipts SEQR still owes an answer to and hands them to the core (recovery), then
+   * reports the dispenser's stock. Resolves once
    * recovery has been decided; rejects (after releasing what it opened) when the ledger cannot
    * be read: the daemon must not trade without its record.
    */
@@ -315,7 +316,10 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
         return;
       case 'dispenser.dispense': {
         const { txId, slot } = effect;
-        const job = dispenser.dispense(slot).then(
+        const onDrop = (): void => {
+          post({ type: 'dispense.dropped', txId, at: at() });
+        };
+        const job = dispenser.dispense(slot, { onDrop }).then(
           (result) => {
             post({ type: 'dispense.finished', txId, result, at: at() });
           },
@@ -412,8 +416,10 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
           );
       });
       let open: ReadonlyMap<string, readonly StoredEntry[]>;
+      let owed: ReadonlyMap<string, readonly StoredEntry[]>;
       try {
         open = await ledger.openTransactions();
+        owed = await ledger.receiptsOwed();
       } catch (err) {
         log.fatal({ err }, 'ledger unreadable: refusing to trade');
         await this.stop().catch(() => undefined);
@@ -423,6 +429,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
       post({
         type: 'recovery.loaded',
         transactions: [...open].map(([txId, entries]) => ({ txId, entries })),
+        receiptsOwed: [...owed].map(([txId, entries]) => ({ txId, entries })),
         at: at(),
       });
     },

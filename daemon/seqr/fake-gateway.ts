@@ -57,7 +57,12 @@ export interface FakeCall {
 type Script =
   | { readonly kind: 'fail'; readonly failure: FakeFailure }
   | { readonly kind: 'hang' }
-  | { readonly kind: 'delay'; readonly ms: number };
+  | { readonly kind: 'delay'; readonly ms: number }
+  | {
+      readonly kind: 'answerLost';
+      readonly answer: 'reset' | 'garbled';
+      readonly onlyPaid: boolean;
+    };
 
 export interface FakePaymentGatewayOptions {
   readonly clock: Clock;
@@ -74,7 +79,8 @@ export interface FakePaymentGatewayOptions {
  * previous unpaid one), versions that move on every status change, commit by polling (the first
  * getStatus after the customer paid returns PAID and commits; unpolled for `reversalMs`, the
  * payment is reversed and the invoice reads CANCELED), cancel answers 0/95/50/51, refunds bounded
- * by the payment (98). The control surface plays the customer's app and injects faults; errors
+ * by the payment (98). The control surface plays the customer's app and injects faults (also
+ * "done, but the answer lost"); errors
  * are the real client's classes and codes, mapped to their domain meaning by the same table as
  * the SOAP gateway's (daemon/seqr/domain-codes.ts).
  */
@@ -177,6 +183,26 @@ export class FakePaymentGateway implements PaymentGateway {
   /** The next call (of `method`, or of any) takes `ms` longer, then succeeds. */
   delayNext(ms: number, method?: GatewayMethod): void {
     this.#scripts.push({ method, script: { kind: 'delay', ms } });
+  }
+
+  /**
+   * SEQR carries out the next call (of `method`, or of any), then its answer is lost: the
+   * connection is reset (E_SEQR_UNREACHABLE) or the answer arrives cut off (E_SEQR_MALFORMED).
+   * `onlyPaid`: only a getStatus answer that reports PAID (the poll that commits the payment);
+   * other calls pass untouched until one does.
+   */
+  loseAnswerNext(
+    method?: GatewayMethod,
+    options: { readonly answer?: 'reset' | 'garbled'; readonly onlyPaid?: boolean } = {},
+  ): void {
+    this.#scripts.push({
+      method,
+      script: {
+        kind: 'answerLost',
+        answer: options.answer ?? 'reset',
+        onlyPaid: options.onlyPaid ?? false,
+      },
+    });
   }
 
   /** While set, every call fails with `failure` (SEQR unreachable, credentials refused). */
@@ -308,9 +334,19 @@ export class FakePaymentGateway implements PaymentGateway {
     throw new SeqrResultError(OPERATION[method], 23);
   }
 
-  #takeScript(method: GatewayMethod): Script | undefined {
-    const i = this.#scripts.findIndex((s) => s.method === undefined || s.method === method);
+  #takeScript(method: GatewayMethod, reference: string | undefined): Script | undefined {
+    const i = this.#scripts.findIndex(
+      (s) =>
+        (s.method === undefined || s.method === method) &&
+        // A lost PAID answer waits for the poll that reports PAID.
+        !(s.script.kind === 'answerLost' && s.script.onlyPaid && !this.#reportsPaid(reference)),
+    );
     return i < 0 ? undefined : this.#scripts.splice(i, 1)[0]?.script;
+  }
+
+  #reportsPaid(reference: string | undefined): boolean {
+    const inv = reference === undefined ? undefined : this.#invoices.get(reference);
+    return inv !== undefined && (inv.state === 'PAID' || inv.state === 'PAID_UNCOMMITTED');
   }
 
   #wait(ms: number): Promise<void> {
@@ -334,7 +370,7 @@ export class FakePaymentGateway implements PaymentGateway {
     this.#inFlight.set(method, now);
     this.#maxInFlight.set(method, Math.max(now, this.#maxInFlight.get(method) ?? 0));
     try {
-      const script = this.#takeScript(method);
+      const script = this.#takeScript(method, method === 'getStatus' ? reference : undefined);
       const extra = script?.kind === 'delay' ? script.ms : 0;
       if (script?.kind === 'hang') {
         await this.#wait(this.#deadlineMs);
@@ -349,6 +385,14 @@ export class FakePaymentGateway implements PaymentGateway {
       if (script?.kind === 'fail') throw this.#failure(method, script.failure);
       if (this.#down !== undefined) throw this.#failure(method, this.#down);
       const result = run();
+      if (script?.kind === 'answerLost')
+        throw new SeqrCallError(
+          script.answer === 'reset' ? 'E_SEQR_UNREACHABLE' : 'E_SEQR_MALFORMED',
+          OPERATION[method],
+          script.answer === 'reset'
+            ? 'connection reset after SEQR carried the call out'
+            : 'answer cut off after SEQR carried the call out',
+        );
       call.outcome = 'ok';
       return result;
     } catch (err) {

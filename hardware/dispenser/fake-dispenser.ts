@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from '../../daemon/ports/clock.js';
-import type { DispenseResult, Dispenser } from '../../daemon/ports/dispenser.js';
+import type { DispenseObserver, DispenseResult, Dispenser } from '../../daemon/ports/dispenser.js';
 import { VendError } from '../../daemon/errors.js';
 
 export interface FakeDispenserOptions {
@@ -136,7 +136,7 @@ export class FakeDispenser implements Dispenser {
     return this.#stock.get(slot);
   }
 
-  async dispense(slot: number): Promise<DispenseResult> {
+  async dispense(slot: number, observer: DispenseObserver = {}): Promise<DispenseResult> {
     await Promise.resolve();
     if (this.#closed) throw new VendError('E_CLOSED', 'dispenser is closed');
     this.#checkSlot(slot);
@@ -144,7 +144,7 @@ export class FakeDispenser implements Dispenser {
       throw new VendError('E_DISPENSER_BUSY', `slot ${slot} requested while a dispense runs`, {
         retryable: true,
       });
-    const run = this.#run(slot);
+    const run = this.#run(slot, observer);
     this.#running = run;
     try {
       return await run;
@@ -167,7 +167,7 @@ export class FakeDispenser implements Dispenser {
     await this.safeState();
   }
 
-  async #run(slot: number): Promise<DispenseResult> {
+  async #run(slot: number, observer: DispenseObserver): Promise<DispenseResult> {
     const script = this.#takeScript(slot);
     if (this.#stock.get(slot) === 0) return { outcome: 'notDelivered', reason: 'soldOut' };
     if (
@@ -187,6 +187,8 @@ export class FakeDispenser implements Dispenser {
       await this.#wait((this.#dropWindowMs ?? this.#pulseMs) - this.#pulseMs);
       return script.result;
     }
+    // With a drop sensor, the beam breaks as the product falls at the end of the pulse.
+    if (this.#dropWindowMs !== undefined) observer.onDrop?.();
     const left = this.#stock.get(slot);
     if (left !== undefined) this.#stock.set(slot, left - 1);
     return { outcome: 'delivered' };

@@ -1,5 +1,5 @@
 import type { Clock } from '../../daemon/ports/clock.js';
-import type { DispenseResult, Dispenser } from '../../daemon/ports/dispenser.js';
+import type { DispenseObserver, DispenseResult, Dispenser } from '../../daemon/ports/dispenser.js';
 import { VendError } from '../../daemon/errors.js';
 import type { Bias, GpioBackend, InputLine, Level, OutputLine } from '../gpio/gpio.js';
 
@@ -140,7 +140,7 @@ export class GpioDispenser implements Dispenser {
     return s.soldOutNow ? 0 : s.stock;
   }
 
-  async dispense(slot: number): Promise<DispenseResult> {
+  async dispense(slot: number, observer: DispenseObserver = {}): Promise<DispenseResult> {
     await Promise.resolve();
     if (this.#closed) throw new VendError('E_CLOSED', 'dispenser is closed');
     const s = this.slots.get(slot);
@@ -152,7 +152,7 @@ export class GpioDispenser implements Dispenser {
       throw new VendError('E_DISPENSER_BUSY', `slot ${slot} requested while a dispense runs`, {
         retryable: true,
       });
-    const run = this.#run(s);
+    const run = this.#run(s, observer);
     this.#running = run;
     try {
       return await run;
@@ -191,7 +191,7 @@ export class GpioDispenser implements Dispenser {
     }
   }
 
-  async #run(s: Slot): Promise<DispenseResult> {
+  async #run(s: Slot, observer: DispenseObserver): Promise<DispenseResult> {
     if (s.stock === 0) return { outcome: 'notDelivered', reason: 'soldOut' };
     if (s.soldOut) {
       try {
@@ -205,7 +205,9 @@ export class GpioDispenser implements Dispenser {
     let onBreak = (): void => undefined;
     const beamBroken = new Promise<void>((resolve) => (onBreak = resolve));
     const unwatch = this.drop?.watch(() => {
+      if (beam.broke) return;
       beam.broke = true;
+      observer.onDrop?.();
       onBreak();
     });
     const start = this.clock.now();

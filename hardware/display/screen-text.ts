@@ -56,6 +56,7 @@ interface Phrases {
   readonly timeLeft: (clock: string) => string;
   readonly cancelling: string;
   readonly cancellingHint: string;
+  readonly cancellingNote: Record<'retrying' | 'paying', string>;
   readonly dispensing: string;
   readonly dispensingHint: string;
   readonly thankYou: string;
@@ -63,12 +64,17 @@ interface Phrases {
   readonly paymentRef: (ref: string) => string;
   readonly notDelivered: string;
   readonly notDeliveredSorry: string;
-  readonly refund: Record<'refunding' | 'refunded' | 'pending', string>;
+  readonly paidTooLate: string;
+  readonly uncertainTitle: string;
+  readonly uncertain: string;
+  readonly refund: Record<'refunding' | 'refunded' | 'pending' | 'checking', string>;
   readonly cancelled: string;
   readonly cancelledHint: string;
   readonly problemTitle: string;
   readonly problem: Record<PurchaseProblem, string>;
   readonly tryAgain: string;
+  /** Instead of {@link tryAgain} where "not charged" would not be the whole truth. */
+  readonly reversedHint: string;
   readonly outOfService: string;
   readonly outOfServiceReason: Record<OutOfServiceReason, string>;
   readonly backSoon: string;
@@ -91,6 +97,10 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     timeLeft: (clock) => `${clock} left`,
     cancelling: 'Cancelling…',
     cancellingHint: 'Please wait a moment',
+    cancellingNote: {
+      retrying: 'SEQR has not confirmed yet, still trying',
+      paying: 'A payment is being confirmed in the app',
+    },
     dispensing: 'Here it comes…',
     dispensingHint: 'Payment received',
     thankYou: 'Thank you!',
@@ -98,10 +108,14 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     paymentRef: (ref) => `Payment reference ${ref}`,
     notDelivered: 'Sorry, we could not deliver',
     notDeliveredSorry: 'Your product did not come out',
+    paidTooLate: 'Your payment arrived after the purchase had ended',
+    uncertainTitle: 'Sorry, something went wrong',
+    uncertain: 'The machine cannot tell whether your product came out',
     refund: {
       refunding: 'Your money is being returned',
       refunded: 'Your money has been returned to your SEQR account',
       pending: 'Your money will be returned to your SEQR account',
+      checking: 'If nothing came out, your money will be returned after a check',
     },
     cancelled: 'Purchase cancelled',
     cancelledHint: 'You have not been charged',
@@ -109,10 +123,12 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     problem: {
       paymentFailed: 'The payment was declined',
       cancelledInApp: 'The payment was cancelled in the app',
+      paymentReversed: 'The payment could not be confirmed in time',
       invoiceFailed: 'The payment could not be started',
       connectionLost: 'The connection to SEQR was lost',
     },
     tryAgain: 'You have not been charged. Please try again.',
+    reversedHint: 'If you paid, SEQR gives your money back. Please try again.',
     outOfService: 'Out of service',
     outOfServiceReason: {
       seqrUnreachable: 'Payments are unavailable right now',
@@ -138,6 +154,10 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     timeLeft: (clock) => `${clock} kvar`,
     cancelling: 'Avbryter…',
     cancellingHint: 'Vänta ett ögonblick',
+    cancellingNote: {
+      retrying: 'SEQR har inte bekräftat än, vi försöker igen',
+      paying: 'En betalning bekräftas i appen',
+    },
     dispensing: 'Nu kommer den…',
     dispensingHint: 'Betalningen är mottagen',
     thankYou: 'Tack!',
@@ -145,10 +165,14 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     paymentRef: (ref) => `Betalningsreferens ${ref}`,
     notDelivered: 'Tyvärr kunde vi inte leverera',
     notDeliveredSorry: 'Din produkt kom inte ut',
+    paidTooLate: 'Din betalning kom efter att köpet hade avslutats',
+    uncertainTitle: 'Tyvärr gick något fel',
+    uncertain: 'Maskinen kan inte avgöra om din produkt kom ut',
     refund: {
       refunding: 'Dina pengar betalas tillbaka',
       refunded: 'Dina pengar har betalats tillbaka till ditt SEQR-konto',
       pending: 'Dina pengar betalas tillbaka till ditt SEQR-konto',
+      checking: 'Om inget kom ut får du tillbaka pengarna efter en kontroll',
     },
     cancelled: 'Köpet avbröts',
     cancelledHint: 'Du har inte debiterats',
@@ -156,10 +180,12 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     problem: {
       paymentFailed: 'Betalningen nekades',
       cancelledInApp: 'Betalningen avbröts i appen',
+      paymentReversed: 'Betalningen kunde inte bekräftas i tid',
       invoiceFailed: 'Betalningen kunde inte startas',
       connectionLost: 'Anslutningen till SEQR bröts',
     },
     tryAgain: 'Du har inte debiterats. Försök igen.',
+    reversedHint: 'Om du betalade får du tillbaka pengarna av SEQR. Försök igen.',
     outOfService: 'Ur funktion',
     outOfServiceReason: {
       seqrUnreachable: 'Betalningar fungerar inte just nu',
@@ -231,7 +257,11 @@ export function screenText(screen: Screen, locale: DisplayLocale): ScreenText {
       };
     }
     case 'cancelling':
-      return { title: p.cancelling, product: product(screen.product), lines: [p.cancellingHint] };
+      return {
+        title: p.cancelling,
+        product: product(screen.product),
+        lines: [screen.note === undefined ? p.cancellingHint : p.cancellingNote[screen.note]],
+      };
     case 'dispensing':
       return { title: p.dispensing, product: product(screen.product), lines: [p.dispensingHint] };
     case 'thankYou':
@@ -241,15 +271,27 @@ export function screenText(screen: Screen, locale: DisplayLocale): ScreenText {
         lines: [p.takeProduct, p.paymentRef(screen.paymentRef)],
       };
     case 'notDelivered':
+      if (screen.refund === 'checking')
+        return {
+          title: p.uncertainTitle,
+          product: product(screen.product),
+          lines: [p.uncertain, p.refund.checking],
+        };
       return {
         title: p.notDelivered,
         product: product(screen.product),
-        lines: [p.notDeliveredSorry, p.refund[screen.refund]],
+        lines: [screen.late ? p.paidTooLate : p.notDeliveredSorry, p.refund[screen.refund]],
       };
     case 'cancelled':
       return { title: p.cancelled, product: product(screen.product), lines: [p.cancelledHint] };
     case 'problem':
-      return { title: p.problemTitle, lines: [p.problem[screen.problem], p.tryAgain] };
+      return {
+        title: p.problemTitle,
+        lines: [
+          p.problem[screen.problem],
+          screen.problem === 'paymentReversed' ? p.reversedHint : p.tryAgain,
+        ],
+      };
     case 'outOfService':
       return {
         title: p.outOfService,

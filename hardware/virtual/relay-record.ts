@@ -44,6 +44,7 @@ export function recordRelays(
           current = { txId: entry.txId, invoiceReference: invoiceOf(entry.txId) };
       },
       openTransactions: () => ledger.openTransactions(),
+      receiptsOwed: () => ledger.receiptsOwed(),
       close: () => ledger.close(),
     },
     close() {

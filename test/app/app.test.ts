@@ -297,6 +297,7 @@ describe('statusLine', () => {
         kind: 'outOfService',
         reason: 'seqrUnreachable',
         failures: 1,
+        probe: 'status',
         probing: false,
         deadline: 'x',
         ...globals,

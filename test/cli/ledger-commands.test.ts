@@ -195,14 +195,66 @@ describe('pending', () => {
       ['o1', 'open invoice'],
     ]);
     expect(items.find((i) => i.txId === 'f1')?.detail).toBe('E_SEQR_TIMEOUT');
+    // A flagged purchase carries what the operator needs to decide.
+    expect(items.find((i) => i.txId === 'u1')).toMatchObject({
+      ersReference: ers['u1'],
+      invoiceReference: 'inv-u1',
+      paidAt: expect.stringMatching(/^2026-11-20T10:/) as unknown,
+      detail: expect.stringContaining('restarted during the dispense') as unknown,
+      action: `check slot 2 or ask the customer: if nothing came out, seqr-vend refund ${ers['u1']!}; if it did, nothing to do`,
+    });
+    expect(items.find((i) => i.txId === 'p1')?.detail).toBe(
+      'E_PRINTER_PAPER_OUT; receipt not submitted to SEQR yet (sent automatically)',
+    );
     const t = io();
     await runLedgerCommand(['pending'], t);
     expect(t.out()).toMatch(
       new RegExp(
-        `^\\S+\\s+u1\\s+uncertain dispense\\s+2\\s+Chips\\s+15\\.00 SEK\\s+${ers['u1']!}\\s+restarted during the dispense$`,
+        `^\\S+\\s+u1\\s+uncertain dispense\\s+2\\s+Chips\\s+15\\.00 SEK\\s+${ers['u1']!}\\s+dispense outcome unknown \\(restarted during the dispense\\).* -> check slot 2`,
         'm',
       ),
     );
+  });
+
+  it('lists receipts SEQR has not taken (with their attempts) and the ones it refused', async () => {
+    const ledger = SqliteLedger.open({ path: file });
+    let at = T0 + 100_000;
+    const put = async (entries: readonly LedgerEntry[]): Promise<void> => {
+      for (const e of entries) await ledger.record(e, (at += 1000));
+    };
+    await put([
+      ...saleEntries('q1', { slot: 1, price: 2500, product: 'Cola', ers: 'ERS-q1' }).slice(0, 7),
+      { type: 'receipt.submitFailed', txId: 'q1', failure: { code: 'E_SEQR_TIMEOUT' } },
+      {
+        type: 'receipt.submitFailed',
+        txId: 'q1',
+        failure: { code: 'E_SEQR_HTTP', httpStatus: 502 },
+      },
+      { type: 'tx.closed', txId: 'q1', outcome: 'sold' },
+      ...saleEntries('q2', { slot: 1, price: 2500, product: 'Cola', ers: 'ERS-q2' }).slice(0, 7),
+      {
+        type: 'receipt.submitFailed',
+        txId: 'q2',
+        failure: { code: 'E_SEQR_RESULT', resultCode: 23, resultName: 'INVALID_ERS_REFERENCE' },
+        refused: true,
+      },
+      { type: 'tx.closed', txId: 'q2', outcome: 'sold' },
+    ]);
+    expect([...(await ledger.receiptsOwed()).keys()]).toContain('q1');
+    expect([...(await ledger.receiptsOwed()).keys()]).not.toContain('q2');
+    await ledger.close();
+    const o = io();
+    await runLedgerCommand(['pending', '--json'], o);
+    const items = JSON.parse(o.out()) as { txId: string; kind: string; detail?: string }[];
+    expect(items.find((i) => i.txId === 'q1')).toMatchObject({
+      kind: 'receipt not submitted',
+      detail:
+        'receipt not taken by SEQR after 2 attempts (last E_SEQR_HTTP); retried automatically',
+    });
+    expect(items.find((i) => i.txId === 'q2')).toMatchObject({
+      kind: 'receipt refused',
+      detail: 'E_SEQR_RESULT (23 INVALID_ERS_REFERENCE)',
+    });
   });
 });
 

@@ -51,7 +51,8 @@ const recorded = (entries: readonly StoredEntry[] | undefined): unknown[] =>
  * The Ledger contract (daemon/ports/ledger.ts): `record` resolves only once the entry is stored
  * for good (a ledger reopened over the same storage has it); entries of a transaction come back in
  * the order recorded, with their time, each field as recorded; `openTransactions` lists the
- * transactions without `tx.closed`, oldest first; a refused write (E_LEDGER_WRITE) stores
+ * transactions without `tx.closed`, oldest first, `receiptsOwed` the sales whose receipt SEQR
+ * still owes an answer to; a refused write (E_LEDGER_WRITE) stores
  * nothing; `close` is idempotent and the ledger then rejects E_CLOSED.
  */
 export function describeLedgerContract(name: string, makeRig: () => Promise<LedgerRig>): void {
@@ -137,6 +138,49 @@ export function describeLedgerContract(name: string, makeRig: () => Promise<Ledg
       expect([...(await ledger.openTransactions()).keys()]).toEqual(['new']);
     });
 
+    it('lists the sales whose receipt SEQR has neither taken nor refused for good, oldest first, with every entry', async () => {
+      const { ledger } = rig;
+      const sale = async (tx: string, n: number, ...tail: LedgerEntry[]): Promise<void> => {
+        for (const e of [
+          requested(tx),
+          issued(tx, n),
+          paid(tx),
+          { type: 'dispense.started', txId: tx, slot: 1 } as const,
+          { type: 'dispense.finished', txId: tx, outcome: 'delivered' } as const,
+          closed(tx),
+          ...tail,
+        ])
+          await ledger.record(e, 100 * n);
+      };
+      const failure = { code: 'E_SEQR_TIMEOUT' } as const;
+      await sale('owed', 1);
+      await sale('taken', 2, { type: 'receipt.submitted', txId: 'taken' });
+      await sale('retried', 3, { type: 'receipt.submitFailed', txId: 'retried', failure });
+      await sale('refused', 4, {
+        type: 'receipt.submitFailed',
+        txId: 'refused',
+        failure: { code: 'E_SEQR_RESULT', resultCode: 23 },
+        refused: true,
+      });
+      await ledger.record(requested('open'), 500);
+      await ledger.record(issued('open', 5), 501);
+      for (const view of [ledger, await reopen()]) {
+        const owed = await view.receiptsOwed();
+        expect([...owed.keys()]).toEqual(['owed', 'retried']);
+        expect(owed.get('retried')?.map((e) => e.type)).toEqual([
+          'invoice.requested',
+          'invoice.issued',
+          'status.seen',
+          'dispense.started',
+          'dispense.finished',
+          'tx.closed',
+          'receipt.submitFailed',
+        ]);
+      }
+      await ledger.record({ type: 'receipt.submitted', txId: 'retried' }, 600);
+      expect([...(await ledger.receiptsOwed()).keys()]).toEqual(['owed']);
+    });
+
     it('refuses with E_LEDGER_WRITE, storing nothing, an entry of an unknown transaction or a second invoice.requested', async () => {
       const { ledger } = rig;
       await ledger.record(requested('known', 1), 1);
@@ -158,6 +202,7 @@ export function describeLedgerContract(name: string, makeRig: () => Promise<Ledg
       await ledger.close();
       expect(errorCodeOf(await rejection(ledger.record(issued('tx', 1), 2)))).toBe('E_CLOSED');
       expect(errorCodeOf(await rejection(ledger.openTransactions()))).toBe('E_CLOSED');
+      expect(errorCodeOf(await rejection(ledger.receiptsOwed()))).toBe('E_CLOSED');
       // What was recorded before the close is kept.
       expect([...(await (await reopen()).openTransactions()).keys()]).toEqual(['tx']);
     });

@@ -1,7 +1,15 @@
 import type { LedgerEntry } from '../../daemon/ports/ledger.js';
 import { freshRefundFacts } from '../../daemon/core/projection.js';
 import { createCore } from '../../daemon/core/step.js';
-import type { Effect, Event, RefundJob, State, TimerName } from '../../daemon/core/types.js';
+import type {
+  Effect,
+  Event,
+  Job,
+  ReceiptJob,
+  RefundJob,
+  State,
+  TimerName,
+} from '../../daemon/core/types.js';
 import { testConfig } from '../support/core-config.js';
 
 export const core = createCore(testConfig);
@@ -18,15 +26,31 @@ const polling = {
   dueAt: T0 + 1000,
   version: 1,
   status: 'ISSUED' as const,
+  retry: false,
+  sentAt: T0,
+  unpaidAt: T0 - 1000,
+  answeredAt: T0 - 900,
+  paidMayBeMissed: false,
 };
 const paid = { ersReference: '2026000000000000000000001', paidAt: '2026-11-22T08:00:00.000Z' };
 const base = {
   soldOut: [] as number[],
-  background: { jobs: [] as RefundJob[] },
+  background: { jobs: [] as Job[] },
   recovery: { loaded: true, items: [] },
 } as const;
 
 /** The refund of tx-1 as a background job: its first attempt out (refundPayment sent). */
+/** The receipt of tx-1 as a background job, its submitPaymentReceipt out. */
+export const receiptOut: ReceiptJob = {
+  kind: 'receipt',
+  txId: 'tx-1',
+  ersReference: paid.ersReference,
+  document: { mimeType: 'text/plain', text: 'receipt', receiptType: 'PAYMENT_RECEIPT' },
+  attempts: 0,
+  dueAt: T0,
+  inFlight: true,
+};
+
 export const refundOut: RefundJob = {
   kind: 'refund',
   txId: 'tx-1',
@@ -90,6 +114,11 @@ export const STATES = {
     polling,
     reason: 'button',
     cancel: 'inFlight',
+    cancelAttempts: 1,
+    retryAt: undefined,
+    cancelledAt: undefined,
+    unknown: undefined,
+    note: 'none',
     overdueScreen: false,
     deadline: 'd',
   },
@@ -100,6 +129,7 @@ export const STATES = {
     invoice,
     paid,
     step: 'recordingPaid',
+    dropped: false,
     deadline: 'd',
   },
   'dispensing/recordingStart': {
@@ -109,6 +139,7 @@ export const STATES = {
     invoice,
     paid,
     step: 'recordingStart',
+    dropped: false,
     deadline: 'd',
   },
   'dispensing/running': {
@@ -118,6 +149,7 @@ export const STATES = {
     invoice,
     paid,
     step: 'running',
+    dropped: false,
     deadline: 'd',
   },
   refunding: {
@@ -127,6 +159,7 @@ export const STATES = {
     purchase,
     invoice,
     paid,
+    late: false,
     deadline: 'd',
   },
   'finishing/printing': {
@@ -139,17 +172,38 @@ export const STATES = {
     thankYouUntil: T0,
     deadline: 'd',
   },
-  'finishing/submitting': {
+  'cancelling/waiting': {
     ...base,
-    kind: 'finishing',
+    kind: 'cancelling',
+    purchase,
+    invoice,
+    polling: { ...polling, inFlight: false },
+    reason: 'timeout',
+    cancel: 'waiting',
+    cancelAttempts: 2,
+    retryAt: T0 + 2000,
+    cancelledAt: undefined,
+    unknown: undefined,
+    note: 'retrying',
+    overdueScreen: false,
+    deadline: 'd',
+  },
+  'dispensing/dropped': {
+    ...base,
+    kind: 'dispensing',
     purchase,
     invoice,
     paid,
-    step: 'submitting',
-    thankYouUntil: T0,
+    step: 'running',
+    dropped: true,
     deadline: 'd',
   },
   notice: { ...base, kind: 'notice', deadline: 'notice:deadline:1' },
+  'idle/receiptOut': {
+    ...base,
+    background: { jobs: [receiptOut] },
+    kind: 'idle',
+  },
   'idle/refundWaiting': {
     ...base,
     background: { jobs: [refundWaiting], settleAt: T0 + 400 },
@@ -160,7 +214,24 @@ export const STATES = {
     kind: 'outOfService',
     reason: 'seqrUnreachable',
     failures: 1,
+    probe: 'status',
     probing: true,
+    deadline: 'd',
+  },
+  'outOfService/invoiceProbe': {
+    ...base,
+    kind: 'outOfService',
+    reason: 'seqrUnreachable',
+    failures: 1,
+    probe: 'invoice',
+    probing: false,
+    deadline: 'd',
+  },
+  'invoicing/probe': {
+    ...base,
+    kind: 'invoicing',
+    purchase: { ...purchase, probe: { reason: 'seqrUnreachable', failures: 1 } },
+    step: 'issuing',
     deadline: 'd',
   },
 } as const satisfies Record<string, State>;
@@ -197,6 +268,8 @@ function tokenOf(s: State, name: TimerName): string {
       ? 'none'
       : `background:settle:${s.background.settleAt}`;
   if (name === 'countdown') return 'countdown' in s ? s.countdown : 'none';
+  if (name === 'retry')
+    return s.kind === 'cancelling' && s.retryAt !== undefined ? `tx-1:retry:${s.retryAt}` : 'none';
   return 'polling' in s ? `tx-1:poll:${s.polling.dueAt}` : 'none';
 }
 
@@ -204,7 +277,7 @@ const at = T0 + 500;
 
 /** Every event kind (with variants that matter), built to match the state where it can. */
 export const EVENTS = {
-  'recovery.loaded': () => ({ type: 'recovery.loaded', transactions: [], at }),
+  'recovery.loaded': () => ({ type: 'recovery.loaded', transactions: [], receiptsOwed: [], at }),
   'button.pressed/product': () => ({
     type: 'button.pressed',
     button: { kind: 'product', slot: 1 },
@@ -344,7 +417,30 @@ export const EVENTS = {
     token: tokenOf(s, 'settle'),
     at,
   }),
+  'timer.expired/retry': (s: State) => ({
+    type: 'timer.expired',
+    name: 'retry',
+    token: tokenOf(s, 'retry'),
+    at,
+  }),
   'timer.expired/stale': () => ({ type: 'timer.expired', name: 'deadline', token: 'stale', at }),
+  'payment.failed/poll-54': () => ({
+    type: 'payment.failed',
+    op: 'poll',
+    txId: 'tx-1',
+    failure: { code: 'E_SEQR_UNKNOWN_INVOICE', resultCode: 54 },
+    retryable: false,
+    at,
+  }),
+  'payment.failed/submitReceipt-refused': () => ({
+    type: 'payment.failed',
+    op: 'submitReceipt',
+    txId: 'tx-1',
+    failure: { code: 'E_SEQR_RESULT', resultCode: 23 },
+    retryable: false,
+    at,
+  }),
+  'dispense.dropped': () => ({ type: 'dispense.dropped', txId: 'tx-1', at }),
 } as const satisfies Record<string, (s: State) => Event>;
 
 export type EventName = keyof typeof EVENTS;

@@ -11,6 +11,7 @@ import { isoFromEpochMs } from '../../daemon/core/documents.js';
 import type { Failure } from '../../daemon/errors.js';
 import type { LedgerEntry, TimedEntry } from '../../daemon/ports/ledger.js';
 import type { InvoiceStatus } from '../../daemon/ports/payment-gateway.js';
+import { testConfig } from '../support/core-config.js';
 import { EVENTS, STATES, core, invoice } from './fixtures.js';
 
 /**
@@ -68,7 +69,11 @@ const FAILURES: Readonly<Record<Op, readonly Failure[]>> = {
     { code: 'E_REFUND_REFUSED', resultCode: 99 },
     { code: 'E_REFUND_EXCEEDS_PAYMENT', resultCode: 98 },
   ],
-  submitReceipt: [{ code: 'E_SEQR_HTTP', httpStatus: 502 }],
+  submitReceipt: [
+    { code: 'E_SEQR_HTTP', httpStatus: 502 },
+    { code: 'E_SEQR_TIMEOUT' },
+    { code: 'E_SEQR_RESULT', resultCode: 23 },
+  ],
   probe: [
     { code: 'E_SEQR_UNREACHABLE' },
     { code: 'E_SEQR_AUTH', resultCode: 20 },
@@ -77,18 +82,22 @@ const FAILURES: Readonly<Record<Op, readonly Failure[]>> = {
 };
 
 const RETRYABLE = new Set(['E_SEQR_UNREACHABLE', 'E_SEQR_TIMEOUT', 'E_SEQR_HTTP']);
+const RETRYABLE_RESULTS = new Set([90, 93]);
 
 function answers(effect: Effect, at: number, pick: number): Event[] {
   const e = effect;
   const fail = (op: Op, txId?: string): Event => {
     const list = FAILURES[op];
-    const failure = list[pick % list.length]!;
+    // A failure is drawn when pick % 4 === 0: the failure kind from the rest of pick.
+    const failure = list[Math.floor(pick / 4) % list.length]!;
     return {
       type: 'payment.failed',
       op,
       ...(txId === undefined ? {} : { txId }),
       failure,
-      retryable: RETRYABLE.has(failure.code),
+      retryable:
+        RETRYABLE.has(failure.code) ||
+        (failure.resultCode !== undefined && RETRYABLE_RESULTS.has(failure.resultCode)),
       at,
     };
   };
@@ -430,9 +439,12 @@ describe('core invariants over random runs from random ledgers', () => {
         const to = loaded.to;
         const queued = new Set([
           ...(to.recovery.loaded ? to.recovery.items.map((i) => i.purchase.txId) : []),
-          ...to.background.jobs.map((j) => j.txId),
+          ...to.background.jobs.filter((j) => j.kind === 'refund').map((j) => j.txId),
           ...('purchase' in to ? [to.purchase.txId] : []),
         ]);
+        const receipts = new Set(
+          to.background.jobs.filter((j) => j.kind === 'receipt').map((j) => j.txId),
+        );
         for (const t of recovered) {
           const n = (closed.has(t.txId) ? 1 : 0) + (queued.has(t.txId) ? 1 : 0);
           expect(n, `${t.txId}: ${t.entries.map((e) => e.type).join(' ')}`).toBe(1);
@@ -448,38 +460,58 @@ describe('core invariants over random runs from random ledgers', () => {
               outcome?.type === 'tx.closed' ? outcome.outcome : undefined,
             );
           }
-          // An interrupted dispense: recorded uncertain, flagged.
+          // An interrupted dispense: recorded uncertain, never dispensed again; refunded (the
+          // default dispense.onInterrupted).
           const last = t.entries.at(-1);
-          if (last?.type === 'dispense.started')
-            expect(recordedEntries(loaded.effects)).toEqual(
-              expect.arrayContaining([
-                expect.objectContaining({
-                  type: 'dispense.finished',
-                  txId: t.txId,
-                  outcome: 'uncertain',
-                }),
-                { type: 'tx.closed', txId: t.txId, outcome: 'flagged' },
-              ]),
+          if (last?.type === 'dispense.started') {
+            expect(recordedEntries(loaded.effects)).toContainEqual(
+              expect.objectContaining({
+                type: 'dispense.finished',
+                txId: t.txId,
+                outcome: 'uncertain',
+              }),
             );
+            expect(to.background.jobs).toContainEqual(
+              expect.objectContaining({ kind: 'refund', txId: t.txId }),
+            );
+          }
+          // A delivery closes as a sale and owes SEQR its receipt.
+          const delivered = hasEntry(
+            t,
+            (e) => e.type === 'dispense.finished' && e.outcome === 'delivered',
+          );
+          const refundedBefore = hasEntry(t, (e) => e.type === 'refund.confirmed');
+          expect(receipts.has(t.txId), `${t.txId} receipt job`).toBe(delivered && !refundedBefore);
         }
       }),
       { numRuns: 500 },
     );
   });
 
-  it('4: an open invoice is left only on a final status from SEQR (or SEQR not knowing it)', () => {
+  it('4: an open invoice is left only on a final status from SEQR (or SEQR answering only 54, to poll and cancel, for a while)', () => {
     fc.assert(
       fc.property(openTxs, runs, (ledger, choices) => {
-        for (const { from, event, to } of simulate(ledger, choices).steps) {
+        for (const { from, event, to, effects } of simulate(ledger, choices).steps) {
           const open = holdsInvoice(from);
           if (open === undefined || holdsInvoice(to) === open) continue;
           const final =
-            (event.type === 'payment.statusReceived' &&
-              ['PAID', 'CANCELED', 'FAILED', 'EXPIRED'].includes(event.status.status)) ||
-            (event.type === 'payment.failed' &&
-              event.op === 'poll' &&
-              event.failure.code === 'E_SEQR_UNKNOWN_INVOICE');
-          expect(final, `${from.kind} left on ${event.type}`).toBe(true);
+            event.type === 'payment.statusReceived' &&
+            ['PAID', 'CANCELED', 'FAILED', 'EXPIRED'].includes(event.status.status);
+          const givenUp =
+            from.kind === 'cancelling' &&
+            event.type === 'payment.failed' &&
+            event.failure.code === 'E_SEQR_UNKNOWN_INVOICE' &&
+            (event.op === 'cancel' || from.unknown?.cancel === true) &&
+            from.unknown !== undefined &&
+            event.at - from.unknown.since >= testConfig.unknownInvoiceGiveUpMs;
+          expect(final || givenUp, `${from.kind} left on ${event.type}`).toBe(true);
+          // A payment SEQR may have committed into a lost answer is never closed as failed.
+          if (givenUp)
+            expect(recordedEntries(effects)).toContainEqual({
+              type: 'tx.closed',
+              txId: from.purchase.txId,
+              outcome: from.polling.paidMayBeMissed ? 'flagged' : 'failed',
+            });
         }
       }),
       { numRuns: 400 },
@@ -556,6 +588,87 @@ describe('core invariants over random runs from random ledgers', () => {
         }
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('5: a failed status call is followed at once by another, unless it was itself sent at once after a failure', () => {
+    fc.assert(
+      fc.property(openTxs, runs, (ledger, choices) => {
+        for (const { from, event, to, effects } of simulate(ledger, choices).steps) {
+          if (
+            event.type !== 'payment.failed' ||
+            event.op !== 'poll' ||
+            !('polling' in from) ||
+            !from.polling.inFlight ||
+            event.txId !== from.purchase.txId ||
+            holdsInvoice(to) !== holdsInvoice(from)
+          )
+            continue;
+          const polled = effects.some((e) => e.type === 'payment.poll');
+          expect(polled, `after a failed poll (retry ${String(from.polling.retry)})`).toBe(
+            from.polling.overdue || !from.polling.retry,
+          );
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('4: a cancel that failed or met a paying customer goes out again on a running retry timer, after a bounded backoff', () => {
+    fc.assert(
+      fc.property(openTxs, runs, (ledger, choices) => {
+        let retry: string | undefined;
+        for (const { from, event, to, effects } of simulate(ledger, choices).steps) {
+          if (event.type === 'timer.expired' && event.name === 'retry' && event.token === retry)
+            retry = undefined;
+          for (const e of effects)
+            if (e.type === 'timer.start' && e.name === 'retry') retry = e.token;
+            else if (e.type === 'timer.cancel' && e.name === 'retry') retry = undefined;
+          if (to.kind !== 'cancelling' || to.cancel !== 'waiting') continue;
+          expect(retry, `waiting after ${event.type}`).toBe(
+            `${to.purchase.txId}:retry:${String(to.retryAt)}`,
+          );
+          if (from.kind !== 'cancelling' || from.cancel !== 'waiting') {
+            const delay = (to.retryAt ?? 0) - event.at;
+            expect(delay).toBeGreaterThanOrEqual(testConfig.cancelRetryMinMs);
+            expect(delay).toBeLessThanOrEqual(testConfig.cancelRetryMaxMs);
+          }
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('receipts: every delivery owes one; one call at a time; never sent again once SEQR took or refused it', () => {
+    fc.assert(
+      fc.property(openTxs, runs, (ledger, choices) => {
+        const { steps } = simulate(ledger, choices);
+        let inFlight = 0;
+        const settled = new Set<string>();
+        for (const { event, to, effects } of steps) {
+          if (event.type === 'payment.receiptSubmitted') {
+            inFlight = Math.max(0, inFlight - 1);
+            settled.add(event.txId);
+          }
+          if (event.type === 'payment.failed' && event.op === 'submitReceipt') {
+            inFlight = Math.max(0, inFlight - 1);
+            if (!event.retryable && event.txId !== undefined) settled.add(event.txId);
+          }
+          for (const e of effects) {
+            if (e.type === 'payment.submitReceipt') {
+              expect(settled.has(e.txId), `${e.txId} receipt sent again`).toBe(false);
+              inFlight += 1;
+              expect(inFlight, 'two receipt calls in flight').toBe(1);
+            }
+          }
+          for (const e of recordedEntries(effects))
+            if (e.type === 'dispense.finished' && e.outcome === 'delivered')
+              expect(to.background.jobs).toContainEqual(
+                expect.objectContaining({ kind: 'receipt', txId: e.txId }),
+              );
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 
@@ -642,6 +755,10 @@ describe('core invariants over random runs from random ledgers', () => {
     let refunds = 0;
     let retries = 0;
     let recoveredPurchases = 0;
+    let probes = 0;
+    let receipts = 0;
+    let cancelRetries = 0;
+    let unknownAnswers = 0;
     fc.assert(
       fc.property(openTxs, runs, (ledger, choices) => {
         for (const { to, effects } of simulate(ledger, choices).steps) {
@@ -653,10 +770,19 @@ describe('core invariants over random runs from random ledgers', () => {
               if (e.initiator === 'retry') retries++;
               if (e.initiator === 'recovery') recoveredPurchases++;
             }
+          for (const e of recordedEntries(effects))
+            if (e.type === 'invoice.requested' && e.probe) probes++;
+          receipts += effects.filter((e) => e.type === 'payment.submitReceipt').length;
+          if (to.kind === 'cancelling' && to.cancelAttempts > 1) cancelRetries++;
+          if (to.kind === 'cancelling' && to.reason === 'unknownAnswer') unknownAnswers++;
         }
       }),
       { numRuns: 300, seed: 42 },
     );
+    expect(probes).toBeGreaterThan(0);
+    expect(receipts).toBeGreaterThan(10);
+    expect(cancelRetries).toBeGreaterThan(0);
+    expect(unknownAnswers).toBeGreaterThan(0);
     expect([...seen].sort()).toEqual(
       [
         'awaitingPayment',

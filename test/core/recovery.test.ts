@@ -72,9 +72,40 @@ describe('start-up recovery plan', () => {
     expect(recorded(plan([requested()]).effects)).toEqual(['tx.closed:failed']);
   });
 
+  it('paid and delivered: closed sold, its receipt owed to SEQR as a job (none once SEQR has it)', () => {
+    const delivered: LedgerEntry = { type: 'dispense.finished', txId: 't', outcome: 'delivered' };
+    const p = plan([requested(), issued(), paid, started, delivered]);
+    expect(recorded(p.effects)).toEqual(['tx.closed:sold']);
+    expect(p.jobs).toMatchObject([
+      {
+        kind: 'receipt',
+        txId: 't',
+        ersReference: 'E1',
+        attempts: 0,
+        dueAt: T0,
+        document: { receiptType: 'PAYMENT_RECEIPT' },
+      },
+    ]);
+    expect(p.jobs[0]?.kind === 'receipt' && p.jobs[0].document.text).toContain('Payment E1');
+    const submitted: LedgerEntry = { type: 'receipt.submitted', txId: 't' };
+    expect(plan([requested(), issued(), paid, started, delivered, submitted]).jobs).toEqual([]);
+  });
+
+  it('an uncertain outcome recorded: refunded by default, flagged with dispense.onInterrupted: flag', () => {
+    const uncertain: LedgerEntry = { type: 'dispense.finished', txId: 't', outcome: 'uncertain' };
+    const p = plan([requested(), issued(), paid, started, uncertain]);
+    expect(recorded(p.effects)).toEqual([]);
+    expect(p.jobs).toMatchObject([{ kind: 'refund', txId: 't', initiator: 'recovery' }]);
+    const flag = planRecovery(
+      { ...testConfig, onInterruptedDispense: 'flag' },
+      [{ txId: 't', entries: at([requested(), issued(), paid, started, uncertain]) }],
+      T0,
+    );
+    expect(recorded(flag.effects)).toEqual(['tx.closed:flagged']);
+    expect(flag.jobs).toEqual([]);
+  });
+
   it.each([
-    [[{ type: 'dispense.finished', txId: 't', outcome: 'delivered' }], 'tx.closed:sold'],
-    [[{ type: 'dispense.finished', txId: 't', outcome: 'uncertain' }], 'tx.closed:flagged'],
     [
       [refundAsked, { type: 'refund.confirmed', txId: 't', refundReference: 'X' }],
       'tx.closed:refunded',
@@ -89,7 +120,7 @@ describe('start-up recovery plan', () => {
   ] as [LedgerEntry[], string][])('paid, then %j -> %s', (tail, outcome) => {
     const p = plan([requested(), issued(), paid, started, ...tail]);
     expect(recorded(p.effects)).toEqual([outcome]);
-    expect(p.refunds).toEqual([]);
+    expect(p.jobs).toEqual([]);
     expect(p.items).toEqual([]);
   });
 
@@ -107,26 +138,92 @@ describe('start-up recovery plan', () => {
     expect(recorded(plan([requested(), issued(), failed]).effects)).toEqual(['tx.closed:failed']);
   });
 
-  it('dispense started without an outcome: uncertain and flagged, never dispensed again, no refund', () => {
-    const p = plan([requested(), issued(), paid, started]);
+  it('dispense started without an outcome (flag): uncertain and flagged, never dispensed again, no refund', () => {
+    const p = planRecovery(
+      { ...testConfig, onInterruptedDispense: 'flag' },
+      [{ txId: 't', entries: at([requested(), issued(), paid, started]) }],
+      T0,
+    );
     expect(recorded(p.effects)).toEqual(['dispense.finished', 'tx.closed:flagged']);
     expect(p.effects[0]).toMatchObject({ entry: { outcome: 'uncertain' } });
     expect(
       p.effects.some((e) => e.type === 'log' && e.fields?.['code'] === 'E_DISPENSE_INTERRUPTED'),
     ).toBe(true);
-    expect(p.refunds).toEqual([]);
+    expect(p.jobs).toEqual([]);
     expect(p.items).toEqual([]);
+  });
+
+  it('dispense started without an outcome (refund, the default): uncertain, never dispensed again, refunded', () => {
+    const p = plan([requested(), issued(), paid, started]);
+    expect(recorded(p.effects)).toEqual(['dispense.finished']);
+    expect(p.effects[0]).toMatchObject({
+      entry: { outcome: 'uncertain', detail: 'restarted during the dispense' },
+    });
+    expect(
+      p.effects.some((e) => e.type === 'log' && e.fields?.['code'] === 'E_DISPENSE_INTERRUPTED'),
+    ).toBe(true);
+    expect(p.jobs).toMatchObject([
+      { kind: 'refund', txId: 't', initiator: 'recovery', facts: { ersReference: 'E1' } },
+    ]);
+    expect(p.items).toEqual([]);
+  });
+
+  it('dispense started and the drop sensor recorded a drop: delivered, sold, the receipt owed (either policy)', () => {
+    for (const policy of ['refund', 'flag'] as const) {
+      const p = planRecovery(
+        { ...testConfig, onInterruptedDispense: policy },
+        [
+          {
+            txId: 't',
+            entries: at([
+              requested(),
+              issued(),
+              paid,
+              started,
+              { type: 'dispense.dropped', txId: 't' },
+            ]),
+          },
+        ],
+        T0,
+      );
+      expect(recorded(p.effects)).toEqual(['dispense.finished', 'tx.closed:sold']);
+      expect(p.effects[0]).toMatchObject({ entry: { outcome: 'delivered' } });
+      expect(p.jobs).toMatchObject([{ kind: 'receipt', txId: 't' }]);
+    }
+  });
+
+  it('receipts owed by sales closed before the restart become jobs, their failed attempts counted', () => {
+    const sale = (txId: string, ...tail: LedgerEntry[]) => ({
+      txId,
+      entries: at([
+        requested(txId),
+        issued(txId, `R-${txId}`),
+        { ...paid, txId, ersReference: `E-${txId}` },
+        { type: 'dispense.started', txId, slot: 1 },
+        { type: 'dispense.finished', txId, outcome: 'delivered' },
+        { type: 'tx.closed', txId, outcome: 'sold' },
+        ...tail,
+      ]),
+    });
+    const failure = { code: 'E_SEQR_TIMEOUT' } as const;
+    const p = planRecovery(testConfig, [], T0, [
+      sale('a'),
+      sale('b', { type: 'receipt.submitFailed', txId: 'b', failure }),
+    ]);
+    expect(p.effects).toEqual([]);
+    expect(p.jobs).toMatchObject([
+      { kind: 'receipt', txId: 'a', ersReference: 'E-a', attempts: 0 },
+      { kind: 'receipt', txId: 'b', ersReference: 'E-b', attempts: 1 },
+    ]);
   });
 
   it('PAID with nothing dispensed: dispensed while the customer may still be there, refunded after', () => {
     const recent = plan([requested(), issued(), paid], T0 - testConfig.maxCustomerAgeMs + 5_000);
     expect(recent.items).toMatchObject([{ kind: 'dispense', paid: { ersReference: 'E1' } }]);
-    expect(recent.refunds).toEqual([]);
+    expect(recent.jobs).toEqual([]);
     const old = plan([requested(), issued(), paid], T0 - testConfig.maxCustomerAgeMs - 10);
     expect(old.items).toEqual([]);
-    expect(old.refunds).toMatchObject([
-      { txId: 't', initiator: 'recovery', dueAt: T0, attempts: 0 },
-    ]);
+    expect(old.jobs).toMatchObject([{ txId: 't', initiator: 'recovery', dueAt: T0, attempts: 0 }]);
   });
 
   it('not delivered, or a refund requested / failed: a refund job, due at once, its attempts counted', () => {
@@ -142,7 +239,7 @@ describe('start-up recovery plan', () => {
     ] as const) {
       const p = plan([requested(), issued(), paid, started, ...tail]);
       expect(p.effects.filter((e) => e.type === 'ledger.record')).toEqual([]);
-      expect(p.refunds).toMatchObject([
+      expect(p.jobs).toMatchObject([
         { txId: 't', dueAt: T0, attempts, facts: { ersReference: 'E1', refundedMinor: 0 } },
       ]);
     }
@@ -259,20 +356,31 @@ describe('start-up recovery in the core', () => {
     const paidAt = new Date(T0 - testConfig.maxCustomerAgeMs - 60_000)
       .toISOString()
       .replace('Z', '+00:00');
-    const [, long] = run([loaded({ txId: 't', entries: [requested(), issued()] }), answer(paidAt)]);
-    expect(long!.state.kind).toBe('idle');
+    const opened = { txId: 't', entries: [requested(), issued()], when: T0 - 600_000 };
+    const [, long] = run([loaded(opened), answer(paidAt)]);
+    expect(long!.state).toMatchObject({ kind: 'refunding', late: true });
+    expect(long!.effects.find((e) => e.type === 'display.show')).toMatchObject({
+      screen: { kind: 'notDelivered', late: true, refund: 'refunding' },
+    });
     expect(recorded(long!.effects)).toEqual(['status.seen']);
     expect(long!.effects.map((e) => e.type)).not.toContain('dispenser.dispense');
     expect(long!.state.background.jobs).toMatchObject([
       { txId: 't', initiator: 'recovery', facts: { ersReference: 'E9' } },
     ]);
+
+    // SEQR's clock far behind this one: the payment cannot be older than the invoice.
+    const [, skewed] = run([
+      loaded({ txId: 't', entries: [requested(), issued()] }),
+      answer(paidAt),
+    ]);
+    expect(skewed!.state.kind).toBe('dispensing');
   });
 
   it('an invoice found PAID long ago, with another still to resolve: refunded, and the next one polled', () => {
-    const [, long] = run([
+    const [, long, shown, next] = run([
       loaded(
-        { txId: 'a', entries: [requested('a'), issued('a', 'RA')] },
-        { txId: 't', entries: [requested(), issued()] },
+        { txId: 'a', entries: [requested('a'), issued('a', 'RA')], when: T0 - 600_000 },
+        { txId: 't', entries: [requested(), issued()], when: T0 - 600_000 },
       ),
       {
         type: 'payment.statusReceived',
@@ -285,15 +393,26 @@ describe('start-up recovery in the core', () => {
         },
         at: T0 + 500,
       },
+      {
+        type: 'timer.expired',
+        name: 'deadline',
+        token: `t:deadline:${T0 + 500 + testConfig.refundDeadlineMs}`,
+        at: T0 + 500 + testConfig.refundDeadlineMs,
+      },
+      {
+        type: 'timer.expired',
+        name: 'deadline',
+        token: `notice:deadline:${T0 + 500 + testConfig.refundDeadlineMs + testConfig.messageMs}`,
+        at: T0 + 500 + testConfig.refundDeadlineMs + testConfig.messageMs,
+      },
     ]);
-    expect(long!.state).toMatchObject({ kind: 'cancelling', invoice: { reference: 'RA' } });
-    const pollTimers = long!.effects.filter(
-      (e) => (e.type === 'timer.start' || e.type === 'timer.cancel') && e.name === 'poll',
-    );
-    // The refunded invoice's poll timer stops; the next invoice's runs.
-    expect(pollTimers.map((e) => e.type)).toEqual(['timer.cancel', 'timer.start']);
-    expect(long!.effects).toContainEqual({ type: 'payment.cancel', txId: 'a', reference: 'RA' });
+    expect(long!.state).toMatchObject({ kind: 'refunding', late: true });
+    // The refunded invoice's poll timer stops.
+    expect(long!.effects).toContainEqual({ type: 'timer.cancel', name: 'poll' });
     expect(long!.state.background.jobs.map((j) => j.txId)).toEqual(['t']);
+    expect(shown!.state.kind).toBe('notice');
+    expect(next!.state).toMatchObject({ kind: 'cancelling', invoice: { reference: 'RA' } });
+    expect(next!.effects).toContainEqual({ type: 'payment.cancel', txId: 'a', reference: 'RA' });
   });
 
   it('a refund failed before the restart is attempted again at once: refund.requested, then refundPayment', () => {

@@ -34,12 +34,19 @@ const TABLE: Record<StateName, Expect> = {
     'payment.failed/issue': 'outOfService',
     'timer.expired/deadline': 'outOfService',
   },
+  'invoicing/probe': {
+    // The probe's invoice is cancelled at once, out of sight.
+    'payment.issued': 'cancelling',
+    'payment.failed/issue': 'outOfService',
+    'timer.expired/deadline': 'outOfService',
+  },
   'awaitingPayment/paying': {
     'ledger.failed': 'cancelling',
     'payment.statusReceived/ISSUED': '=',
     'payment.statusReceived/PAID': 'dispensing',
     'payment.statusReceived/CANCELED': 'notice',
     'payment.failed/poll': '=',
+    'payment.failed/poll-54': 'cancelling',
     'button.pressed/cancel': 'cancelling',
     'timer.expired/deadline': '=',
     'timer.expired/poll': '=',
@@ -51,6 +58,7 @@ const TABLE: Record<StateName, Expect> = {
     'payment.statusReceived/PAID': 'dispensing',
     'payment.statusReceived/CANCELED': 'notice',
     'payment.failed/poll': '=',
+    'payment.failed/poll-54': 'cancelling',
     'button.pressed/cancel': 'cancelling',
     'button.pressed/product': '=',
     'timer.expired/deadline': 'cancelling',
@@ -63,8 +71,15 @@ const TABLE: Record<StateName, Expect> = {
     'payment.statusReceived/PAID': 'dispensing',
     'payment.statusReceived/CANCELED': 'notice',
     'payment.failed/poll': '=',
+    'payment.failed/poll-54': '=',
     'payment.failed/cancel': '=',
     'timer.expired/poll': '=',
+    'timer.expired/deadline': '=',
+  },
+  'cancelling/waiting': {
+    // No call out: answers are stale; the retry timer sends the cancel again.
+    'timer.expired/poll': '=',
+    'timer.expired/retry': '=',
     'timer.expired/deadline': '=',
   },
   'dispensing/recordingPaid': {
@@ -78,9 +93,17 @@ const TABLE: Record<StateName, Expect> = {
     'timer.expired/deadline': 'refunding',
   },
   'dispensing/running': {
+    'dispense.dropped': '=',
     'dispense.finished': 'finishing',
-    'dispense.failed': 'notice',
-    'timer.expired/deadline': 'notice',
+    // Outcome unknown: dispense.onInterrupted (default refund).
+    'dispense.failed': 'refunding',
+    'timer.expired/deadline': 'refunding',
+  },
+  'dispensing/dropped': {
+    // The drop sensor saw it fall: delivered, whatever the relay did after.
+    'dispense.finished': 'finishing',
+    'dispense.failed': 'finishing',
+    'timer.expired/deadline': 'finishing',
   },
   refunding: {
     // Its refund's first attempt is out (a background job): the answer is the news shown.
@@ -90,16 +113,18 @@ const TABLE: Record<StateName, Expect> = {
     'timer.expired/deadline': 'notice',
   },
   'finishing/printing': {
-    'printer.printed': '=',
-    'printer.failed': '=',
-    'timer.expired/deadline': 'idle',
-  },
-  'finishing/submitting': {
-    'payment.receiptSubmitted': 'notice',
-    'payment.failed/submitReceipt': 'notice',
+    'printer.printed': 'notice',
+    'printer.failed': 'notice',
     'timer.expired/deadline': 'idle',
   },
   notice: { 'timer.expired/deadline': 'idle', 'button.pressed/product': 'invoicing' },
+  'idle/receiptOut': {
+    'button.pressed/product': 'invoicing',
+    'stock.updated': '=',
+    'payment.receiptSubmitted': '=',
+    'payment.failed/submitReceipt': '=',
+    'payment.failed/submitReceipt-refused': '=',
+  },
   'idle/refundWaiting': {
     'button.pressed/product': 'invoicing',
     'stock.updated': '=',
@@ -109,6 +134,10 @@ const TABLE: Record<StateName, Expect> = {
     'payment.probed': 'idle',
     'payment.failed/probe': '=',
     'timer.expired/deadline': '=',
+  },
+  'outOfService/invoiceProbe': {
+    // sendInvoice failed: the probe is an invoice of its own.
+    'timer.expired/deadline': 'invoicing',
   },
 };
 

@@ -71,9 +71,32 @@ describe('GPIO dispenser drop sensor and stock', () => {
     await dispenser.close();
   });
 
+  it('tells the observer of the drop once, as the beam breaks, before the dispense settles', async () => {
+    const { clock, gpio, dispenser } = await setup();
+    const seen: string[] = [];
+    const r = dispenser.dispense(1, { onDrop: () => seen.push('drop') }).then((result) => {
+      seen.push(result.outcome);
+    });
+    await clock.advanceAsync(100);
+    // During the pulse: the relay is still on when the product falls.
+    gpio.inject(4, 0);
+    gpio.inject(4, 1, clock.now() + 5);
+    gpio.inject(4, 0, clock.now() + 10);
+    await clock.advanceAsync(20);
+    expect(seen).toEqual(['drop']);
+    expect(gpio.level(17)).toBe(0);
+    await clock.advanceAsync(400);
+    await r;
+    expect(seen).toEqual(['drop', 'delivered']);
+    await dispenser.close();
+  });
+
   it('notDelivered/noDrop when the beam stays whole; stock unchanged; relay off', async () => {
     const { clock, gpio, dispenser } = await setup();
-    const r = dispenser.dispense(1);
+    const onDrop = (): void => {
+      throw new Error('no drop was seen');
+    };
+    const r = dispenser.dispense(1, { onDrop });
     await clock.advanceAsync(1600);
     expect(await r).toEqual({ outcome: 'notDelivered', reason: 'noDrop' });
     expect(dispenser.stock(1)).toBe(2);

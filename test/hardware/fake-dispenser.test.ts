@@ -40,3 +40,31 @@ describe('FakeDispenser history', () => {
       expect(() => new FakeDispenser({ clock, history })).toThrow(/history/);
   });
 });
+
+describe('FakeDispenser drop sensor', () => {
+  it('reports the drop to the observer before a delivery settles, only with a drop sensor', async () => {
+    const clock = new ManualClock();
+    for (const [dropWindowMs, drops] of [
+      [1_000, 1],
+      [undefined, 0],
+    ] as const) {
+      const d = new FakeDispenser({
+        clock,
+        slots: [1],
+        ...(dropWindowMs === undefined ? {} : { dropWindowMs }),
+      });
+      let seen = 0;
+      const r = d.dispense(1, { onDrop: () => (seen += 1) });
+      await clock.advanceAsync(300);
+      expect(await r).toEqual({ outcome: 'delivered' });
+      expect(seen).toBe(drops);
+      if (dropWindowMs !== undefined) {
+        d.nextResult(1, { outcome: 'notDelivered', reason: 'noDrop' });
+        const none = d.dispense(1, { onDrop: () => (seen += 1) });
+        await clock.advanceAsync(1_000);
+        expect(await none).toEqual({ outcome: 'notDelivered', reason: 'noDrop' });
+        expect(seen).toBe(1);
+      }
+    }
+  });
+});

@@ -117,6 +117,8 @@ const purchase: fc.Arbitrary<Purchase> = fc.record({
 });
 
 interface World {
+  /** The machine's configuration (runs alternate dispense.onInterrupted). */
+  readonly config: CoreConfig;
   readonly clock: ManualClock;
   readonly fake: FakePaymentGateway;
   readonly ledger: MemoryLedger;
@@ -175,6 +177,7 @@ function decisionTracker(world: World) {
 
 function boot(world: World, life: Incarnation): void {
   const { clock, fake, ledger } = world;
+  const { config } = world;
   const slots = config.products.map((p) => p.slot);
   const dispenser = new FakeDispenser({ clock, slots });
   watchRelays(dispenser, ledger, world.pulses);
@@ -192,8 +195,8 @@ function boot(world: World, life: Incarnation): void {
       ),
   };
   const ports: Dispenser = {
-    dispense: (slot) =>
-      life.act(() => (track.carriedOut(`dispense:${slot}`), dispenser.dispense(slot))),
+    dispense: (slot, observer) =>
+      life.act(() => (track.carriedOut(`dispense:${slot}`), dispenser.dispense(slot, observer))),
     safeState: () => (life.dead ? Promise.resolve() : dispenser.safeState()),
     stock: (slot) => dispenser.stock(slot),
     close: () => (life.dead ? Promise.resolve() : dispenser.close()),
@@ -201,6 +204,7 @@ function boot(world: World, life: Incarnation): void {
   const store: Ledger = {
     record: (entry, at) => life.act(() => ledger.record(entry, at)),
     openTransactions: () => ledger.openTransactions(),
+    receiptsOwed: () => ledger.receiptsOwed(),
     close: () => Promise.resolve(),
   };
   const buttons = new FakeButtons({ clock, slots });
@@ -335,6 +339,7 @@ describe('crash, restart and faults at any point: the money-safety invariants ho
         runs++;
         const clock = new ManualClock(1_763_800_000_000);
         const world: World = {
+          config: { ...config, onInterruptedDispense: runs % 2 ? 'refund' : 'flag' },
           clock,
           fake: new FakePaymentGateway({ clock, reversalMs: 20_000, deadlineMs: 3_000 }),
           ledger: new MemoryLedger(),

@@ -7,6 +7,7 @@ import type { LedgerEntry, StoredEntry } from '../../daemon/ports/ledger.js';
 import { ManualClock } from '../../daemon/runtime/manual-clock.js';
 import { FakePaymentGateway } from '../../daemon/seqr/fake-gateway.js';
 import { FakeDispenser } from '../../hardware/dispenser/fake-dispenser.js';
+import type { CoreConfig } from '../../daemon/core/config.js';
 import { testConfig } from '../support/core-config.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import { assertMoneyInvariants, watchRelays, type Pulse } from '../support/money-invariants.js';
@@ -23,6 +24,7 @@ type Step =
   | 'canceled'
   | 'paid'
   | 'started'
+  | 'dropped'
   | 'delivered'
   | 'notDelivered'
   | 'uncertain'
@@ -49,6 +51,8 @@ function entry(step: Step, ref: string, ers: string): LedgerEntry {
       return { type: 'status.seen', txId: TX, status: 'PAID', version: 2, ersReference: ers };
     case 'started':
       return { type: 'dispense.started', txId: TX, slot: 2 };
+    case 'dropped':
+      return { type: 'dispense.dropped', txId: TX };
     case 'delivered':
       return { type: 'dispense.finished', txId: TX, outcome: 'delivered' };
     case 'notDelivered':
@@ -87,6 +91,8 @@ interface Before {
   /** How long before the restart that happened. Default 5 s. */
   readonly beforeMs?: number;
   readonly dispenser?: (d: FakeDispenser) => void;
+  /** The core's configuration (default the test machine's). */
+  readonly config?: CoreConfig;
 }
 
 interface Expect {
@@ -154,7 +160,14 @@ async function scenario(
   const dispenser = new FakeDispenser({ clock, slots: [1, 2, 3] });
   before.dispenser?.(dispenser);
   const callsBefore = fake.calls.length;
-  h = await startHarness({ clock, fake, dispenser, ledgerEntries: entries, firstTxNumber: 100 });
+  h = await startHarness({
+    clock,
+    fake,
+    dispenser,
+    ledgerEntries: entries,
+    firstTxNumber: 100,
+    ...(before.config ? { config: before.config } : {}),
+  });
   const pulses: Pulse[] = [];
   watchRelays(dispenser, h.ledger, pulses);
   await h.advance(settleMs, 200);
@@ -238,7 +251,8 @@ const WORLDS = {
         d.failNext();
       },
     },
-    expect: { closed: 'flagged', dispensed: 1, refunded: 0, errorCodes: ['E_DISPENSER_FAULT'] },
+    // The relay may have pulsed: dispense.onInterrupted (default refund).
+    expect: { closed: 'refunded', dispensed: 1, refunded: 2500, errorCodes: ['E_DISPENSER_FAULT'] },
   },
   paidNowNotDelivered: {
     before: {
@@ -282,10 +296,15 @@ describe('recovery: last recorded step x SEQR', () => {
         expect(calls.lastIndexOf('getStatus')).toBeGreaterThan(calls.indexOf('cancelInvoice'));
       });
 
-  it('an invoice unknown to SEQR (54): closed failed', async () => {
+  it('an invoice unknown to SEQR (54 to the status call and the cancel, for 30 s): flagged, since the last call before the restart may have met a payment', async () => {
     const r = await scenario(['requested', 'issued', 'seenIssued'], { unknownToSeqr: true });
-    check(r, { closed: 'failed', dispensed: 0 });
-    expect(r.h.fake.calls.map((c) => c.outcome)).toContain('E_SEQR_UNKNOWN_INVOICE');
+    check(r, { closed: 'flagged', dispensed: 0, errorCodes: ['E_SEQR_UNKNOWN_INVOICE'] });
+    const calls = r.h.fake.calls.filter((c) => c.outcome === 'E_SEQR_UNKNOWN_INVOICE');
+    expect(calls.map((c) => c.method)).toContain('cancelInvoice');
+    expect(calls.map((c) => c.method)).toContain('getStatus');
+    expect(calls.at(-1)!.startedAt - calls[0]!.startedAt).toBeGreaterThanOrEqual(
+      testConfig.unknownInvoiceGiveUpMs,
+    );
   });
 
   it('SEQR paying while recovering (51), then paid: a sale, dispensed once', async () => {
@@ -346,6 +365,8 @@ interface PostPaid {
   readonly refundedBefore?: boolean;
   /** Time from the PAID record to the restart. Default 10 s. */
   readonly restartAfterMs?: number;
+  /** dispense.onInterrupted (default refund). */
+  readonly policy?: 'refund' | 'flag';
   readonly expect: Expect;
 }
 
@@ -361,6 +382,17 @@ const POST_PAID: readonly PostPaid[] = [
   {
     steps: [...PAID, 'started'],
     expect: {
+      closed: 'refunded',
+      dispensed: 0,
+      refunded: 2500,
+      calls: ['refund'],
+      errorCodes: ['E_DISPENSE_INTERRUPTED'],
+    },
+  },
+  {
+    steps: [...PAID, 'started'],
+    policy: 'flag',
+    expect: {
       closed: 'flagged',
       dispensed: 0,
       refunded: 0,
@@ -368,10 +400,32 @@ const POST_PAID: readonly PostPaid[] = [
       errorCodes: ['E_DISPENSE_INTERRUPTED'],
     },
   },
-  { steps: [...PAID, 'started', 'delivered'], expect: { closed: 'sold', dispensed: 0, calls: [] } },
-  { steps: [...PAID, 'started', 'delivered', 'printed'], expect: { closed: 'sold', calls: [] } },
+  {
+    // The drop sensor's record settles it, whatever the policy.
+    steps: [...PAID, 'started', 'dropped'],
+    policy: 'flag',
+    expect: { closed: 'sold', dispensed: 0, refunded: 0, calls: ['submitReceipt'] },
+  },
+  {
+    steps: [...PAID, 'started', 'dropped'],
+    expect: { closed: 'sold', dispensed: 0, refunded: 0, calls: ['submitReceipt'] },
+  },
+  // Sold before the restart, the receipt never submitted: owed, sent now.
+  {
+    steps: [...PAID, 'started', 'delivered'],
+    expect: { closed: 'sold', dispensed: 0, calls: ['submitReceipt'] },
+  },
+  {
+    steps: [...PAID, 'started', 'delivered', 'printed'],
+    expect: { closed: 'sold', calls: ['submitReceipt'] },
+  },
   {
     steps: [...PAID, 'started', 'uncertain'],
+    expect: { closed: 'refunded', dispensed: 0, refunded: 2500, calls: ['refund'] },
+  },
+  {
+    steps: [...PAID, 'started', 'uncertain'],
+    policy: 'flag',
     expect: {
       closed: 'flagged',
       dispensed: 0,
@@ -432,9 +486,10 @@ const POST_PAID: readonly PostPaid[] = [
 
 describe('recovery after PAID was recorded', () => {
   for (const c of POST_PAID)
-    it(`after ${c.steps.slice(4).join(' > ') || 'paid'}${c.refundedBefore ? ' (a refund went through before the crash)' : ''}${c.restartAfterMs ? `, restart after ${c.restartAfterMs / 1000} s` : ''}`, async () => {
+    it(`after ${c.steps.slice(4).join(' > ') || 'paid'}${c.refundedBefore ? ' (a refund went through before the crash)' : ''}${c.restartAfterMs ? `, restart after ${c.restartAfterMs / 1000} s` : ''}${c.policy ? `, dispense.onInterrupted: ${c.policy}` : ''}`, async () => {
       const r = await scenario(c.steps, {
         beforeMs: c.restartAfterMs ?? 10_000,
+        ...(c.policy ? { config: { ...testConfig, onInterruptedDispense: c.policy } } : {}),
         seqr: async (f, _ref, ers) => {
           if (c.refundedBefore)
             await f.refund({ ersReference: ers, amount: PRICE, title: 'r', cashierId: 'm' });
