@@ -27,6 +27,7 @@ import {
   type CheckResult,
   type RelayRecord,
 } from '../torture/checks.js';
+import { writeTerminalCredential } from '../e2e-rig.js';
 import { DaemonProcess, type DaemonLine } from '../torture/daemon-process.js';
 import { Random } from '../torture/random.js';
 
@@ -229,6 +230,7 @@ function daemonConfig(
     // Production timings, except the screens that only say thank you or what happened.
     timeouts: { ...windows, thankYouMs: 1_000, outcomeMs: 1_500 },
     stateDirectory: path.join(dir, 'state'),
+    credentialsDirectory: path.join(dir, 'credentials'),
     control: { socketPath: path.join(dir, 'control.sock') },
     kiosk: { enabled: true, host: '127.0.0.1', port: 0 },
     virtual: { recordFile: path.join(dir, 'relay.jsonl') },
@@ -377,6 +379,7 @@ class SoakRun {
     const dir = path.join(this.#dir, `machine-${index}`);
     mkdirSync(dir, { recursive: true });
     const configPath = path.join(dir, 'config.yaml');
+    writeTerminalCredential(dir, sim.terminal.password);
     writeFileSync(
       configPath,
       JSON.stringify(daemonConfig(dir, sim.soapUrl, terminalId, index, this.#windows), null, 2),
