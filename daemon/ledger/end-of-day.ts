@@ -1,5 +1,5 @@
-import { reconcile } from '../core/reconciliation.js';
-import { VendError } from '../errors.js';
+import { reconcile, type SalesTotals } from '../core/reconciliation.js';
+import { VendError, errorCodeOf } from '../errors.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { PeriodRecord, SqliteLedger } from './sqlite-ledger.js';
 
@@ -58,6 +58,15 @@ export interface EndOfDayOptions {
 }
 
 /**
+ * True when a failed call may nevertheless have been carried out by SEQR: no answer, or one the
+ * client could not read (a SEQR resultCode, or its refusal of the credentials, is an answer).
+ */
+function outcomeUnknown(err: unknown): boolean {
+  const code = errorCodeOf(err);
+  return code !== 'E_SEQR_RESULT' && code !== 'E_SEQR_AUTH';
+}
+
+/**
  * Closes the terminal's reconciliation period and checks SEQR's report against the ledger:
  * markTransactionPeriod, then executeReport for the returned period id (REPORT_NOT_READY and
  * failed calls retried after `retryDelayMs`, at most `maxAttempts` calls). The period is saved as
@@ -65,32 +74,135 @@ export interface EndOfDayOptions {
  * (payments first seen PAID after the previous period's close, up to this one) and whether they
  * match (the verdict is the core's `reconcile`). A mismatch is logged at error level
  * (`E_RECONCILIATION_MISMATCH`); a report that cannot be fetched or read as
- * `E_RECONCILIATION_REPORT`. Rejects only when markTransactionPeriod fails.
+ * `E_RECONCILIATION_REPORT`. Rejects only when markTransactionPeriod fails with an answer.
+ *
+ * markTransactionPeriod's answer lost (SEQR may have closed a period whose id never arrived): the
+ * attempt is saved as a `lost` period (logged `E_RECONCILIATION_REPORT`) and the mark is sent
+ * again after `retryDelayMs`. That second period's report then tells what the lost mark did: its
+ * totals match the ledger either from the lost mark on (SEQR did close a period: it stays `lost`,
+ * with the ledger's totals, for the operator to look up in SEQR's portal) or from the previous
+ * period's close (SEQR closed nothing: the lost period becomes `void` and the second one covers
+ * its sales). No sale is compared twice, none is left out unnoticed.
  */
 export async function closePeriod(options: EndOfDayOptions): Promise<PeriodRecord> {
   const { ledger, reconciliation, clock, logger, terminalId } = options;
   const reportId = options.reportId ?? DEFAULT_REPORT_ID;
-  const openedAt = ledger.lastPeriod(terminalId)?.closedAt ?? 0;
-  const periodId = await reconciliation.markPeriod(terminalId);
-  const closedAt = clock.now();
+  let openedAt = ledger.lastPeriod(terminalId)?.closedAt ?? 0;
+  let afterLost: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const markedFrom = clock.now();
+    try {
+      const periodId = await reconciliation.markPeriod(terminalId);
+      return await markedPeriod(options, periodId, openedAt, reportId, afterLost);
+    } catch (err) {
+      if (!outcomeUnknown(err) || attempt >= MARK_ATTEMPTS) throw err;
+      const lost: PeriodRecord = {
+        periodId: `lost-${String(markedFrom)}`,
+        terminalId,
+        openedAt,
+        closedAt: clock.now(),
+        markedFrom,
+        reportId,
+        state: 'lost',
+        error: 'markTransactionPeriod answer lost: SEQR may have closed a period of unknown id',
+      };
+      ledger.savePeriod(lost);
+      logger.error(
+        { code: 'E_RECONCILIATION_REPORT', periodId: lost.periodId, terminalId, err },
+        'markTransactionPeriod answer lost: SEQR may have closed a period of unknown id; marking again to find out',
+      );
+      openedAt = lost.closedAt;
+      afterLost = lost.periodId;
+      await wait(clock, options.retryDelayMs ?? 4_000);
+    }
+  }
+}
+
+/** markTransactionPeriod calls per close at most (the first, and one after a lost answer). */
+const MARK_ATTEMPTS = 2;
+
+function wait(clock: Clock, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    clock.setTimeout(resolve, ms);
+  });
+}
+
+async function markedPeriod(
+  options: EndOfDayOptions,
+  periodId: string,
+  openedAt: number,
+  reportId: string,
+  afterLost?: string,
+): Promise<PeriodRecord> {
+  const { ledger, clock, logger, terminalId } = options;
   const marked: PeriodRecord = {
     periodId,
     terminalId,
     openedAt,
-    closedAt,
+    closedAt: clock.now(),
     reportId,
     state: 'marked',
+    ...(afterLost === undefined ? {} : { afterLost }),
   };
   ledger.savePeriod(marked);
   logger.info({ periodId, terminalId }, 'reconciliation period closed');
   return fetchReport(options, marked);
 }
 
+/**
+ * The ledger's side of a period's report: from its opening, or, after a lost mark, from whichever
+ * start SEQR's totals say it used (the lost mark's answer, the moment it went out, or the close
+ * before it). Settles the lost period on the way: `lost` with its ledger totals, or `void`.
+ */
+function ledgerSide(
+  options: EndOfDayOptions,
+  period: PeriodRecord,
+  content: string,
+): { readonly period: PeriodRecord; readonly own: SalesTotals } {
+  const { ledger, logger } = options;
+  const own = ledger.paidBetween(period.openedAt, period.closedAt);
+  const lost = period.afterLost === undefined ? undefined : ledger.period(period.afterLost);
+  if (lost?.state !== 'lost') return { period, own };
+  const starts = [period.openedAt, lost.markedFrom ?? lost.closedAt];
+  for (const start of starts) {
+    const side = ledger.paidBetween(start, period.closedAt);
+    if (reconcile(content, side).kind !== 'matched') continue;
+    // SEQR did close a period at the lost mark: its sales are the ledger's up to then.
+    ledger.savePeriod({
+      ...lost,
+      closedAt: start,
+      ledger: ledger.paidBetween(lost.openedAt, start),
+    });
+    logger.error(
+      {
+        code: 'E_RECONCILIATION_REPORT',
+        periodId: lost.periodId,
+        ledger: ledger.paidBetween(lost.openedAt, start),
+      },
+      'SEQR closed a period at the mark whose answer was lost: compare its report in the SEQR portal with these ledger totals',
+    );
+    return { period: { ...period, openedAt: start }, own: side };
+  }
+  const whole = ledger.paidBetween(lost.openedAt, period.closedAt);
+  if (reconcile(content, whole).kind === 'matched') {
+    ledger.savePeriod({ ...lost, state: 'void', error: 'SEQR closed no period at the lost mark' });
+    logger.info(
+      { periodId: lost.periodId, next: period.periodId },
+      'the mark whose answer was lost closed nothing: the next period covers its sales',
+    );
+    return { period: { ...period, openedAt: lost.openedAt }, own: whole };
+  }
+  return { period, own };
+}
+
 /** Fetches (again) the report of a saved period and compares it; see {@link closePeriod}. */
 export async function fetchReport(
   options: EndOfDayOptions,
-  period: PeriodRecord,
+  stored: PeriodRecord,
 ): Promise<PeriodRecord> {
+  // A lost mark has no period id to ask for: the period after it settles it.
+  if (stored.state === 'lost' || stored.state === 'void') return stored;
+  let period = stored;
   const { ledger, reconciliation, clock, logger } = options;
   const delay = options.retryDelayMs ?? 4_000;
   const maxAttempts = options.maxAttempts ?? 10;
@@ -113,7 +225,9 @@ export async function fetchReport(
       continue;
     }
     if (answer.kind === 'notReady') continue;
-    const own = ledger.paidBetween(period.openedAt, period.closedAt);
+    const side = ledgerSide(options, period, answer.report.content);
+    const own = side.own;
+    period = side.period;
     const verdict = reconcile(answer.report.content, own);
     const report = {
       ...(answer.report.title === undefined ? {} : { title: answer.report.title }),

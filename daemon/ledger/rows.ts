@@ -169,7 +169,9 @@ const period = z.object({
   openedAt: z.number(),
   closedAt: z.number(),
   reportId: z.string(),
-  state: z.enum(['marked', 'reported', 'reportFailed']),
+  state: z.enum(['marked', 'reported', 'reportFailed', 'lost', 'void']),
+  markedFrom: z.number().exactOptional(),
+  afterLost: z.string().exactOptional(),
   report: z
     .object({
       title: z.string().exactOptional(),

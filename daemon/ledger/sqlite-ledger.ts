@@ -43,7 +43,16 @@ export interface PeriodRecord {
   readonly openedAt: number;
   readonly closedAt: number;
   readonly reportId: string;
-  readonly state: 'marked' | 'reported' | 'reportFailed';
+  /**
+   * `lost`: markTransactionPeriod's answer was lost, so SEQR may have closed a period between
+   * `markedFrom` and `closedAt` whose id the machine never learnt (`periodId` is a placeholder);
+   * the next period's report tells whether it did. `void`: it turned out SEQR closed nothing.
+   */
+  readonly state: 'marked' | 'reported' | 'reportFailed' | 'lost' | 'void';
+  /** When the mark whose answer was lost went out (`lost` periods). */
+  readonly markedFrom?: number;
+  /** The `lost` period this one follows: its report decides what the lost mark did. */
+  readonly afterLost?: string;
   readonly report?: {
     readonly title?: string;
     readonly mimeType?: string;
@@ -508,7 +517,7 @@ export class SqliteLedger implements Ledger {
       this.#db
         .prepare(
           `INSERT INTO periods (period_id, terminal_id, closed_at, body) VALUES (?, ?, ?, ?)
-           ON CONFLICT (period_id) DO UPDATE SET body = excluded.body`,
+           ON CONFLICT (period_id) DO UPDATE SET body = excluded.body, closed_at = excluded.closed_at`,
         )
         .run(period.periodId, period.terminalId, period.closedAt, JSON.stringify(period));
     } catch (err) {
