@@ -1,5 +1,5 @@
 import { reconcile, type SalesTotals } from '../core/reconciliation.js';
-import { VendError, errorCodeOf } from '../errors.js';
+import { VendError, errorCodeOf, failureOf } from '../errors.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { PeriodRecord, SqliteLedger } from './sqlite-ledger.js';
 
@@ -58,6 +58,15 @@ export interface EndOfDayOptions {
 }
 
 /**
+ * A failed call as log fields: the operation, HTTP status, fault string and SEQR result the error
+ * carries, its code as `failure` (the line's own `code` says what it means for the period).
+ */
+function failureLog(err: unknown): Readonly<Record<string, string | number>> {
+  const { code: failure, ...detail } = failureOf(err);
+  return { ...detail, failure };
+}
+
+/**
  * True when a failed call may nevertheless have been carried out by SEQR: no answer, or one the
  * client could not read (a SEQR resultCode, or its refusal of the credentials, is an answer).
  */
@@ -108,7 +117,13 @@ export async function closePeriod(options: EndOfDayOptions): Promise<PeriodRecor
       };
       ledger.savePeriod(lost);
       logger.error(
-        { code: 'E_RECONCILIATION_REPORT', periodId: lost.periodId, terminalId, err },
+        {
+          ...failureLog(err),
+          code: 'E_RECONCILIATION_REPORT',
+          periodId: lost.periodId,
+          terminalId,
+          err,
+        },
         'markTransactionPeriod answer lost: SEQR may have closed a period of unknown id; marking again to find out',
       );
       openedAt = lost.closedAt;
@@ -207,6 +222,7 @@ export async function fetchReport(
   const delay = options.retryDelayMs ?? 4_000;
   const maxAttempts = options.maxAttempts ?? 10;
   let lastError = 'REPORT_NOT_READY';
+  let lastFailure: Readonly<Record<string, string | number>> = {};
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (attempt > 1)
       await new Promise<void>((resolve) => {
@@ -221,7 +237,8 @@ export async function fetchReport(
       );
     } catch (err) {
       lastError = err instanceof VendError ? err.code : 'error';
-      logger.warn({ periodId: period.periodId, err }, 'executeReport failed');
+      lastFailure = failureLog(err);
+      logger.warn({ ...failureLog(err), periodId: period.periodId, err }, 'executeReport failed');
       continue;
     }
     if (answer.kind === 'notReady') continue;
@@ -264,7 +281,12 @@ export async function fetchReport(
   const failed: PeriodRecord = { ...period, state: 'reportFailed', error: lastError };
   ledger.savePeriod(failed);
   logger.error(
-    { code: 'E_RECONCILIATION_REPORT', periodId: period.periodId, failure: lastError },
+    {
+      failure: lastError,
+      ...lastFailure,
+      code: 'E_RECONCILIATION_REPORT',
+      periodId: period.periodId,
+    },
     `reconciliation report not obtained after ${maxAttempts} attempts`,
   );
   return failed;
@@ -315,7 +337,7 @@ export class EndOfDayScheduler {
         this.#running = closePeriod(this.#options)
           .catch((err: unknown) => {
             this.#options.logger.error(
-              { code: 'E_RECONCILIATION_REPORT', err },
+              { ...failureLog(err), code: 'E_RECONCILIATION_REPORT', err },
               'end of day: closing the period failed',
             );
           })

@@ -46,6 +46,8 @@ export interface HarnessOptions {
   readonly reversalMs?: number;
   /** Transaction ids start after this number (`tx-<n+1>`): a restart never reuses an id. */
   readonly firstTxNumber?: number;
+  /** Log through this logger (e.g. the daemon's own) instead of collecting lines in `lines`. */
+  readonly log?: Logger;
 }
 
 /** The runtime wired to fakes and a ManualClock, plus every control surface. */
@@ -83,7 +85,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const display = new FakeDisplay();
   const printer = new FakePrinter({ clock });
   const ledger = new MemoryLedger(options.ledgerEntries);
-  const { log, lines } = captureLog();
+  const captured = captureLog();
+  const { lines } = captured;
+  const log = options.log ?? captured.log;
   let n = options.firstTxNumber ?? 0;
   const runtime = createRuntime({
     gateway,
