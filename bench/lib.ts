@@ -8,6 +8,8 @@ export interface Figure {
   readonly unit: string;
   /** The same figure measured for the baseline in the same run (end-to-end benchmarks). */
   readonly baseline?: number;
+  /** The goal: the value must be at most this (issue goals); the table says whether it is met. */
+  readonly goal?: number;
 }
 
 /** A benchmark module's result: a titled group of figures. */
@@ -77,12 +79,27 @@ export function comparisonTable(results: readonly BenchResult[]): string | undef
   return lines.length > 2 ? lines.join('\n') : undefined;
 }
 
-/** Prints results as a Markdown table and writes them as JSON under `bench/results/`. */
+/** `<= goal` and whether the value meets it, or two empty cells. */
+function goalCells(f: Figure): string {
+  if (f.goal === undefined) return ' | |';
+  const met = Number.isFinite(f.value) && f.value <= f.goal;
+  return ` <= ${format(f.goal)} ${f.unit} | ${met ? 'yes' : '**no**'} |`;
+}
+
+/**
+ * Prints results as a Markdown table (with goal and met columns when a figure has a goal) and
+ * writes them as JSON under `bench/results/`.
+ */
 export function report(results: readonly BenchResult[], outDir: string): void {
-  const lines = ['| benchmark | figure | value |', '| --- | --- | --- |'];
+  const goals = results.some((r) => r.figures.some((f) => f.goal !== undefined));
+  const lines = goals
+    ? ['| benchmark | figure | value | goal | met |', '| --- | --- | --- | --- | --- |']
+    : ['| benchmark | figure | value |', '| --- | --- | --- |'];
   for (const r of results) {
     for (const f of r.figures)
-      lines.push(`| ${r.title} | ${f.name} | ${format(f.value)} ${f.unit} |`);
+      lines.push(
+        `| ${r.title} | ${f.name} | ${format(f.value)} ${f.unit} |${goals ? goalCells(f) : ''}`,
+      );
   }
   console.log(`\nMachine: ${machineDescription()}\n`);
   console.log(lines.join('\n'));
