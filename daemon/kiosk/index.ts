@@ -54,7 +54,9 @@ export interface Kiosk {
    * The page's display: renders each screen with the framebuffer's renderer into the exact RGBA
    * the framebuffer would get, encodes it as PNG and pushes it to the page when the picture
    * changed. The runtime draws on it alone in demo mode, or through a tee beside the configured
-   * sink (the page mirrors the framebuffer); the runtime owns it (closes it on stop).
+   * sink (the page mirrors the framebuffer); the runtime owns it (closes it on stop). A screen is
+   * drawn only while someone looks (an open event stream) or when asked for (`/frame.png`,
+   * `/api/state`): a kiosk nobody watches costs no rendering or PNG encoding.
    */
   readonly display: Display;
   /**
@@ -223,6 +225,8 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
   let frame: { seq: number; at: number; png: Buffer; screen: Screen } | undefined;
   let seq = 0;
   let shown: Screen | undefined;
+  /** `shown` was not drawn: nobody was watching when it came. */
+  let undrawn = false;
   let lastRef: string | undefined;
   let lateRef: string | undefined;
 
@@ -283,7 +287,8 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
         lateRef = undefined;
         confirmLatePayment(late);
       } else if (ref === undefined && screen.kind !== 'preparing') lateRef = undefined;
-      return png.show(screen);
+      undrawn = streams.size === 0;
+      return undrawn ? Promise.resolve() : png.show(screen);
     },
     close: () => png.close(),
   };
@@ -385,6 +390,13 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
     return { next };
   };
 
+  /** Draws the screen shown while nobody was watching. */
+  const drawShown = async (): Promise<void> => {
+    if (!undrawn || shown === undefined) return;
+    undrawn = false;
+    await png.show(shown);
+  };
+
   const state = (): unknown => ({
     screen: shown ?? null,
     frame: frame
@@ -416,6 +428,8 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
     res.write(format('drop', dropEvent()));
     if (frame) res.write(format('frame', frameEvent(frame)));
     streams.add(res);
+    // A screen shown while nobody watched reaches this stream through onFrame once drawn.
+    void drawShown().catch(() => undefined);
     const forget = (): void => {
       streams.delete(res);
     };
@@ -467,6 +481,7 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
         return;
       case '/frame.png':
         only('GET');
+        await drawShown();
         if (!frame) throw new HttpError(503, 'no frame has been drawn yet');
         res.writeHead(200, {
           'content-type': 'image/png',
@@ -478,6 +493,7 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
         return;
       case '/api/state':
         only('GET');
+        await drawShown();
         sendJson(res, 200, state());
         return;
       case '/api/press': {

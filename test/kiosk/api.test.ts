@@ -445,6 +445,30 @@ describe('virtual kiosk: the mirrored display', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
   });
 
+  it('draws nothing while nobody watches: screens and countdown ticks cost no frame until a page or a request asks', async () => {
+    rig = await startKioskRig();
+    await post(rig.url, '/api/press', { button: { kind: 'product', slot: 1 } });
+    await rig.advanceIo(200);
+    await rig.advanceIo(3000);
+    // Idle, "one moment", pay and three ticks were shown; only the screen asked for is drawn.
+    const s = await state(rig.url);
+    expect(s.screen?.kind).toBe('pay');
+    expect(s.frame).toMatchObject({ seq: 1, screen: 'pay' });
+    const expected = new ScreenRenderer({ width: 320, height: 240, locale: 'en' }).render(
+      s.screen!,
+    );
+    expect(samePixels(decode((await http(rig.url, 'GET', '/frame.png')).body), expected.rgba)).toBe(
+      true,
+    );
+    await rig.advanceIo(1000);
+    events = await openEvents(rig.url);
+    // The tick shown before the page opened is drawn for it; from then on every change is.
+    const opened = await events.waitFor((e) => e.type === 'frame' && e.data['seq'] === 2);
+    expect(opened.data['screen']).toBe('pay');
+    await rig.advanceIo(1000);
+    await events.waitFor((e) => e.type === 'frame' && e.data['seq'] === 3);
+  });
+
   it('a panel turned 90 degrees is mirrored as the customer sees it (portrait), and new streams get the current state first', async () => {
     rig = await startKioskRig({ display: { width: 320, height: 480, rotation: 90 } });
     const page = (await http(rig.url, 'GET', '/')).body.toString('utf8');
