@@ -65,7 +65,7 @@ describe.skipIf(!BUILT)('systemd/install.sh --root, from the built checkout', ()
     expect(mode('var/lib/seqr-vend')).toBe('0750');
     expect(mode('etc/systemd/system/seqr-vend.service')).toBe('0644');
     expect(read('etc/systemd/system/seqr-vend.service')).toContain(
-      `ExecStart=${process.execPath} --enable-source-maps /opt/seqr-vend/dist/daemon/main.js`,
+      `ExecStart=${process.execPath} --enable-source-maps --max-semi-space-size=1 /opt/seqr-vend/dist/daemon/main.js`,
     );
     expect(read('etc/udev/rules.d/99-seqr-vend.rules')).toContain('SYMLINK+="seqr-printer"');
     expect(read('etc/tmpfiles.d/seqr-vend-kiosk.conf')).toContain('fbcon/cursor_blink');
