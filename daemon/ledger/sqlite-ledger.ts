@@ -155,17 +155,15 @@ function refold(db: Database.Database): void {
       throw new VendError('E_LEDGER_CORRUPT', `ledger: entry row ${row.seq}: ${next}`);
     views.set(entry.txId, { view: next, firstSeq: known?.firstSeq ?? row.seq });
   }
-  const upsert = upsertStatement(db);
+  const upsert = db.prepare<Record<string, unknown>>(UPSERT_TRANSACTION);
   for (const { view, firstSeq } of views.values()) upsert.run(viewParams(view, firstSeq));
 }
 
-function upsertStatement(db: Database.Database): Database.Statement<Record<string, unknown>> {
-  return db.prepare(`
+const UPSERT_TRANSACTION = `
     INSERT INTO transactions (tx_id, opened_at, first_seq, slot, paid_at, ers_reference, closed, view)
     VALUES (@txId, @openedAt, @firstSeq, @slot, @paidAt, @ersReference, @closed, @view)
     ON CONFLICT (tx_id) DO UPDATE SET paid_at = @paidAt, ers_reference = @ersReference,
-      closed = @closed, view = @view`);
-}
+      closed = @closed, view = @view`;
 
 function viewParams(view: TransactionView, firstSeq: number): Record<string, unknown> {
   return {
@@ -225,12 +223,29 @@ export class SqliteLedger implements Ledger {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #readonly: boolean;
+  readonly #statements = new Map<string, Database.Statement>();
   #closed = false;
 
   private constructor(db: Database.Database, file: string, readonly: boolean) {
     this.#db = db;
     this.path = file;
     this.#readonly = readonly;
+  }
+
+  /**
+   * The statement for `sql`, compiled once per connection. better-sqlite3 compiles anew on every
+   * `prepare()`, and each compiled statement holds native memory until the garbage collector
+   * happens to finalise its JavaScript object.
+   */
+  #prepared<P extends unknown[] | object = unknown[], R = unknown>(
+    sql: string,
+  ): Database.Statement<P, R> {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
   }
 
   /** Opens (creating and migrating when writable) the ledger. Throws a `VendError`. */
@@ -292,6 +307,9 @@ export class SqliteLedger implements Ledger {
         `ledger: ${file} cannot use WAL (got ${String(mode)})`,
       );
     db.pragma('synchronous = FULL');
+    // 512 KiB of page cache instead of SQLite's 2 MB: appends and lookups by key touch a few
+    // pages; the default cache filled as the ledger grew and stayed resident.
+    db.pragma('cache_size = -512');
     for (let v = version; v < SCHEMA_VERSION; v++) {
       const step = MIGRATIONS[v];
       if (!step) throw new VendError('E_LEDGER_UNREADABLE', `ledger: no migration from ${v}`);
@@ -321,26 +339,26 @@ export class SqliteLedger implements Ledger {
     try {
       this.#db
         .transaction(() => {
-          const row = this.#db
-            .prepare<[string], ViewRow & { first_seq: number }>(
-              'SELECT tx_id, view, first_seq FROM transactions WHERE tx_id = ?',
-            )
-            .get(entry.txId);
+          const row = this.#prepared<[string], ViewRow & { first_seq: number }>(
+            'SELECT tx_id, view, first_seq FROM transactions WHERE tx_id = ?',
+          ).get(entry.txId);
           const view = row ? parseView(row.view, row.tx_id) : undefined;
           const next = applyEntry(view, entry, at);
           if (typeof next === 'string') throw new VendError('E_LEDGER_WRITE', `ledger: ${next}`);
-          const { lastInsertRowid } = this.#db
-            .prepare('INSERT INTO entries (tx_id, type, at, body) VALUES (?, ?, ?, ?)')
-            .run(entry.txId, entry.type, at, JSON.stringify(entry));
-          upsertStatement(this.#db).run(
+          const { lastInsertRowid } = this.#prepared(
+            'INSERT INTO entries (tx_id, type, at, body) VALUES (?, ?, ?, ?)',
+          ).run(entry.txId, entry.type, at, JSON.stringify(entry));
+          this.#prepared<Record<string, unknown>>(UPSERT_TRANSACTION).run(
             viewParams(next, row?.first_seq ?? Number(lastInsertRowid)),
           );
           if (entry.type === 'tx.closed') {
             const sale = saleEventOf(next, Number(lastInsertRowid));
             if (sale)
-              this.#db
-                .prepare('INSERT INTO outbox (seq, at, body) VALUES (?, ?, ?)')
-                .run(sale.seq, at, JSON.stringify(sale));
+              this.#prepared('INSERT INTO outbox (seq, at, body) VALUES (?, ?, ?)').run(
+                sale.seq,
+                at,
+                JSON.stringify(sale),
+              );
           }
         })
         .immediate();
@@ -359,11 +377,9 @@ export class SqliteLedger implements Ledger {
 
   openTransactionsSync(): ReadonlyMap<string, readonly StoredEntry[]> {
     return this.#read('reading open transactions', () => {
-      const ids = this.#db
-        .prepare<[], { tx_id: string }>(
-          'SELECT tx_id FROM transactions WHERE closed IS NULL ORDER BY first_seq',
-        )
-        .all();
+      const ids = this.#prepared<[], { tx_id: string }>(
+        'SELECT tx_id FROM transactions WHERE closed IS NULL ORDER BY first_seq',
+      ).all();
       const open = new Map<string, readonly StoredEntry[]>();
       for (const { tx_id } of ids) open.set(tx_id, this.#entries(tx_id));
       return open;
@@ -405,9 +421,9 @@ export class SqliteLedger implements Ledger {
 
   transaction(txId: string): TransactionView | undefined {
     return this.#read('reading a transaction', () => {
-      const row = this.#db
-        .prepare<[string], ViewRow>('SELECT tx_id, view FROM transactions WHERE tx_id = ?')
-        .get(txId);
+      const row = this.#prepared<[string], ViewRow>(
+        'SELECT tx_id, view FROM transactions WHERE tx_id = ?',
+      ).get(txId);
       return row ? parseView(row.view, row.tx_id) : undefined;
     });
   }
@@ -415,11 +431,9 @@ export class SqliteLedger implements Ledger {
   /** The transaction whose payment has this ersReference. */
   findByErsReference(ersReference: string): TransactionView | undefined {
     return this.#read('finding a payment', () => {
-      const row = this.#db
-        .prepare<[string], ViewRow>(
-          'SELECT tx_id, view FROM transactions WHERE ers_reference = ? ORDER BY first_seq LIMIT 1',
-        )
-        .get(ersReference);
+      const row = this.#prepared<[string], ViewRow>(
+        'SELECT tx_id, view FROM transactions WHERE ers_reference = ? ORDER BY first_seq LIMIT 1',
+      ).get(ersReference);
       return row ? parseView(row.view, row.tx_id) : undefined;
     });
   }
@@ -427,11 +441,10 @@ export class SqliteLedger implements Ledger {
   /** Transactions, oldest first, optionally by time opened and slot. */
   transactions(filter: TransactionFilter = {}): TransactionView[] {
     return this.#read('listing transactions', () =>
-      this.#db
-        .prepare<[number, number, number | null, number | null], ViewRow>(
-          `SELECT tx_id, view FROM transactions WHERE opened_at >= ? AND opened_at < ?
+      this.#prepared<[number, number, number | null, number | null], ViewRow>(
+        `SELECT tx_id, view FROM transactions WHERE opened_at >= ? AND opened_at < ?
              AND (? IS NULL OR slot = ?) ORDER BY first_seq`,
-        )
+      )
         .all(
           filter.since ?? Number.MIN_SAFE_INTEGER,
           filter.until ?? Number.MAX_SAFE_INTEGER,
@@ -445,11 +458,9 @@ export class SqliteLedger implements Ledger {
   /** Payments first seen PAID in (`after`, `upTo`]: the ledger's side of a reconciliation. */
   paidBetween(after: number, upTo: number): SalesTotals {
     return this.#read('summing payments', () => {
-      const rows = this.#db
-        .prepare<[number, number], ViewRow>(
-          'SELECT tx_id, view FROM transactions WHERE paid_at > ? AND paid_at <= ?',
-        )
-        .all(after, upTo);
+      const rows = this.#prepared<[number, number], ViewRow>(
+        'SELECT tx_id, view FROM transactions WHERE paid_at > ? AND paid_at <= ?',
+      ).all(after, upTo);
       let totalMinor = 0;
       for (const r of rows) totalMinor += parseView(r.view, r.tx_id).price.minor;
       return { count: rows.length, totalMinor };
@@ -459,10 +470,9 @@ export class SqliteLedger implements Ledger {
   /** Up to `limit` sale events after `afterSeq` (exclusive), oldest first. */
   outbox(afterSeq: number, limit: number): SaleEvent[] {
     return this.#read('reading the outbox', () =>
-      this.#db
-        .prepare<[number, number], { body: string }>(
-          'SELECT body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
-        )
+      this.#prepared<[number, number], { body: string }>(
+        'SELECT body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
+      )
         .all(afterSeq, limit)
         .map((r) => JSON.parse(r.body) as SaleEvent),
     );
@@ -473,7 +483,7 @@ export class SqliteLedger implements Ledger {
     this.#usable('acknowledgeOutbox');
     if (seqs.length === 0) return;
     try {
-      const remove = this.#db.prepare('DELETE FROM outbox WHERE seq = ?');
+      const remove = this.#prepared('DELETE FROM outbox WHERE seq = ?');
       this.#db
         .transaction(() => {
           for (const seq of seqs) remove.run(seq);
@@ -487,11 +497,9 @@ export class SqliteLedger implements Ledger {
   /** How many sale events wait, and when the oldest was written (epoch ms). */
   outboxBacklog(): { readonly pending: number; readonly oldestAt: number | null } {
     return this.#read('reading the outbox', () => {
-      const row = this.#db
-        .prepare<[], { n: number; oldest: number | null }>(
-          'SELECT count(*) AS n, min(at) AS oldest FROM outbox',
-        )
-        .get();
+      const row = this.#prepared<[], { n: number; oldest: number | null }>(
+        'SELECT count(*) AS n, min(at) AS oldest FROM outbox',
+      ).get();
       return { pending: row?.n ?? 0, oldestAt: row?.oldest ?? null };
     });
   }
@@ -500,11 +508,9 @@ export class SqliteLedger implements Ledger {
   trimOutbox(keep: number): number {
     this.#usable('trimOutbox');
     try {
-      return this.#db
-        .prepare(
-          'DELETE FROM outbox WHERE seq NOT IN (SELECT seq FROM outbox ORDER BY seq DESC LIMIT ?)',
-        )
-        .run(keep).changes;
+      return this.#prepared(
+        'DELETE FROM outbox WHERE seq NOT IN (SELECT seq FROM outbox ORDER BY seq DESC LIMIT ?)',
+      ).run(keep).changes;
     } catch (err) {
       throw translate(err, 'trimming the outbox', true);
     }
@@ -514,12 +520,10 @@ export class SqliteLedger implements Ledger {
   savePeriod(period: PeriodRecord): void {
     this.#usable('savePeriod');
     try {
-      this.#db
-        .prepare(
-          `INSERT INTO periods (period_id, terminal_id, closed_at, body) VALUES (?, ?, ?, ?)
+      this.#prepared(
+        `INSERT INTO periods (period_id, terminal_id, closed_at, body) VALUES (?, ?, ?, ?)
            ON CONFLICT (period_id) DO UPDATE SET body = excluded.body, closed_at = excluded.closed_at`,
-        )
-        .run(period.periodId, period.terminalId, period.closedAt, JSON.stringify(period));
+      ).run(period.periodId, period.terminalId, period.closedAt, JSON.stringify(period));
     } catch (err) {
       throw translate(err, `saving period ${period.periodId}`, true);
     }
@@ -527,9 +531,9 @@ export class SqliteLedger implements Ledger {
 
   period(periodId: string): PeriodRecord | undefined {
     return this.#read('reading a period', () => {
-      const row = this.#db
-        .prepare<[string], PeriodRow>('SELECT period_id, body FROM periods WHERE period_id = ?')
-        .get(periodId);
+      const row = this.#prepared<[string], PeriodRow>(
+        'SELECT period_id, body FROM periods WHERE period_id = ?',
+      ).get(periodId);
       return row ? parsePeriod(row.body, row.period_id) : undefined;
     });
   }
@@ -537,11 +541,9 @@ export class SqliteLedger implements Ledger {
   /** The most recently closed period of a terminal. */
   lastPeriod(terminalId: string): PeriodRecord | undefined {
     return this.#read('reading periods', () => {
-      const row = this.#db
-        .prepare<[string], PeriodRow>(
-          'SELECT period_id, body FROM periods WHERE terminal_id = ? ORDER BY closed_at DESC LIMIT 1',
-        )
-        .get(terminalId);
+      const row = this.#prepared<[string], PeriodRow>(
+        'SELECT period_id, body FROM periods WHERE terminal_id = ? ORDER BY closed_at DESC LIMIT 1',
+      ).get(terminalId);
       return row ? parsePeriod(row.body, row.period_id) : undefined;
     });
   }
@@ -556,8 +558,9 @@ export class SqliteLedger implements Ledger {
   }
 
   #entries(txId: string): StoredEntry[] {
-    return this.#db
-      .prepare<[string], EntryRow>('SELECT seq, at, body FROM entries WHERE tx_id = ? ORDER BY seq')
+    return this.#prepared<[string], EntryRow>(
+      'SELECT seq, at, body FROM entries WHERE tx_id = ? ORDER BY seq',
+    )
       .all(txId)
       .map((r) => ({ ...parseEntry(r.body, r.seq), seq: r.seq, at: r.at }));
   }
