@@ -6,6 +6,7 @@ import {
   formatClock,
   formatMoney,
   screenText,
+  TABLE_CURRENCIES,
   type ScreenText,
 } from '../../hardware/display/screen-text.js';
 
@@ -28,6 +29,23 @@ describe('formatMoney', () => {
     expect(nbsp(formatMoney({ minor: 250, currency: 'EUR' }, 'sv'))).toBe('2,50 €');
     expect(nbsp(formatMoney({ minor: 150000, currency: 'SEK' }, 'en'))).toBe('SEK 1,500.00');
     expect(nbsp(formatMoney({ minor: 7, currency: 'SEK' }, 'sv'))).toBe('0,07 kr');
+  });
+
+  it('writes the tabled currencies exactly as Intl.NumberFormat does, without loading it; others through Intl', () => {
+    const amounts = [0, 5, 99, 100, 2500, 99999, 100000, 123456789, 100000000000005];
+    for (const locale of DISPLAY_LOCALES)
+      for (const currency of [...TABLE_CURRENCIES, 'JPY', 'PLN', 'ISK'])
+        for (const minor of amounts) {
+          const intl = new Intl.NumberFormat(locale === 'sv' ? 'sv-SE' : 'en-GB', {
+            style: 'currency',
+            currency,
+          }).format(
+            `${Math.trunc(minor / 100)}.${String(minor % 100).padStart(2, '0')}` as `${number}`,
+          );
+          expect(formatMoney({ minor, currency }, locale), `${locale} ${currency} ${minor}`).toBe(
+            intl,
+          );
+        }
   });
 
   it('is exact for amounts a float would round', () => {
