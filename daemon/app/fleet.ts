@@ -1,13 +1,12 @@
 /**
  * The fleet part of the composition root: the catalogue (file + remote changes), and, with
- * `fleet` configured, the fleet agent over the daemon's implementation of its port. Without
- * `fleet`, the ledger keeps only the newest sale events for a broker configured later.
+ * `fleet` configured, the fleet agent over the daemon's implementation of its port (imported
+ * only then). Without `fleet`, the ledger keeps only the newest sale events for a broker
+ * configured later.
  */
 import type { Config } from '../../config/schema.js';
 import type { FleetAgent } from '../fleet/agent.js';
 import type { Catalog } from '../fleet/catalog.js';
-import { createDaemonMachine } from '../fleet/daemon-machine.js';
-import { startFleet } from '../fleet/start.js';
 import { closePeriod } from '../ledger/end-of-day.js';
 import type { SqliteLedger } from '../ledger/sqlite-ledger.js';
 import type { Logger, SecretSet } from '../log.js';
@@ -47,6 +46,11 @@ export async function startFleetLink(
     ledger.trimOutbox(UNSENT_SALES_KEPT);
     return undefined;
   }
+  // Imported only here: a machine without a broker never loads the MQTT client.
+  const [{ createDaemonMachine }, { startFleet }] = await Promise.all([
+    import('../fleet/daemon-machine.js'),
+    import('../fleet/start.js'),
+  ]);
   const machine = createDaemonMachine({
     status: deps.status,
     fullStatus: deps.status,

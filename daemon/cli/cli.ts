@@ -28,7 +28,6 @@ import { requestControl } from '../service/control-socket.js';
 import { followLogs, parsePriority, PRIORITIES } from '../service/logs.js';
 import { registerTerminal } from '../service/register-terminal.js';
 import { CONFIG_OPTION, parseCommandArgs, takeConfigOption, UsageError } from './args.js';
-import { runFleetCommand } from './fleet-commands.js';
 import {
   HW_TEST_USAGE,
   HwTestUsage,
@@ -100,8 +99,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await registerCommand(rest, io);
       case 'gateway':
         return await gatewayCommand(rest, io);
-      case 'fleet':
+      case 'fleet': {
+        // Imported only here: the daemon and the other commands never load the MQTT client.
+        const { runFleetCommand } = await import('./fleet-commands.js');
         return await runFleetCommand(rest, { ...io, interrupted });
+      }
       case 'help':
         io.stdout.write(USAGE);
         return 0;

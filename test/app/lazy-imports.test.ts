@@ -49,4 +49,14 @@ describe('lazy imports (built dist/)', () => {
     const demoOnly = loaded.filter((m) => /^(simulator|daemon\/kiosk|hardware\/virtual)\//.test(m));
     expect(demoOnly).toEqual([]);
   });
+
+  it('nor the MQTT client, which only a configured fleet broker or a fleet command loads', () => {
+    const loaded = loadedBy(['daemon/app.js', 'daemon/cli/cli.js']);
+    expect(
+      loaded.filter((m) =>
+        /^daemon\/(fleet\/(link|start|operator|collector)|cli\/fleet-commands)\.js$/.test(m),
+      ),
+    ).toEqual([]);
+    expect(loadedBy(['daemon/cli/fleet-commands.js'])).toContain('daemon/fleet/operator.js');
+  });
 });
