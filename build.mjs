@@ -78,8 +78,12 @@ export function stale() {
   return INPUTS.some((input) => newest(path.join(ROOT, input)) > stamp.mtimeMs);
 }
 
-/** Native addons (and packages that load them): resolved from node_modules at run time. */
-export const EXTERNAL = ['better-sqlite3', 'epoll', 'onoff', 'rpio', 'unix-dgram'];
+/**
+ * Resolved from node_modules at run time: the native addons (and packages that load them), and
+ * `debug`, whose one instance soap writes through and daemon/seqr/soap-debug.ts wraps to scrub
+ * secrets: bundled, soap would write through a copy the guard never sees.
+ */
+export const EXTERNAL = ['better-sqlite3', 'debug', 'epoll', 'onoff', 'rpio', 'unix-dgram'];
 
 /**
  * Bundles the daemon and CLI (daemon/main.ts) with esbuild into dist/daemon/main.js, the file the
