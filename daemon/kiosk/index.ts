@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { ButtonId } from '../ports/buttons.js';
 import type { Clock } from '../ports/clock.js';
 import type { Display, Screen } from '../ports/display.js';
+import { VendError } from '../errors.js';
 import type { FakeButtons } from '../../hardware/buttons/fake-buttons.js';
 import type { FakeDispenser, RelayEdge } from '../../hardware/dispenser/fake-dispenser.js';
 import { PngDisplay } from '../../hardware/display/png-display.js';
@@ -277,20 +278,44 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
       broadcast('app', { ok: false, message: err instanceof Error ? err.message : String(err) });
     }
   };
+  let closed = false;
+  const take = (screen: Screen): void => {
+    shown = screen;
+    const ref = invoiceOn(screen);
+    if (ref !== undefined) lastRef = ref;
+    if (lateRef !== undefined && screen.kind === 'cancelling') {
+      const late = lateRef;
+      lateRef = undefined;
+      confirmLatePayment(late);
+    } else if (ref === undefined && screen.kind !== 'preparing') lateRef = undefined;
+  };
   const display: Display = {
     show(screen) {
-      shown = screen;
-      const ref = invoiceOn(screen);
-      if (ref !== undefined) lastRef = ref;
-      if (lateRef !== undefined && screen.kind === 'cancelling') {
-        const late = lateRef;
-        lateRef = undefined;
-        confirmLatePayment(late);
-      } else if (ref === undefined && screen.kind !== 'preparing') lateRef = undefined;
-      undrawn = streams.size === 0;
-      return undrawn ? Promise.resolve() : png.show(screen);
+      // After close the page keeps its last screen.
+      if (closed) return Promise.reject(new VendError('E_CLOSED', 'the display was closed'));
+      if (streams.size > 0) {
+        take(screen);
+        undrawn = false;
+        return png.show(screen);
+      }
+      // Nobody watching: the screen is kept, drawn when asked for. Like a sink's queue, a screen
+      // still waiting when close() comes in the same tick is refused, so a tee's sinks agree.
+      return Promise.resolve().then(() => {
+        if (closed)
+          throw new VendError('E_CLOSED', 'the display was closed before this screen was shown');
+        take(screen);
+        undrawn = true;
+        return undefined;
+      });
     },
-    close: () => png.close(),
+    async close() {
+      if (!closed) {
+        closed = true;
+        // A screen shown while nobody watched is the page's last frame, drawn before the sink shuts.
+        await drawShown();
+      }
+      await png.close();
+    },
   };
 
   const unsubscribe = [
