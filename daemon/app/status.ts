@@ -118,6 +118,7 @@ const OUT_OF_SERVICE: Readonly<Record<string, string>> = {
   seqrCredentials: 'SEQR refused the terminal credentials',
   hardwareFault: 'hardware fault',
   starting: 'starting',
+  maintenance: 'maintenance',
 };
 
 /** The STATUS= line `systemctl status` shows. */
@@ -142,5 +143,7 @@ export function statusLine(state: State): string {
       return `finishing ${state.invoice.reference}`;
     case 'outOfService':
       return `out of service: ${OUT_OF_SERVICE[state.reason] ?? state.reason}`;
+    case 'maintenance':
+      return 'out of service: maintenance';
   }
 }
