@@ -36,7 +36,7 @@ export interface StatusSnapshot {
   };
   readonly pending: number;
   readonly uptimeS: number;
-  /** The catalogue as stored (file + remote changes); `restartPending` until the core uses it. */
+  /** The catalogue as sold (file + remote changes); `stock` as counted now (null: not counted). */
   readonly catalog: {
     readonly products: readonly {
       readonly slot: number;
@@ -46,7 +46,6 @@ export interface StatusSnapshot {
       readonly stock: number | null;
     }[];
     readonly maintenance: boolean;
-    readonly restartPending: boolean;
   };
   /** The fleet broker link, when `fleet` is configured. */
   readonly fleet?: FleetStatus;

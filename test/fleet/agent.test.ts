@@ -246,7 +246,7 @@ describe('fleet agent, commands', () => {
     });
     expect(reply).toMatchObject({
       status: 'ok',
-      data: { effective: 'nextStart', slot: { slot: 1, name: 'Cola Zero' } },
+      data: { effective: 'now', slot: { slot: 1, name: 'Cola Zero' } },
     });
     expect(machine.calls).toEqual([
       { command: 'setProduct', args: [1, { price: '19.50', name: 'Cola Zero' }] },
