@@ -16,7 +16,7 @@ import { encodeSale } from '../daemon/fleet/codec.js';
 import { MqttLink, type FleetLog } from '../daemon/fleet/link.js';
 import { systemClock } from '../daemon/ports/clock.js';
 import { FakeMachine } from './fleet/fake-machine.js';
-import { startBroker } from './fleet/mosquitto.js';
+import { startBroker } from './broker.js';
 import { latencyFigures, percentile, rssMiB, type Bench } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,7 +45,7 @@ const bench: Bench = async () => {
   const salesDuring = Number(process.env['FLEET_SALES_DURING'] ?? 5);
   const downMs = Number(process.env['FLEET_BROKER_DOWN_MS'] ?? 3_000);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'seqr-fleet-bench-'));
-  const broker = await startBroker();
+  const broker = await startBroker({ persistence: true });
   const dbFile = path.join(dir, 'sales.sqlite');
   const collector = spawn(
     process.execPath,

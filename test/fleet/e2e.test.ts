@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type Broker } from '../../bench/fleet/mosquitto.js';
+import { startBroker, type Broker } from '../../bench/broker.js';
 import { DaemonProcess } from '../../bench/torture/daemon-process.js';
 import { runFleetCommand } from '../../daemon/cli/fleet-commands.js';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
@@ -22,7 +22,7 @@ let removeDir: () => void;
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
-  broker = await startBroker();
+  broker = await startBroker({ persistence: true });
   ({ dir, remove: removeDir } = tempDir());
 });
 afterAll(async () => {
