@@ -245,9 +245,28 @@ describe('fleet end to end, real daemons and broker', () => {
     expect(store.counter('duplicates')).toBe(0);
   }, 120_000);
 
-  it("the operator's refill and maintenance change what the machine does at once, and hold after a restart", async () => {
+  it("the operator's new price (a customer paying keeps the old one), refill and maintenance change what the machine does at once, and hold after a restart", async () => {
+    const { store, collector: c } = collector('c-ops');
+    await waitUntil(() => c.connected, 'collector');
     const m = new Machine('e2e-ops');
     await m.start(true);
+
+    // A new price while a customer pays: that purchase keeps its price, the next pays the new one.
+    expect(await m.pressSells(2, 15_000)).toBe(true);
+    expect(await cli(['set-price', 'e2e-ops', '2', '9.90'])).toMatchObject({ code: 0 });
+    const sold = m.daemon!.waitFor((l) => l['outcome'] === 'sold', 15_000, 'sold');
+    const paid = await fetch(`${m.daemon!.kioskUrl!}/api/customer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'pay' }),
+    });
+    expect(paid.ok).toBe(true);
+    await sold;
+    await m.shows((s) => s.kind === 'idle' && price(s, 2) === 990, 'idle at the new price');
+    await m.sell(2);
+    await waitUntil(() => store.count() === 2, 'both sales at the collector', 20_000);
+    expect(store.events('e2e-ops').map((e) => e.amountMinor)).toEqual([1850, 990]);
+
     const refill = await cli(['refill', 'e2e-ops', '1', '1']);
     expect(refill).toMatchObject({ code: 0 });
     expect(refill.out).toMatch(/"effective": "now"/);
