@@ -1,6 +1,7 @@
-// A real Mosquitto broker for tests and benchmarks (Debian's `mosquitto`, installed by .ci/system-deps.sh): its
-// own directory and generated config on a free loopback port (never a fixed one: several suites
-// run at once), optional users and ACL; stop, kill and start again on the same port.
+// The one Mosquitto harness of the tests and benchmarks (Debian's `mosquitto`, installed by
+// .ci/system-deps.sh): its own directory and generated config on a free loopback port (never a
+// fixed one: several suites run at once), optional users, ACL, TLS and persistence on disk (a
+// restart then keeps sessions and queued messages); stop, kill and start again on the same port.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -8,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const MOSQUITTO = process.env['MOSQUITTO'] ?? '/usr/sbin/mosquitto';
-const MOSQUITTO_PASSWD = process.env['MOSQUITTO_PASSWD'] ?? '/usr/bin/mosquitto_passwd';
+export const MOSQUITTO_PASSWD = process.env['MOSQUITTO_PASSWD'] ?? '/usr/bin/mosquitto_passwd';
 
 export interface BrokerOptions {
   /** user -> password; without, anonymous clients are allowed. */
@@ -19,13 +20,22 @@ export interface BrokerOptions {
   readonly extra?: readonly string[];
   /** PEM files: the listener speaks TLS only (`mqtts://`). */
   readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  /**
+   * Sessions, queued and retained messages saved in its directory (every second and on change),
+   * so that they survive a stop or a kill and restart. Default false.
+   */
+  readonly persistence?: boolean;
 }
 
 export interface Broker {
   readonly port: number;
   readonly url: string;
+  /** Its directory (config, password file, ACL, persistence file). */
+  readonly dir: string;
   /** Starts it again on the same port (after stop or kill). */
   start(): Promise<void>;
+  /** SIGTERM: Mosquitto saves its persistence file and exits. */
+  stop(): Promise<void>;
   /** SIGKILL: the broker is gone at once, connections cut without a goodbye. */
   kill(): Promise<void>;
   /** SIGTERM, then removes its directory. */
@@ -34,6 +44,7 @@ export interface Broker {
   readonly log: string[];
 }
 
+/** A free loopback port (the OS picks it; a short race with other processes is retried). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -70,6 +81,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
 
   const config = (): string => {
     const conf = [
+      // Users and ACL apply to the broker as a whole, as on an operator's single-listener broker.
+      'per_listener_settings false',
       `listener ${port} 127.0.0.1`,
       ...(options.tls
         ? [
@@ -80,10 +93,21 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
         : []),
       // Started as root (CI), Mosquitto would switch to its own user and lose its files here.
       ...(process.getuid?.() === 0 ? ['user root'] : []),
-      'persistence false',
+      ...(options.persistence === true
+        ? [
+            'persistence true',
+            `persistence_location ${dir}/`,
+            'autosave_interval 1',
+            'autosave_on_changes true',
+          ]
+        : ['persistence false']),
+      // No broker-side cap on queued or in-flight messages: the clients bound their own.
+      'max_queued_messages 0',
+      'max_inflight_messages 0',
       'log_dest stdout',
       'log_type error',
       'log_type warning',
+      'log_type notice',
       // As the README asks of an operator's broker: without it, Nagle's algorithm holds each
       // small request or answer for the peer's delayed ACK (some 40 ms a hop).
       'set_tcp_nodelay true',
@@ -152,8 +176,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     get url() {
       return `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${String(port)}`;
     },
+    dir,
     log,
     start: launch,
+    stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
     close: async () => {
       await end('SIGTERM');

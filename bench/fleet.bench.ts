@@ -16,7 +16,7 @@ import { encodeSale } from '../daemon/fleet/codec.js';
 import { MqttLink, type FleetLog } from '../daemon/fleet/link.js';
 import { systemClock } from '../daemon/ports/clock.js';
 import { FakeMachine } from './fleet/fake-machine.js';
-import { startBroker } from './fleet/mosquitto.js';
+import { startBroker } from './broker.js';
 import { latencyFigures, percentile, rssMiB, type Bench } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,7 +45,7 @@ const bench: Bench = async () => {
   const salesDuring = Number(process.env['FLEET_SALES_DURING'] ?? 5);
   const downMs = Number(process.env['FLEET_BROKER_DOWN_MS'] ?? 3_000);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'seqr-fleet-bench-'));
-  const broker = await startBroker();
+  const broker = await startBroker({ persistence: true });
   const dbFile = path.join(dir, 'sales.sqlite');
   const collector = spawn(
     process.execPath,
@@ -81,6 +81,24 @@ const bench: Bench = async () => {
         return 0;
       }
     };
+    const duplicatesReceived = (): number => {
+      try {
+        const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+        try {
+          return (
+            db
+              .prepare<[], { value: number }>(
+                "SELECT value FROM counters WHERE name = 'duplicates'",
+              )
+              .get()?.value ?? 0
+          );
+        } finally {
+          db.close();
+        }
+      } catch {
+        return 0;
+      }
+    };
     const probeMachine = new FakeMachine('probe');
     const probeEvent = probeMachine.sell();
     const probeStart = Date.now();
@@ -94,6 +112,7 @@ const bench: Bench = async () => {
     }
     await probe.endAsync();
 
+    let salePublishes = 0;
     const rssBefore = rssMiB();
     const connectStart = Date.now();
     for (let i = 0; i < machines; i++) {
@@ -106,6 +125,12 @@ const bench: Bench = async () => {
         clock: systemClock,
         log: quiet,
       });
+      // Counts the sale publishes (first sends and re-sends) the machines make.
+      const publish = link.publish.bind(link);
+      link.publish = (topic, payload, options) => {
+        if (topic.endsWith('/sales')) salePublishes++;
+        return publish(topic, payload, options);
+      };
       const agent = new FleetAgent({
         machineId: id,
         prefix: PREFIX,
@@ -138,6 +163,8 @@ const bench: Bench = async () => {
       'normal sales delivered',
     );
 
+    // What the collector had received when the broker went down (its backlog is the broker's).
+    const beforeRestart = { stored: stored(), duplicates: duplicatesReceived() };
     // The broker restarts while the machines keep selling.
     await broker.stop();
     const during = sell(salesDuring, downMs);
@@ -166,10 +193,6 @@ const bench: Bench = async () => {
         "SELECT machine, id, closed_at, received_at FROM sales WHERE machine != 'probe'",
       )
       .all();
-    const duplicatesReceived =
-      db
-        .prepare<[], { value: number }>("SELECT value FROM counters WHERE name = 'duplicates'")
-        .get()?.value ?? 0;
     const distinct =
       db
         .prepare<[], { n: number }>(
@@ -211,7 +234,32 @@ const bench: Bench = async () => {
           { name: 'sale events', value: expected, unit: 'count' },
           { name: 'events lost', value: lost, unit: 'count' },
           { name: 'duplicates stored', value: storedRows - distinct, unit: 'count' },
-          { name: 'duplicates received and ignored', value: duplicatesReceived, unit: 'count' },
+          {
+            name: 'duplicates received and ignored, before the broker restart',
+            value: beforeRestart.duplicates,
+            unit: 'count',
+          },
+          {
+            name: 'duplicates received and ignored, in all',
+            value: duplicatesReceived(),
+            unit: 'count',
+          },
+          {
+            name: 'sale events sent again by the machines',
+            value: salePublishes - expected,
+            unit: 'count',
+          },
+          {
+            name: 'events the collector had not yet stored when the broker stopped',
+            value: machines * salesBefore + 1 - beforeRestart.stored,
+            unit: 'count',
+          },
+          {
+            name: 'errors the collector reported',
+            value: collectorOut.split('\n').filter((l) => l.startsWith('seqr-vend fleet collect:'))
+              .length,
+            unit: 'count',
+          },
           {
             name: 'agents process RSS growth per machine',
             value: (rssAfter - rssBefore) / machines,

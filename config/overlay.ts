@@ -25,10 +25,20 @@ export const overlaySchema = z.strictObject({
   /** Per slot number (as a string key), the fields changed remotely. */
   products: z.record(z.string().regex(/^\d{1,2}$/), productChangeSchema).default({}),
   maintenance: z.boolean().default(false),
+  /**
+   * Per slot, when its stock was last set remotely (epoch ms): at start the slot holds that
+   * count less the deliveries the ledger recorded since.
+   */
+  refilledAt: z.record(z.string().regex(/^\d{1,2}$/), z.int().min(0)).default({}),
 });
 export type Overlay = z.infer<typeof overlaySchema>;
 
-export const EMPTY_OVERLAY: Overlay = { version: 1, products: {}, maintenance: false };
+export const EMPTY_OVERLAY: Overlay = {
+  version: 1,
+  products: {},
+  maintenance: false,
+  refilledAt: {},
+};
 
 export function overlayPath(stateDirectory: string): string {
   return path.join(stateDirectory, OVERLAY_FILE);

@@ -114,7 +114,10 @@ export const productObject = z.strictObject({
   stock: z.int().min(0).max(9_999).optional().describe('Items loaded; counts down per vend'),
   soldOutPin: pin.optional().describe('An input that is active while the slot is empty'),
   soldOutActiveLevel: activeLevel.default('low'),
-  enabled: z.boolean().default(true).describe('false: not sold (shown sold out, button ignored)'),
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe('false: not sold (shown unavailable, button ignored)'),
 });
 
 export const productSchema = productObject.transform((p) => ({

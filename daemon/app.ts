@@ -12,7 +12,7 @@ import type { Config } from '../config/schema.js';
 import type { SeqrSimulator } from '../simulator/types.js';
 import { coreConfig } from './app/core-config.js';
 import { openDisplay } from './app/display.js';
-import { catalogView, startFleetLink } from './app/fleet.js';
+import { catalogView, startFleetLink, stockSinceRefills } from './app/fleet.js';
 import { openHardware, recordRelaysIfAsked, type VirtualHardware } from './app/hardware.js';
 import { LineFeed } from './app/log-feed.js';
 import { openSeqr } from './app/seqr.js';
@@ -83,7 +83,8 @@ export interface App {
  */
 export async function startApp(options: AppOptions): Promise<App> {
   // Remote changes (fleet commands) stored in the state directory apply over the file.
-  const { config } = applyOverlay(options.config, readOverlay(options.config.stateDirectory));
+  const overlay = readOverlay(options.config.stateDirectory);
+  const { config } = applyOverlay(options.config, overlay);
   const env = options.env ?? process.env;
   const clock = options.clock ?? systemClock;
   const startedAt = clock.now();
@@ -113,7 +114,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (!ledgerClosed) await ledger.close();
     });
 
-    const hardware = await openHardware(config, { clock, log });
+    const hardware = await openHardware(stockSinceRefills(config, overlay, ledger), { clock, log });
     const { virtual, buttons, dispenser, printer } = hardware;
     const tracked = await recordRelaysIfAsked(config, hardware, ledger, stopOrder);
     // Until the runtime starts, the adapters are closed here; from then on runtime.stop() does.
@@ -147,7 +148,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       ledger: tracked,
       clock,
       log,
-      config: coreConfig(config, seqr.terminal.id),
+      config: coreConfig(config, seqr.terminal.id, overlay.maintenance),
     });
     runtimeOwnsAdapters = true;
     stopOrder.add(() =>
@@ -171,7 +172,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       printer,
       health: seqr.health,
       endpoint: seqr.endpoint,
-      catalog: () => catalogView(catalog),
+      catalog: () => catalogView(catalog, (slot) => dispenser.stock(slot)),
       fleet: () => fleetLink.agent?.status(),
       ...(kiosk ? { kiosk: { url: kiosk.url, ...(kioskToken ? { token: kioskToken } : {}) } } : {}),
     });

@@ -141,7 +141,7 @@ export class FakeMachine implements FleetMachine {
           throw new VendError('E_FLEET_COMMAND_REFUSED', `slot ${String(slot)} is not configured`);
         return {
           slot: { ...s, ...(change.name === undefined ? {} : { name: change.name }) },
-          effective: 'nextStart' as const,
+          effective: 'now' as const,
         };
       }),
     refill: (slot: number, stock: number) =>
@@ -149,12 +149,12 @@ export class FakeMachine implements FleetMachine {
         const s = this.snapshotValue.slots.find((x) => x.slot === slot);
         if (!s)
           throw new VendError('E_FLEET_COMMAND_REFUSED', `slot ${String(slot)} is not configured`);
-        return { slot: { ...s, stock }, effective: 'nextStart' as const };
+        return { slot: { ...s, stock }, effective: 'now' as const };
       }),
     setMaintenance: (on: boolean) =>
       this.#call('setMaintenance', [on], () => {
         this.update({ maintenance: on });
-        return { maintenance: on, effective: 'recordedOnly' as const };
+        return { maintenance: on, effective: 'now' as const };
       }),
     runEndOfDay: () =>
       this.#call('runEndOfDay', [], () => ({ periodId: 'p1', matched: true, state: 'reported' })),

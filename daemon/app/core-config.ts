@@ -1,21 +1,20 @@
 import type { Config } from '../../config/schema.js';
-import { DEFAULT_TIMINGS, type CoreConfig } from '../core/config.js';
+import {
+  DEFAULT_TIMINGS,
+  type CoreConfig,
+  type ProductConfig as CoreProduct,
+} from '../core/config.js';
 
-/** The core's view of the configuration. */
-export function coreConfig(config: Config, terminalId: string): CoreConfig {
+/**
+ * The core's view of the configuration. `maintenance` is the operator's switch as stored
+ * (config/overlay.ts).
+ */
+export function coreConfig(config: Config, terminalId: string, maintenance = false): CoreConfig {
   const t = config.timeouts;
   return {
     ...DEFAULT_TIMINGS,
-    // A disabled product is not sold: the core ignores its button.
-    products: config.products
-      .filter((p) => p.enabled)
-      .map((p) => ({
-        slot: p.slot,
-        buttonLabel: String(p.slot),
-        name: p.name,
-        price: { minor: p.priceMinor, currency: config.currency },
-        taxRatePercent: config.merchant.vatBasisPoints / 100,
-      })),
+    products: coreProducts(config, config.products),
+    maintenance,
     machineName: config.machine.name,
     merchant: {
       name: config.merchant.name,
@@ -41,4 +40,22 @@ export function coreConfig(config: Config, terminalId: string): CoreConfig {
 /** The longest a dispense can take: its pulse, or the drop window when one is longer. */
 function maxDispenseMs(config: Config): number {
   return Math.max(...config.products.map((p) => Math.max(p.pulseMs, p.dropSensor?.windowMs ?? 0)));
+}
+
+/**
+ * The catalogue as the core sells it. A disabled product stays listed (shown unavailable, its
+ * button ignored) so that enabling it again is a catalogue change like any other.
+ */
+export function coreProducts(
+  config: Pick<Config, 'currency' | 'merchant'>,
+  products: readonly Config['products'][number][],
+): CoreProduct[] {
+  return products.map((p) => ({
+    slot: p.slot,
+    buttonLabel: String(p.slot),
+    name: p.name,
+    price: { minor: p.priceMinor, currency: config.currency },
+    taxRatePercent: config.merchant.vatBasisPoints / 100,
+    enabled: p.enabled,
+  }));
 }

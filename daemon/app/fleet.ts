@@ -4,6 +4,7 @@
  * only then). Without `fleet`, the ledger keeps only the newest sale events for a broker
  * configured later.
  */
+import type { Overlay } from '../../config/overlay.js';
 import type { Config } from '../../config/schema.js';
 import type { FleetAgent } from '../fleet/agent.js';
 import type { Catalog } from '../fleet/catalog.js';
@@ -14,6 +15,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Dispenser } from '../ports/dispenser.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { packageInfo } from '../package-root.js';
+import { coreProducts } from './core-config.js';
 import { reconciliationGateway, type Seqr } from './seqr.js';
 import type { StatusSnapshot } from './status.js';
 import type { StopOrder } from './stop-order.js';
@@ -62,6 +64,17 @@ export async function startFleetLink(
       }),
     ledger,
     catalog,
+    live: {
+      catalog: (products) => {
+        runtime.changeCatalog(coreProducts(config, products));
+      },
+      maintenance: (on) => {
+        runtime.setMaintenance(on);
+      },
+      refill: (slot, count) => {
+        runtime.refill(slot, count);
+      },
+    },
     currency: config.currency,
     terminalId: seqr.terminal.id,
     ...(seqr.reseller === undefined
@@ -105,17 +118,39 @@ export async function startFleetLink(
   return agent;
 }
 
-/** The catalogue as `status` shows it. */
-export function catalogView(catalog: Catalog): StatusSnapshot['catalog'] {
+/** The catalogue as `status` shows it, with the dispenser's count of each slot. */
+export function catalogView(
+  catalog: Catalog,
+  stock: (slot: number) => number | undefined,
+): StatusSnapshot['catalog'] {
   return {
     products: catalog.products().map((p) => ({
       slot: p.slot,
       name: p.name,
       price: p.price,
       enabled: p.enabled,
-      stock: p.stock ?? null,
+      stock: stock(p.slot) ?? null,
     })),
     maintenance: catalog.maintenance,
-    restartPending: catalog.restartPending,
   };
+}
+
+/**
+ * The configuration with each remotely refilled slot's stock as it is now: the refill's count
+ * less the deliveries the ledger recorded for the slot since (purchases opened after the refill).
+ */
+export function stockSinceRefills(
+  config: Config,
+  overlay: Overlay,
+  ledger: Pick<SqliteLedger, 'transactions'>,
+): Config {
+  const products = config.products.map((p) => {
+    const at = overlay.refilledAt[String(p.slot)];
+    if (at === undefined || p.stock === undefined) return p;
+    const delivered = ledger
+      .transactions({ since: at, slot: p.slot })
+      .filter((t) => t.dispense === 'delivered' && t.probe !== true).length;
+    return { ...p, stock: Math.max(0, p.stock - delivered) };
+  });
+  return { ...config, products };
 }

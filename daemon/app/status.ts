@@ -36,7 +36,7 @@ export interface StatusSnapshot {
   };
   readonly pending: number;
   readonly uptimeS: number;
-  /** The catalogue as stored (file + remote changes); `restartPending` until the core uses it. */
+  /** The catalogue as sold (file + remote changes); `stock` as counted now (null: not counted). */
   readonly catalog: {
     readonly products: readonly {
       readonly slot: number;
@@ -46,7 +46,6 @@ export interface StatusSnapshot {
       readonly stock: number | null;
     }[];
     readonly maintenance: boolean;
-    readonly restartPending: boolean;
   };
   /** The fleet broker link, when `fleet` is configured. */
   readonly fleet?: FleetStatus;
@@ -118,6 +117,7 @@ const OUT_OF_SERVICE: Readonly<Record<string, string>> = {
   seqrCredentials: 'SEQR refused the terminal credentials',
   hardwareFault: 'hardware fault',
   starting: 'starting',
+  maintenance: 'maintenance',
 };
 
 /** The STATUS= line `systemctl status` shows. */
@@ -142,5 +142,7 @@ export function statusLine(state: State): string {
       return `finishing ${state.invoice.reference}`;
     case 'outOfService':
       return `out of service: ${OUT_OF_SERVICE[state.reason] ?? state.reason}`;
+    case 'maintenance':
+      return 'out of service: maintenance';
   }
 }

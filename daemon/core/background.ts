@@ -247,6 +247,8 @@ export function background(c: CoreConfig, bg: Background, e: Event): BackgroundS
     case 'recovery.loaded':
     case 'stock.updated':
     case 'dispense.dropped':
+    case 'catalog.updated':
+    case 'maintenance.changed':
       return undefined;
   }
 }

@@ -10,6 +10,8 @@ export interface ProductConfig {
   readonly price: Money;
   /** VAT rate in whole percent, sent on the invoice row and printed on the receipt. */
   readonly taxRatePercent?: number;
+  /** false: the operator took it off sale (shown as unavailable, its button ignored). Default true. */
+  readonly enabled?: boolean;
 }
 
 /** Who sells: printed on receipts and shown in the customer's app. */
@@ -27,7 +29,11 @@ export interface MerchantInfo {
  * the core never reads anything else. Durations are milliseconds.
  */
 export interface CoreConfig {
+  /** The catalogue at start; `catalog.updated` replaces it while the daemon runs. */
   readonly products: readonly ProductConfig[];
+  /** Maintenance mode at start (the operator's switch, kept outside the core); `maintenance.changed`
+   *  changes it while the daemon runs. Default off. */
+  readonly maintenance?: boolean;
   /** Shown on the idle and out-of-service screens; the invoice title and SEQR cashier id. */
   readonly machineName: string;
   readonly merchant: MerchantInfo;

@@ -13,14 +13,24 @@ export function productView(product: ProductConfig, soldOut: readonly number[]):
     name: product.name,
     price: product.price,
     soldOut: soldOut.includes(product.slot),
+    ...(product.enabled === false ? { unavailable: true } : {}),
   };
 }
 
-export function idleScreen(config: CoreConfig, soldOut: readonly number[]): Screen {
+/** Whether a product button starts a purchase: listed, on sale and not sold out. */
+export function onSale(product: ProductConfig | undefined, soldOut: readonly number[]): boolean {
+  return product !== undefined && product.enabled !== false && !soldOut.includes(product.slot);
+}
+
+export function idleScreen(
+  config: CoreConfig,
+  products: readonly ProductConfig[],
+  soldOut: readonly number[],
+): Screen {
   return {
     kind: 'idle',
     machineName: config.machineName,
-    products: config.products.map((p) => productView(p, soldOut)),
+    products: products.map((p) => productView(p, soldOut)),
   };
 }
 

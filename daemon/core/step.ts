@@ -17,6 +17,7 @@ import {
   idleScreen,
   invoiceRequest,
   isoFromEpochMs,
+  onSale,
   productView,
   receipt,
   receiptDocument,
@@ -49,6 +50,9 @@ import type {
  *                answered / failed / its record failed -> confirmed | retry | flagged / refused
  *                (daemon/core/background.ts; the `refunding` phase shows its purchase's refund)
  * any state      stock.updated -> remember sold-out slots (idle re-shows its screen)
+ *                catalog.updated -> the products new purchases sell (idle re-shows its screen)
+ *                maintenance.changed -> the switch; on: idle -> maintenance (other phases end
+ *                there instead of idle); off: maintenance -> idle
  *                payment.issued (not ours) -> cancelInvoice it (never leave an invoice open)
  *                ledger.failed (not awaited) / display.failed -> log
  *                recovery.loaded (not yet planned: out of service at start) -> plan it
@@ -83,6 +87,8 @@ import type {
  * outOfService   deadline -> probe: a status call, or after sendInvoice failed an invoice of its
  *                own (invoicing -> cancelling, no screens) -> idle once it is cancelled and
  *                confirmed; probe failed -> back off
+ * maintenance    (buttons ignored, no invoices; the switch going off -> idle)
+ * (to idle)      in maintenance mode: the maintenance phase instead
  */
 export interface Core {
   /** The first state (`starting`) and its effects: out-of-service screen, deadline timer. */
@@ -104,6 +110,8 @@ function begin(c: CoreConfig, at: number): Transition {
     state: {
       kind: 'starting',
       deadline,
+      products: c.products,
+      maintenance: c.maintenance ?? false,
       soldOut: [],
       background: NO_JOBS,
       recovery: { loaded: false },
@@ -142,6 +150,9 @@ export function step(c: CoreConfig, s: State, e: Event): Transition {
       return notice(c, s, e);
     case 'outOfService':
       return outOfService(c, s, e);
+    case 'maintenance':
+      // Buttons are ignored; the switch going off is handled for every state (anyState).
+      return same(s);
   }
 }
 
@@ -151,7 +162,14 @@ const same = (s: State): Transition => ({ state: s, effects: [] });
 
 function go(s: State, next: Phase, effects: readonly Effect[]): Transition {
   return {
-    state: { ...next, soldOut: s.soldOut, background: s.background, recovery: s.recovery },
+    state: {
+      ...next,
+      products: s.products,
+      maintenance: s.maintenance,
+      soldOut: s.soldOut,
+      background: s.background,
+      recovery: s.recovery,
+    },
     effects,
   };
 }
@@ -211,8 +229,33 @@ function anyState(c: CoreConfig, s: State, e: Event): Transition | undefined {
   switch (e.type) {
     case 'stock.updated': {
       const next: State = { ...s, soldOut: [...e.soldOut] };
-      return { state: next, effects: s.kind === 'idle' ? [show(idleScreen(c, e.soldOut))] : [] };
+      return {
+        state: next,
+        effects: s.kind === 'idle' ? [show(idleScreen(c, next.products, next.soldOut))] : [],
+      };
     }
+    case 'catalog.updated': {
+      // A purchase in progress holds its own product (and the price it was invoiced at).
+      const next: State = { ...s, products: [...e.products] };
+      return {
+        state: next,
+        effects: [
+          ...(s.kind === 'idle' ? [show(idleScreen(c, next.products, next.soldOut))] : []),
+          {
+            type: 'log',
+            level: 'info',
+            msg: 'catalogue updated',
+            fields: {
+              products: e.products.length,
+              onSale: e.products.filter((p) => onSale(p, [])).length,
+              ...(currentTx(s) === undefined ? {} : { afterPurchase: currentTx(s) ?? '' }),
+            },
+          },
+        ],
+      };
+    }
+    case 'maintenance.changed':
+      return maintenanceChanged(c, s, e.on, e.at);
     case 'payment.issued':
       if (s.kind === 'invoicing' && s.step === 'issuing' && s.purchase.txId === e.txId) return;
       return {
@@ -295,6 +338,7 @@ function awaitsRecord(s: State, entry: LedgerEntry): boolean {
     case 'cancelling':
     case 'finishing':
     case 'idle':
+    case 'maintenance':
     case 'notice':
     case 'outOfService':
     case 'refunding':
@@ -344,7 +388,9 @@ function toNext(c: CoreConfig, s: State, at: number, effects: readonly Effect[] 
     ]);
   }
   const [item, ...rest] = s.recovery.items;
-  if (!item) return go(s, { kind: 'idle' }, [...effects, show(idleScreen(c, s.soldOut))]);
+  if (!item && s.maintenance) return enterMaintenance(c, s, effects);
+  if (!item)
+    return go(s, { kind: 'idle' }, [...effects, show(idleScreen(c, s.products, s.soldOut))]);
   const next: State = { ...s, recovery: { loaded: true, items: rest } };
   const started = startRecoveryItem(c, next, item, at);
   return { state: started.state, effects: [...started.effects, ...effects] };
@@ -393,10 +439,10 @@ function startRecoveryItem(c: CoreConfig, s: State, item: RecoveryItem, at: numb
 // --- idle --------------------------------------------------------------------------------------
 
 function idle(c: CoreConfig, s: State, e: Event): Transition {
-  if (e.type !== 'button.pressed' || e.button.kind !== 'product') return same(s);
+  if (e.type !== 'button.pressed' || e.button.kind !== 'product' || s.maintenance) return same(s);
   const { slot } = e.button;
-  const product = c.products.find((p) => p.slot === slot);
-  if (!product || s.soldOut.includes(slot)) return same(s);
+  const product = s.products.find((p) => p.slot === slot);
+  if (!product || !onSale(product, s.soldOut)) return same(s);
   const purchase: Purchase = { txId: e.txId, product };
   const due = e.at + c.invoicingDeadlineMs;
   const deadline = token(purchase.txId, 'deadline', due);
@@ -485,6 +531,8 @@ function invoicing(c: CoreConfig, s: In<'invoicing'>, e: Event): Transition {
     case 'printer.printed':
     case 'recovery.loaded':
     case 'stock.updated':
+    case 'catalog.updated':
+    case 'maintenance.changed':
       return same(s);
   }
 }
@@ -929,6 +977,8 @@ function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: Event): Tra
     case 'printer.printed':
     case 'recovery.loaded':
     case 'stock.updated':
+    case 'catalog.updated':
+    case 'maintenance.changed':
       return same(s);
   }
 }
@@ -1166,6 +1216,8 @@ function cancelling(c: CoreConfig, s: In<'cancelling'>, e: Event): Transition {
     case 'printer.printed':
     case 'recovery.loaded':
     case 'stock.updated':
+    case 'catalog.updated':
+    case 'maintenance.changed':
       return same(s);
   }
 }
@@ -1251,6 +1303,8 @@ function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
     case 'printer.printed':
     case 'recovery.loaded':
     case 'stock.updated':
+    case 'catalog.updated':
+    case 'maintenance.changed':
       return same(s);
   }
 }
@@ -1464,6 +1518,8 @@ function finishing(c: CoreConfig, s: In<'finishing'>, e: Event): Transition {
     case 'payment.statusReceived':
     case 'recovery.loaded':
     case 'stock.updated':
+    case 'catalog.updated':
+    case 'maintenance.changed':
       return same(s);
   }
 }
@@ -1657,6 +1713,39 @@ function outOfService(c: CoreConfig, s: In<'outOfService'>, e: Event): Transitio
     case 'printer.printed':
     case 'recovery.loaded':
     case 'stock.updated':
+    case 'catalog.updated':
+    case 'maintenance.changed':
       return same(s);
   }
+}
+
+// --- maintenance -------------------------------------------------------------------------------
+
+/**
+ * The operator's switch. On: idle becomes the maintenance phase at once; any other phase goes on
+ * (a customer paying finishes their purchase) and ends there instead of idle. Off: the
+ * maintenance phase goes to idle; elsewhere only the switch changes.
+ */
+function maintenanceChanged(c: CoreConfig, s: State, on: boolean, at: number): Transition {
+  if (on === s.maintenance) return same(s);
+  const next: State = { ...s, maintenance: on };
+  const log: Effect = {
+    type: 'log',
+    level: 'info',
+    msg: on ? 'maintenance mode on' : 'maintenance mode off',
+    fields: {
+      state: s.kind,
+      ...(currentTx(s) === undefined ? {} : { afterPurchase: currentTx(s) ?? '' }),
+    },
+  };
+  if (on && s.kind === 'idle') return enterMaintenance(c, next, [log]);
+  if (!on && s.kind === 'maintenance') return toNext(c, next, at, [log]);
+  return { state: next, effects: [log] };
+}
+
+function enterMaintenance(c: CoreConfig, s: State, effects: readonly Effect[]): Transition {
+  return go(s, { kind: 'maintenance' }, [
+    ...effects,
+    show({ kind: 'outOfService', reason: 'maintenance', machineName: c.machineName }),
+  ]);
 }

@@ -199,6 +199,13 @@ export type Phase =
   /** A closing screen (thank you, cancelled, a problem, refund news) until its deadline. */
   | { readonly kind: 'notice'; readonly deadline: string }
   /**
+   * Maintenance mode (the operator's switch, {@link State.maintenance}): the out-of-service screen,
+   * buttons ignored, no invoices. Entered instead of idle (at once from idle, else when the
+   * purchase on screen is over); left for idle when the switch goes off. Like idle it has no
+   * deadline: it waits for the operator. Background refunds go on.
+   */
+  | { readonly kind: 'maintenance' }
+  /**
    * SEQR cannot be used; the deadline is the next probe. Buttons are ignored. The probe exercises
    * what failed: a status call (SEQR reachable, credentials accepted), or, when sendInvoice
    * failed, an invoice of its own (see {@link ProbeOf}), cancelled and confirmed before the
@@ -300,6 +307,14 @@ export type Recovery =
 
 /** The core's whole state: the phase, plus what the machine knows across purchases. */
 export type State = Phase & {
+  /**
+   * The catalogue on sale: the configuration's products, then each `catalog.updated`'s. A button
+   * starts a purchase of the product listed here; the purchase keeps that product, and so the
+   * price it was invoiced at, whatever changes meanwhile.
+   */
+  readonly products: readonly ProductConfig[];
+  /** Maintenance mode is on: no purchase starts; idle becomes the `maintenance` phase. */
+  readonly maintenance: boolean;
   /** Slots the dispenser reports empty (shown as sold out, their buttons ignored). */
   readonly soldOut: readonly number[];
   readonly background: Background;
@@ -344,8 +359,19 @@ export type Event =
       readonly txId: string;
       readonly at: number;
     }
-  /** The dispenser's stock changed (read by the runtime after each dispense and at start). */
+  /** The dispenser's stock changed (read by the runtime after each dispense, a refill and at start). */
   | { readonly type: 'stock.updated'; readonly soldOut: readonly number[]; readonly at: number }
+  /**
+   * The operator changed the catalogue (price, name, enabled): every purchase that starts from
+   * now on uses `products`; a purchase in progress keeps its own. Idle shows it at once.
+   */
+  | {
+      readonly type: 'catalog.updated';
+      readonly products: readonly ProductConfig[];
+      readonly at: number;
+    }
+  /** The operator switched maintenance mode (durable outside the core: this is the news). */
+  | { readonly type: 'maintenance.changed'; readonly on: boolean; readonly at: number }
   | {
       readonly type: 'payment.issued';
       readonly txId: string;

@@ -163,7 +163,7 @@ export class FleetAgent {
       { qos: 1, retain: true },
     );
     void this.#refresh();
-    // What was in flight when the link dropped is sent again by MQTT.js first, in order.
+    // What was in flight when the link dropped failed with it: sent again from the outbox, in order.
     this.#pump();
   }
 

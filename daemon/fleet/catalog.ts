@@ -2,8 +2,8 @@
  * The machine's catalogue as remote commands change it: the configuration file's products with
  * the state directory's overlay (config/overlay.ts) on top, and the maintenance flag. Every
  * change is validated with the configuration's product schema and written durably before it is
- * acknowledged. The selling side reads the overlay at start (`applyOverlay`), so a change made
- * here reaches it at the next start; `restartPending` says so meanwhile.
+ * acknowledged; the caller then hands it to the selling side (the core), which uses it at once.
+ * At the next start the overlay is applied over the file again.
  */
 import {
   changedProduct,
@@ -17,20 +17,15 @@ import { VendError } from '../errors.js';
 
 export class Catalog {
   readonly #stateDirectory: string;
-  /** The products as the daemon started with them (file + overlay at start). */
-  readonly #started: readonly ProductConfig[];
   #products: readonly ProductConfig[];
   #overlay: Overlay;
-  #maintenanceAtStart: boolean;
   #writing: Promise<unknown> = Promise.resolve();
 
   /** `config` is the configuration the daemon started with (the overlay already applied). */
   constructor(config: Config) {
     this.#stateDirectory = config.stateDirectory;
     this.#overlay = readOverlay(config.stateDirectory);
-    this.#started = config.products;
     this.#products = config.products;
-    this.#maintenanceAtStart = this.#overlay.maintenance;
   }
 
   products(): readonly ProductConfig[] {
@@ -41,15 +36,17 @@ export class Catalog {
     return this.#overlay.maintenance;
   }
 
-  /** True when a stored change has not reached the selling side yet (it will at the next start). */
-  get restartPending(): boolean {
-    return (
-      this.#products !== this.#started || this.#overlay.maintenance !== this.#maintenanceAtStart
-    );
-  }
-
   /** Validates and stores a change of one slot; resolves with the slot as it now is. */
   change(slot: number, change: OverlayChange): Promise<ProductConfig> {
+    return this.#change(slot, change);
+  }
+
+  /** Stores a refill: the slot holds `stock` items as of `at` (epoch ms). */
+  refill(slot: number, stock: number, at: number): Promise<ProductConfig> {
+    return this.#change(slot, { stock }, at);
+  }
+
+  #change(slot: number, change: OverlayChange, refilledAt?: number): Promise<ProductConfig> {
     return this.#serial(async () => {
       const index = this.#products.findIndex((p) => p.slot === slot);
       const current = this.#products[index];
@@ -64,6 +61,10 @@ export class Catalog {
           ...this.#overlay.products,
           [key]: { ...this.#overlay.products[key], ...definedOnly(change) },
         },
+        refilledAt:
+          refilledAt === undefined
+            ? this.#overlay.refilledAt
+            : { ...this.#overlay.refilledAt, [key]: refilledAt },
       };
       await writeOverlay(this.#stateDirectory, overlay);
       this.#overlay = overlay;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
 import { decodeSale, type SaleMessage } from './codec.js';
+import { sendAtOnce } from './link.js';
 import { clientOptions, type BrokerAccess } from './operator.js';
 import { fleetFilters, parseTopic } from './topics.js';
 
@@ -168,12 +169,14 @@ export class Collector {
 
   static start(options: CollectorOptions): Collector {
     const { access, store } = options;
-    const client = connect(access.url, {
-      ...clientOptions(access, options.clientId),
-      clean: false,
-      reconnectPeriod: 1_000,
-      properties: { sessionExpiryInterval: 7 * 86_400, receiveMaximum: 64 },
-    });
+    const client = sendAtOnce(
+      connect(access.url, {
+        ...clientOptions(access, options.clientId),
+        clean: false,
+        reconnectPeriod: 1_000,
+        properties: { sessionExpiryInterval: 7 * 86_400, receiveMaximum: 64 },
+      }),
+    );
     // The PUBACK goes out only once this returns: stored first, acknowledged after.
     client.handleMessage = (packet: IPublishPacket, done: (err?: Error) => void) => {
       try {

@@ -58,6 +58,15 @@ export interface DaemonMachineDeps {
   readonly onTransition: (listener: (closed: boolean) => void) => () => void;
   readonly ledger: SqliteLedger;
   readonly catalog: Catalog;
+  /**
+   * The selling side (the core, through the runtime), told of a change once it is stored:
+   * the catalogue, maintenance mode, a slot's refill.
+   */
+  readonly live: {
+    readonly catalog: (products: Catalog['products'] extends () => infer P ? P : never) => void;
+    readonly maintenance: (on: boolean) => void;
+    readonly refill: (slot: number, count: number) => void;
+  };
   readonly currency: string;
   /** The SEQR terminal, for the last reconciliation period. */
   readonly terminalId: string;
@@ -179,19 +188,21 @@ export function createDaemonMachine(deps: DaemonMachineDeps): FleetMachine {
     commands: {
       async setProduct(slot, change) {
         await catalog.change(slot, change);
+        deps.live.catalog(catalog.products());
         notifyChange();
-        return { slot: slotView(slot), effective: 'nextStart' };
+        return { slot: slotView(slot), effective: 'now' };
       },
       async refill(slot, stock) {
-        await catalog.change(slot, { stock });
+        await catalog.refill(slot, stock, clock.now());
+        deps.live.refill(slot, stock);
         notifyChange();
-        return { slot: { ...slotView(slot), stock }, effective: 'nextStart' };
+        return { slot: slotView(slot), effective: 'now' };
       },
       async setMaintenance(on) {
         await catalog.setMaintenance(on);
+        deps.live.maintenance(on);
         notifyChange();
-        // The out-of-service screen for maintenance needs a core event (not in this build).
-        return { maintenance: on, effective: 'recordedOnly' };
+        return { maintenance: on, effective: 'now' };
       },
       async runEndOfDay() {
         if (!deps.endOfDay)

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { connectAsync, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { VendError } from '../errors.js';
 import { decodeReply, type Reply } from './codec.js';
-import { matches } from './link.js';
+import { matches, sendAtOnce } from './link.js';
 import { fleetFilters, machineTopics, parseTopic } from './topics.js';
 
 export interface BrokerAccess {
@@ -45,7 +45,7 @@ export interface MachineRow {
 
 async function open(access: BrokerAccess, options: IClientOptions): Promise<MqttClient> {
   try {
-    return await connectAsync(access.url, { ...options, reconnectPeriod: 0 });
+    return sendAtOnce(await connectAsync(access.url, { ...options, reconnectPeriod: 0 }));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new VendError(

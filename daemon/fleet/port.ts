@@ -75,11 +75,10 @@ export interface ProductChange {
 }
 
 /**
- * How a change reached the machine: `now` when the selling side uses it already, `nextStart`
- * when it is stored (durable, shown by `status`) and takes effect at the daemon's next start,
- * `recordedOnly` when it is stored and reported but the selling side does not act on it (yet).
+ * How a change reached the machine: `now` means stored durably and handed to the selling side,
+ * which uses it from the next purchase (one in progress keeps its product and price).
  */
-export type Effective = 'now' | 'nextStart' | 'recordedOnly';
+export type Effective = 'now';
 
 /**
  * What operators may ask a machine to do. Each method validates its arguments as the

@@ -36,6 +36,13 @@ export interface Dispenser {
   safeState(): Promise<void>;
   /** Stock known to the adapter per slot (sold-out inputs or counters); undefined = not tracked. */
   stock(slot: number): number | undefined;
+  /**
+   * A refill: the slot's stock counter is `count` from now on (counted down per delivery; at 0 a
+   * dispense is `notDelivered: soldOut` without driving the relay). Held in memory: the caller
+   * keeps it durably. Throws RangeError for a slot that is not configured, a count that is not an
+   * integer 0..9999, or a slot whose emptiness a sold-out switch reports (it has no counter).
+   */
+  refill(slot: number, count: number): void;
   /** Finishes a running pulse, then releases the outputs at their safe level. Idempotent. */
   close(): Promise<void>;
 }

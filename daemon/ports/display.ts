@@ -8,11 +8,18 @@ export interface ProductView {
   readonly name: string;
   readonly price: Money;
   readonly soldOut: boolean;
+  /** The operator took it off sale: shown as unavailable (its button is ignored). */
+  readonly unavailable?: boolean;
 }
 
 /** Why the machine cannot sell right now. */
 export type OutOfServiceReason =
-  'seqrUnreachable' | 'seqrCredentials' | 'hardwareFault' | 'starting';
+  | 'seqrUnreachable'
+  | 'seqrCredentials'
+  | 'hardwareFault'
+  | 'starting'
+  /** The operator switched maintenance mode on. */
+  | 'maintenance';
 
 /** Why a purchase ended without a sale, in the customer's terms. */
 export type PurchaseProblem =

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CoreConfig } from '../core/config.js';
+import type { CoreConfig, ProductConfig } from '../core/config.js';
 import { createCore } from '../core/step.js';
 import type { Effect, Event, PaymentOp, State, TimerName, Transition } from '../core/types.js';
 import { VendError, failureOf, type Failure } from '../errors.js';
@@ -57,6 +57,16 @@ export interface Runtime {
    * is logged and the others still run; it then rejects with the first error. Idempotent.
    */
   stop(): Promise<void>;
+  /**
+   * The operator's live changes (fleet commands), each handed to the core as an event once the
+   * caller has stored it durably: the catalogue new purchases sell (a purchase in progress keeps
+   * its product and price), maintenance mode, and a slot's refill (the dispenser's counter, then
+   * the sold-out slots again). `refill` throws the dispenser's RangeError for a slot or count it
+   * cannot hold, before anything changed. Ignored once stopping.
+   */
+  changeCatalog(products: readonly ProductConfig[]): void;
+  setMaintenance(on: boolean): void;
+  refill(slot: number, count: number): void;
   /** The core's current state. */
   state(): State;
   /** Called after every processed event (also ignored ones); returns the unsubscribe function. */
@@ -436,6 +446,16 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
     stop(): Promise<void> {
       stopping ??= shutdown();
       return stopping;
+    },
+    changeCatalog(products) {
+      post({ type: 'catalog.updated', products, at: at() });
+    },
+    setMaintenance(on) {
+      post({ type: 'maintenance.changed', on, at: at() });
+    },
+    refill(slot, count) {
+      dispenser.refill(slot, count);
+      post({ type: 'stock.updated', soldOut: soldOut(), at: at() });
     },
     state: current,
     onTransition(listener) {

@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../../daemon/ports/clock.js';
 import type { DispenseObserver, DispenseResult, Dispenser } from '../../daemon/ports/dispenser.js';
 import { VendError } from '../../daemon/errors.js';
+import { checkStock } from './stock.js';
 
 export interface FakeDispenserOptions {
   readonly clock: Clock;
@@ -69,7 +70,7 @@ export class FakeDispenser implements Dispenser {
     if (this.#dropWindowMs !== undefined && !(this.#dropWindowMs >= this.#pulseMs))
       throw new RangeError(`"dropWindowMs" must be >= pulseMs: ${String(this.#dropWindowMs)}`);
     for (const [slot, count] of Object.entries(options.stock ?? {}))
-      this.setStock(Number(slot), count);
+      this.refill(Number(slot), count);
   }
 
   /**
@@ -120,15 +121,9 @@ export class FakeDispenser implements Dispenser {
     this.#scripts.push({ slot, script: { kind: 'hang' } });
   }
 
-  /** Sets (or with undefined, stops tracking) a slot's stock. */
-  setStock(slot: number, count: number | undefined): void {
+  refill(slot: number, count: number): void {
     this.#checkSlot(slot);
-    if (count === undefined) {
-      this.#stock.delete(slot);
-      return;
-    }
-    if (!Number.isInteger(count) || count < 0)
-      throw new RangeError(`stock must be an integer >= 0: ${String(count)}`);
+    checkStock(count);
     this.#stock.set(slot, count);
   }
 

@@ -1,6 +1,7 @@
 import type { Clock } from '../../daemon/ports/clock.js';
 import type { DispenseObserver, DispenseResult, Dispenser } from '../../daemon/ports/dispenser.js';
 import { VendError } from '../../daemon/errors.js';
+import { checkStock } from './stock.js';
 import type { Bias, GpioBackend, InputLine, Level, OutputLine } from '../gpio/gpio.js';
 
 /** One product slot's wiring. */
@@ -138,6 +139,18 @@ export class GpioDispenser implements Dispenser {
     const s = this.slots.get(slot);
     if (!s) return undefined;
     return s.soldOutNow ? 0 : s.stock;
+  }
+
+  refill(slot: number, count: number): void {
+    const s = this.slots.get(slot);
+    if (!s)
+      throw new RangeError(
+        `slot ${String(slot)} is not configured (slots: ${[...this.slots.keys()].join(', ')})`,
+      );
+    if (s.wiring.soldOut)
+      throw new RangeError(`slot ${String(slot)} has a sold-out switch, not a stock counter`);
+    checkStock(count);
+    s.stock = count;
   }
 
   async dispense(slot: number, observer: DispenseObserver = {}): Promise<DispenseResult> {

@@ -87,3 +87,26 @@ export const SAMPLE_SCREENS: Readonly<Record<Screen['kind'], Screen>> = {
     machineName: 'Kiosken vid entrén, plan 2',
   },
 };
+
+/** Screens a kind's sample does not show, each with golden images of its own (800x480). */
+export const SAMPLE_VARIANTS = {
+  'outOfService-maintenance': {
+    kind: 'outOfService',
+    reason: 'maintenance',
+    machineName: 'Kiosken vid entrén, plan 2',
+  },
+  'idle-unavailable': {
+    kind: 'idle',
+    machineName: 'Kiosken vid entrén, plan 2',
+    products: products.map((p) => (p.slot === 4 ? { ...p, unavailable: true } : p)),
+  },
+} satisfies Readonly<Record<string, Screen>>;
+
+/** A screen kind (its sample) or a variant's name. */
+export type SampleName = Screen['kind'] | keyof typeof SAMPLE_VARIANTS;
+
+export function sampleScreen(name: SampleName): Screen {
+  return name in SAMPLE_VARIANTS
+    ? SAMPLE_VARIANTS[name as keyof typeof SAMPLE_VARIANTS]
+    : SAMPLE_SCREENS[name as Screen['kind']];
+}

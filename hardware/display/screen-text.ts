@@ -13,8 +13,9 @@ const NUMBER_LOCALE: Record<DisplayLocale, string> = { en: 'en-GB', sv: 'sv-SE' 
 export interface ProductRowText {
   readonly button: string;
   readonly name: string;
-  /** The price, or "Sold out" in the customer's words. */
+  /** The price, or "Sold out" / "Not available" in the customer's words. */
   readonly price: string;
+  /** Not for sale now (sold out, or taken off sale): drawn muted. */
   readonly soldOut: boolean;
 }
 
@@ -45,6 +46,7 @@ interface Phrases {
   readonly pressButton: string;
   readonly payWithApp: string;
   readonly soldOut: string;
+  readonly unavailable: string;
   readonly noProducts: string;
   readonly oneMoment: string;
   readonly preparing: string;
@@ -86,6 +88,7 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     pressButton: 'Press the button next to your choice',
     payWithApp: 'Pay with the SEQR app',
     soldOut: 'Sold out',
+    unavailable: 'Not available',
     noProducts: 'Nothing for sale right now',
     oneMoment: 'One moment…',
     preparing: 'Preparing your payment',
@@ -135,6 +138,7 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
       seqrCredentials: 'Payments are unavailable right now',
       hardwareFault: 'This machine needs service',
       starting: 'Starting up…',
+      maintenance: 'This machine is being serviced',
     },
     backSoon: 'We will be back shortly',
   },
@@ -143,6 +147,7 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
     pressButton: 'Tryck på knappen vid det du vill ha',
     payWithApp: 'Betala med SEQR-appen',
     soldOut: 'Slutsåld',
+    unavailable: 'Ej tillgänglig',
     noProducts: 'Inget till salu just nu',
     oneMoment: 'Ett ögonblick…',
     preparing: 'Förbereder din betalning',
@@ -192,6 +197,7 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
       seqrCredentials: 'Betalningar fungerar inte just nu',
       hardwareFault: 'Maskinen behöver service',
       starting: 'Startar…',
+      maintenance: 'Maskinen får service',
     },
     backSoon: 'Vi är snart tillbaka',
   },
@@ -282,8 +288,12 @@ export function screenText(screen: Screen, locale: DisplayLocale): ScreenText {
         products: screen.products.map((view) => ({
           button: view.buttonLabel,
           name: view.name,
-          price: view.soldOut ? p.soldOut : formatMoney(view.price, locale),
-          soldOut: view.soldOut,
+          price: view.unavailable
+            ? p.unavailable
+            : view.soldOut
+              ? p.soldOut
+              : formatMoney(view.price, locale),
+          soldOut: view.soldOut || view.unavailable === true,
         })),
         footer: screen.machineName,
       };

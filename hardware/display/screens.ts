@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodePng } from './png.js';
 import { ScreenRenderer } from './render.js';
-import { SAMPLE_SCREENS } from './sample-screens.js';
+import { sampleScreen } from './sample-screens.js';
 import { DISPLAY_LOCALES } from './screen-text.js';
 import { GOLDEN_SETS, goldenName } from './golden.js';
 
@@ -20,7 +20,7 @@ for (const { width, height, kinds } of GOLDEN_SETS) {
   for (const locale of DISPLAY_LOCALES) {
     const renderer = new ScreenRenderer({ width, height, locale });
     for (const kind of kinds) {
-      const frame = renderer.render(SAMPLE_SCREENS[kind]);
+      const frame = renderer.render(sampleScreen(kind));
       const file = path.join(out, goldenName(kind, locale, width, height));
       writeFileSync(file, encodePng(frame.rgba, width, height));
       console.log(path.relative(process.cwd(), file));

@@ -287,6 +287,8 @@ describe('startApp in demo mode', () => {
 describe('statusLine', () => {
   it('names the invoice while awaiting payment and the reason when out of service', () => {
     const globals = {
+      products: [],
+      maintenance: false,
       soldOut: [],
       background: { jobs: [] },
       recovery: { loaded: true, items: [] },

@@ -100,6 +100,28 @@ export function describeDispenserContract(
         expect(rig.relayEdges()).toEqual([]);
       });
 
+      it('a refill sets the count: it goes down per delivery; at 0 sold out without a pulse; bad counts and slots refused', async () => {
+        const [slot, other] = rig.slots;
+        rig.dispenser.refill(slot, 1);
+        expect(rig.dispenser.stock(slot)).toBe(1);
+        const first = settle(rig.dispenser.dispense(slot));
+        await rig.wait(rig.pulseMs + 50);
+        expect(await first).toEqual({ ok: true, value: { outcome: 'delivered' } });
+        expect(rig.dispenser.stock(slot)).toBe(0);
+        const second = await settle(rig.dispenser.dispense(slot));
+        expect(second).toEqual({ ok: true, value: { outcome: 'notDelivered', reason: 'soldOut' } });
+        expect(rig.relayEdges().filter((e) => e.energised)).toHaveLength(1);
+        for (const count of [-1, 1.5, 10_000])
+          expect(() => {
+            rig.dispenser.refill(slot, count);
+          }).toThrow(RangeError);
+        expect(() => {
+          rig.dispenser.refill(99, 1);
+        }).toThrow(RangeError);
+        expect(rig.dispenser.stock(slot)).toBe(0);
+        expect(rig.dispenser.stock(other)).toBeUndefined();
+      });
+
       it('safeState cuts a running pulse: outputs safe, the dispense rejects E_DISPENSER_FAULT', async () => {
         const r = settle(rig.dispenser.dispense(rig.slots[0]));
         await rig.wait(1);

@@ -34,6 +34,8 @@ const polling = {
 };
 const paid = { ersReference: '2026000000000000000000001', paidAt: '2026-11-22T08:00:00.000Z' };
 const base = {
+  products: testConfig.products,
+  maintenance: false,
   soldOut: [] as number[],
   background: { jobs: [] as Job[] },
   recovery: { loaded: true, items: [] },
@@ -234,6 +236,7 @@ export const STATES = {
     step: 'issuing',
     deadline: 'd',
   },
+  maintenance: { ...base, maintenance: true, kind: 'maintenance' },
 } as const satisfies Record<string, State>;
 
 export type StateName = keyof typeof STATES;
@@ -257,6 +260,7 @@ function awaitedEntry(s: State): LedgerEntry {
     case 'finishing':
     case 'notice':
     case 'outOfService':
+    case 'maintenance':
       return { type: 'invoice.issued', txId, invoiceReference: invoice.reference };
   }
 }
@@ -275,6 +279,15 @@ function tokenOf(s: State, name: TimerName): string {
 
 const at = T0 + 500;
 
+/** The operator's new catalogue: Cola dearer, Water off sale. */
+export const repricedCatalog = testConfig.products.map((p) =>
+  p.slot === 1
+    ? { ...p, price: { minor: 2900, currency: 'SEK' } }
+    : p.slot === 2
+      ? { ...p, enabled: false }
+      : p,
+);
+
 /** Every event kind (with variants that matter), built to match the state where it can. */
 export const EVENTS = {
   'recovery.loaded': () => ({ type: 'recovery.loaded', transactions: [], receiptsOwed: [], at }),
@@ -291,6 +304,9 @@ export const EVENTS = {
     at,
   }),
   'stock.updated': () => ({ type: 'stock.updated', soldOut: [3], at }),
+  'catalog.updated': () => ({ type: 'catalog.updated', products: repricedCatalog, at }),
+  'maintenance.changed/on': () => ({ type: 'maintenance.changed', on: true, at }),
+  'maintenance.changed/off': () => ({ type: 'maintenance.changed', on: false, at }),
   'payment.issued': () => ({ type: 'payment.issued', txId: 'tx-1', invoice, at }),
   'payment.statusReceived/ISSUED': () => ({
     type: 'payment.statusReceived',

@@ -10,7 +10,9 @@ import type {
 import { isoFromEpochMs } from '../../daemon/core/documents.js';
 import type { Failure } from '../../daemon/errors.js';
 import type { LedgerEntry, TimedEntry } from '../../daemon/ports/ledger.js';
+import type { Money } from '../../daemon/ports/money.js';
 import type { InvoiceStatus } from '../../daemon/ports/payment-gateway.js';
+import type { ProductConfig } from '../../daemon/core/config.js';
 import { testConfig } from '../support/core-config.js';
 import { EVENTS, STATES, core, invoice } from './fixtures.js';
 
@@ -346,14 +348,29 @@ function simulate(
           : ({ kind: 'product', slot: 1 + (which % 3) } as const);
       apply({ type: 'button.pressed', button, txId: `tx-${++tx}`, at });
     } else {
+      // Noise, and the operator: a new catalogue (prices, a slot off sale), maintenance mode.
+      const noise = pick % 4;
       apply(
-        pick % 2
+        noise === 0
           ? { type: 'timer.expired', name: 'poll', token: 'stale', at }
-          : { type: 'stock.updated', soldOut: pick % 5 === 0 ? [2] : [], at },
+          : noise === 1
+            ? { type: 'stock.updated', soldOut: pick % 5 === 0 ? [2] : [], at }
+            : noise === 2
+              ? { type: 'catalog.updated', products: catalogue(which), at }
+              : { type: 'maintenance.changed', on: which % 3 === 0, at },
       );
     }
   }
   return { recovered, steps };
+}
+
+/** The operator's catalogue number `n`: other prices, and now and then a slot off sale. */
+function catalogue(n: number): ProductConfig[] {
+  return testConfig.products.map((p) => ({
+    ...p,
+    price: { ...p.price, minor: p.price.minor + 100 * (n % 7) },
+    ...(n % 4 === 0 && p.slot === 1 + (n % 3) ? { enabled: false } : {}),
+  }));
 }
 
 const runs = fc.array(
@@ -728,7 +745,7 @@ describe('core invariants over random runs from random ledgers', () => {
     );
   });
 
-  it('every state but idle has a deadline timer running', () => {
+  it('every state but idle and maintenance has a deadline timer running', () => {
     fc.assert(
       fc.property(openTxs, runs, (ledger, choices) => {
         let deadline: string | undefined;
@@ -741,11 +758,41 @@ describe('core invariants over random runs from random ledgers', () => {
             event.token === deadline
           )
             deadline = undefined;
-          if (to.kind !== 'idle')
+          if (to.kind !== 'idle' && to.kind !== 'maintenance')
             expect(deadline, `${to.kind} after ${event.type}`).toBe(to.deadline);
         }
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it("the operator's changes: a purchase starts only outside maintenance mode, for a product on sale in that moment's catalogue, and keeps that price to the receipt; idle is never shown in maintenance mode", () => {
+    fc.assert(
+      fc.property(openTxs, runs, (ledger, choices) => {
+        const prices = new Map<string, Money>();
+        for (const { from, event, to, effects } of simulate(ledger, choices).steps) {
+          if (to.kind === 'idle') expect(to.maintenance, `idle after ${event.type}`).toBe(false);
+          for (const entry of recordedEntries(effects))
+            if (entry.type === 'invoice.requested' && entry.probe === true) {
+              // The out-of-service probe's invoice: nobody's purchase, never shown, cancelled.
+              expect(from.kind).toBe('outOfService');
+              prices.set(entry.txId, entry.price);
+            } else if (entry.type === 'invoice.requested') {
+              expect(event.type).toBe('button.pressed');
+              expect(from.maintenance).toBe(false);
+              const listed = from.products.find((p) => p.slot === entry.slot);
+              expect(listed?.enabled).not.toBe(false);
+              expect(entry.price).toEqual(listed?.price);
+              prices.set(entry.txId, entry.price);
+            }
+          for (const e of effects) {
+            if (e.type === 'payment.issue') expect(e.request.price).toEqual(prices.get(e.txId));
+            if (e.type === 'printer.print' && prices.has(e.txId))
+              expect(e.receipt.amount).toEqual(prices.get(e.txId));
+          }
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 
@@ -791,6 +838,7 @@ describe('core invariants over random runs from random ledgers', () => {
         'finishing',
         'idle',
         'invoicing',
+        'maintenance',
         'notice',
         'outOfService',
         'refunding',

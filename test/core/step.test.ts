@@ -13,6 +13,9 @@ type Expect = Partial<Record<EventName, State['kind'] | '=' | 'stock' | 'no-op'>
 /** What every state does with these events (a row below overrides). */
 const ANY_STATE: Expect = {
   'stock.updated': 'stock',
+  // Remembered for the next purchase (the switch only: the phase ends in maintenance).
+  'catalog.updated': '=',
+  'maintenance.changed/on': '=',
   'display.failed': '=',
   'payment.issued': '=',
   'payment.refunded': '=',
@@ -22,7 +25,11 @@ const ANY_STATE: Expect = {
 
 const TABLE: Record<StateName, Expect> = {
   starting: { 'recovery.loaded': 'idle', 'timer.expired/deadline': 'outOfService' },
-  idle: { 'button.pressed/product': 'invoicing', 'stock.updated': '=' },
+  idle: {
+    'button.pressed/product': 'invoicing',
+    'stock.updated': '=',
+    'maintenance.changed/on': 'maintenance',
+  },
   'invoicing/recording': {
     'ledger.recorded': '=',
     'ledger.failed': 'notice',
@@ -124,11 +131,13 @@ const TABLE: Record<StateName, Expect> = {
     'payment.receiptSubmitted': '=',
     'payment.failed/submitReceipt': '=',
     'payment.failed/submitReceipt-refused': '=',
+    'maintenance.changed/on': 'maintenance',
   },
   'idle/refundWaiting': {
     'button.pressed/product': 'invoicing',
     'stock.updated': '=',
     'timer.expired/settle': '=',
+    'maintenance.changed/on': 'maintenance',
   },
   outOfService: {
     'payment.probed': 'idle',
@@ -139,6 +148,8 @@ const TABLE: Record<StateName, Expect> = {
     // sendInvoice failed: the probe is an invoice of its own.
     'timer.expired/deadline': 'invoicing',
   },
+  // Buttons ignored; only the switch going off leads out.
+  maintenance: { 'maintenance.changed/on': 'no-op', 'maintenance.changed/off': 'idle' },
 };
 
 const cases = (Object.keys(STATES) as StateName[]).flatMap((stateName) =>
@@ -166,11 +177,17 @@ describe('step: every state x event pair', () => {
     }
   });
 
-  it('every state but idle reached by a transition holds a deadline whose timer it started', () => {
+  it('every state but idle and maintenance (they wait for a person) reached by a transition holds a deadline whose timer it started', () => {
     for (const { stateName, eventName } of cases) {
       const state: State = STATES[stateName];
       const t = core.step(state, EVENTS[eventName](state));
-      if (t.state === state || t.state.kind === 'idle' || t.state.kind === state.kind) continue;
+      if (
+        t.state === state ||
+        t.state.kind === 'idle' ||
+        t.state.kind === 'maintenance' ||
+        t.state.kind === state.kind
+      )
+        continue;
       expect('deadline' in t.state, `${stateName} + ${eventName}`).toBe(true);
       const started = t.effects.filter((e) => e.type === 'timer.start' && e.name === 'deadline');
       expect(started.at(-1), `${stateName} + ${eventName}`).toMatchObject({

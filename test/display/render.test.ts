@@ -11,6 +11,9 @@ import {
   LONGEST_PRODUCT_NAME,
   SAMPLE_QR_PAYLOAD,
   SAMPLE_SCREENS,
+  SAMPLE_VARIANTS,
+  sampleScreen,
+  type SampleName,
 } from '../../hardware/display/sample-screens.js';
 import { DISPLAY_LOCALES } from '../../hardware/display/screen-text.js';
 import { decodeQr, RESOLUTIONS } from './support.js';
@@ -93,18 +96,18 @@ describe('QR', () => {
 });
 
 describe('ScreenRenderer', () => {
-  const kinds = Object.keys(SAMPLE_SCREENS) as Screen['kind'][];
+  const kinds = [...Object.keys(SAMPLE_SCREENS), ...Object.keys(SAMPLE_VARIANTS)] as SampleName[];
 
   for (const [width, height] of RESOLUTIONS) {
     it(`lays out every screen in both languages at ${width}x${height} without clipping or overlap`, () => {
       for (const locale of DISPLAY_LOCALES) {
         const renderer = new ScreenRenderer({ width, height, locale });
         for (const kind of kinds) {
-          const frame = renderer.render(SAMPLE_SCREENS[kind]);
+          const frame = renderer.render(sampleScreen(kind));
           const label = `${kind}/${locale}/${width}x${height}`;
           checkLayout(frame, label);
           const texts = frame.elements.map((e) => e.text ?? '');
-          if ('product' in SAMPLE_SCREENS[kind]) {
+          if ('product' in sampleScreen(kind)) {
             // The longest name is either shown whole or visibly shortened, never cut silently.
             const joined = texts.join(' ');
             expect(joined.includes(LONGEST_PRODUCT_NAME) || joined.includes('…'), label).toBe(true);
@@ -229,7 +232,7 @@ describe('golden images (regenerate with `npm run screens` after an intended lay
           const golden = PNG.sync.read(
             readFileSync(new URL(`../../hardware/display/golden/${name}`, import.meta.url)),
           );
-          const frame = renderer.render(SAMPLE_SCREENS[kind]);
+          const frame = renderer.render(sampleScreen(kind));
           expect([golden.width, golden.height]).toEqual([width, height]);
           let differing = 0;
           for (let p = 0; p < width * height; p++) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Screen } from '../../daemon/ports/display.js';
-import { SAMPLE_SCREENS } from '../../hardware/display/sample-screens.js';
+import { SAMPLE_SCREENS, SAMPLE_VARIANTS } from '../../hardware/display/sample-screens.js';
 import {
   DISPLAY_LOCALES,
   formatClock,
@@ -66,7 +66,7 @@ describe('formatClock', () => {
 });
 
 describe('screenText', () => {
-  const screens = Object.values(SAMPLE_SCREENS);
+  const screens = [...Object.values(SAMPLE_SCREENS), ...Object.values(SAMPLE_VARIANTS)];
 
   it.each(DISPLAY_LOCALES)('says every screen in customer words (%s)', (locale) => {
     for (const screen of screens) {
@@ -110,6 +110,23 @@ describe('screenText', () => {
     const rows = screenText(SAMPLE_SCREENS.idle, 'sv').products ?? [];
     expect(rows.find((r) => r.button === '3')).toMatchObject({ price: 'Slutsåld', soldOut: true });
     expect(screenText(SAMPLE_SCREENS.idle, 'en').products?.[2]?.price).toBe('Sold out');
+  });
+
+  it('marks a product the operator took off sale as unavailable, not with a price', () => {
+    const idle = SAMPLE_VARIANTS['idle-unavailable'];
+    const row = (locale: 'en' | 'sv') =>
+      screenText(idle, locale).products?.find((r) => r.button === '4');
+    expect(row('en')).toMatchObject({ price: 'Not available', soldOut: true });
+    expect(row('sv')).toMatchObject({ price: 'Ej tillgänglig', soldOut: true });
+  });
+
+  it('says the machine is being serviced in maintenance mode', () => {
+    const screen = SAMPLE_VARIANTS['outOfService-maintenance'];
+    expect(screenText(screen, 'en')).toMatchObject({
+      title: 'Out of service',
+      lines: ['This machine is being serviced', 'We will be back shortly'],
+    });
+    expect(screenText(screen, 'sv').lines[0]).toBe('Maskinen får service');
   });
 
   it('tells the customer about the refund in each refund state', () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeMachine } from '../../bench/fleet/fake-machine.js';
-import { startBroker, type Broker } from '../../bench/fleet/mosquitto.js';
+import { startBroker, type Broker } from '../../bench/broker.js';
 import { FleetOperator } from '../../daemon/fleet/operator.js';
 import {
   access,
@@ -20,7 +20,7 @@ let broker: Broker;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
-  broker = await startBroker();
+  broker = await startBroker({ persistence: true });
 });
 afterAll(async () => {
   await broker.close();
@@ -246,7 +246,7 @@ describe('fleet agent, commands', () => {
     });
     expect(reply).toMatchObject({
       status: 'ok',
-      data: { effective: 'nextStart', slot: { slot: 1, name: 'Cola Zero' } },
+      data: { effective: 'now', slot: { slot: 1, name: 'Cola Zero' } },
     });
     expect(machine.calls).toEqual([
       { command: 'setProduct', args: [1, { price: '19.50', name: 'Cola Zero' }] },

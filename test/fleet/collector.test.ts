@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { connectAsync } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type Broker } from '../../bench/fleet/mosquitto.js';
+import { startBroker, type Broker } from '../../bench/broker.js';
 import { encodeSale } from '../../daemon/fleet/codec.js';
 import type { SaleEvent } from '../../daemon/ledger/outbox.js';
 import { PREFIX, startCollector, tempDir, waitUntil } from './support.js';
@@ -13,7 +13,7 @@ let dir: string;
 let removeDir: () => void;
 const cleanups: (() => unknown)[] = [];
 beforeAll(async () => {
-  broker = await startBroker();
+  broker = await startBroker({ persistence: true });
   ({ dir, remove: removeDir } = tempDir());
 });
 afterAll(async () => {

@@ -43,6 +43,7 @@ function machine(refunds: RefundRequest[]) {
     onTransition: () => () => undefined,
     ledger,
     catalog: new Catalog(config),
+    live: { catalog: () => undefined, maintenance: () => undefined, refill: () => undefined },
     currency: 'SEK',
     terminalId: 't',
     refunds: {

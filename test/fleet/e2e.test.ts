@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type Broker } from '../../bench/fleet/mosquitto.js';
+import { startBroker, type Broker } from '../../bench/broker.js';
 import { DaemonProcess } from '../../bench/torture/daemon-process.js';
 import { runFleetCommand } from '../../daemon/cli/fleet-commands.js';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
@@ -22,7 +22,7 @@ let removeDir: () => void;
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
-  broker = await startBroker();
+  broker = await startBroker({ persistence: true });
   ({ dir, remove: removeDir } = tempDir());
 });
 afterAll(async () => {
@@ -67,7 +67,7 @@ class Machine {
     writeFileSync(this.configPath, JSON.stringify(config));
   }
 
-  async start(): Promise<DaemonProcess> {
+  async start(linked = false): Promise<DaemonProcess> {
     const daemon = new DaemonProcess({
       mainJs,
       configPath: this.configPath,
@@ -76,7 +76,19 @@ class Machine {
     });
     this.daemon = daemon;
     cleanups.push(() => daemon.stop(10_000));
+    // With `linked`, also the broker link (commands are answered from then on).
+    const link = linked
+      ? daemon.waitFor((l) => l.msg === 'fleet broker connected', 30_000, 'broker link')
+      : undefined;
     await daemon.whenReady(30_000);
+    if (link) {
+      await link;
+      // Its availability is published after its command subscription (the broker takes one
+      // client's packets in order): once the operator's table shows it online, it hears commands.
+      const online = new RegExp(`^${this.id}\\s+yes`, 'm');
+      for (let i = 0; !online.test((await cli(['--once'])).out); i++)
+        if (i === 20) throw new Error(`${this.id} never shown online`);
+    }
     return daemon;
   }
 
@@ -100,6 +112,38 @@ class Machine {
     await daemon.waitFor((l) => l['to'] === 'idle', 15_000, 'idle');
   }
 
+  /** What the machine's display shows now (the kiosk's view of it). */
+  async screen(): Promise<Screen> {
+    const res = await fetch(`${this.daemon!.kioskUrl!}/api/state`);
+    return ((await res.json()) as { screen: Screen }).screen;
+  }
+
+  /** Resolves once the display shows what `check` accepts (a screen is drawn after its event). */
+  async shows(check: (s: Screen) => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    let last = await this.screen();
+    while (!check(last)) {
+      if (Date.now() > deadline) throw new Error(`${what}: shows ${JSON.stringify(last)}`);
+      await new Promise((r) => setTimeout(r, 50));
+      last = await this.screen();
+    }
+  }
+
+  /** Presses a product button; resolves false when no pay screen followed within `ms`. */
+  async pressSells(slot: number, ms = 1_500): Promise<boolean> {
+    const daemon = this.daemon!;
+    const paying = daemon.waitFor((l) => l['to'] === 'awaitingPayment', ms, 'pay screen');
+    await fetch(`${daemon.kioskUrl!}/api/press`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ button: { kind: 'product', slot } }),
+    });
+    return paying.then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** The ledger's outbox backlog, read as the operator's CLI would. */
   backlog(): number {
     const ledger = SqliteLedger.open({ path: ledgerPath(this.stateDirectory), readonly: true });
@@ -110,6 +154,24 @@ class Machine {
     }
   }
 }
+
+/** The parts of a screen these tests read. */
+interface Screen {
+  readonly kind: string;
+  readonly reason?: string;
+  readonly products?: readonly {
+    slot: number;
+    price: { minor: number };
+    soldOut: boolean;
+    unavailable?: boolean;
+  }[];
+}
+
+const price = (s: Screen, slot: number): number | undefined =>
+  s.products?.find((p) => p.slot === slot)?.price.minor;
+const soldOut = (s: Screen, slot: number): boolean =>
+  s.products?.find((p) => p.slot === slot)?.soldOut === true;
+const maintenance = (s: Screen): boolean => s.kind === 'outOfService' && s.reason === 'maintenance';
 
 function collector(name: string): ReturnType<typeof startCollector> {
   const c = startCollector(broker, path.join(dir, `${name}.sqlite`), name);
@@ -162,28 +224,80 @@ describe('fleet end to end, real daemons and broker', () => {
 
     const set = await cli(['set-price', 'e2e-a', '1', '19.50']);
     expect(set).toMatchObject({ code: 0 });
-    expect(set.out).toMatch(/"effective": "nextStart"/);
+    expect(set.out).toMatch(/"effective": "now"/);
     const bad = await cli(['set-price', 'e2e-a', '1', '12.345']);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/^E_FLEET_COMMAND_INVALID: price/);
     const status = (await requestControl(a.socket)) as {
-      catalog: { products: { price: string }[]; restartPending: boolean };
+      catalog: { products: { price: string }[] };
     };
     expect(status.catalog.products[0]!.price).toBe('19.50');
-    expect(status.catalog.restartPending).toBe(true);
-
+    // The idle screen the customer sees sells at the new price at once, and after a restart.
+    await a.shows((s) => price(s, 1) === 1950, 'the new price at once');
     await a.daemon!.stop(10_000);
     await a.start();
     const after = (await requestControl(a.socket)) as typeof status;
-    expect(after.catalog).toMatchObject({ restartPending: false });
     expect(after.catalog.products[0]!.price).toBe('19.50');
-    // The idle screen the customer sees sells at the new price.
-    const res = await fetch(`${a.daemon!.kioskUrl!}/api/state`);
-    const shown = (await res.json()) as {
-      screen: { products: { slot: number; price: { minor: number } }[] };
-    };
-    expect(shown.screen.products.find((p) => p.slot === 1)?.price.minor).toBe(1950);
+    await a.shows((s) => price(s, 1) === 1950, 'the new price after the restart');
+    await a.sell(1);
+    await waitUntil(() => store.count() === 3, 'the sale at the new price', 20_000);
+    expect(store.events('e2e-a').map((e) => e.amountMinor)).toEqual([2500, 1950]);
     expect(store.counter('duplicates')).toBe(0);
+  }, 120_000);
+
+  it("the operator's new price (a customer paying keeps the old one), refill and maintenance change what the machine does at once, and hold after a restart", async () => {
+    const { store, collector: c } = collector('c-ops');
+    await waitUntil(() => c.connected, 'collector');
+    const m = new Machine('e2e-ops');
+    await m.start(true);
+
+    // A new price while a customer pays: that purchase keeps its price, the next pays the new one.
+    expect(await m.pressSells(2, 15_000)).toBe(true);
+    expect(await cli(['set-price', 'e2e-ops', '2', '9.90'])).toMatchObject({ code: 0 });
+    const sold = m.daemon!.waitFor((l) => l['outcome'] === 'sold', 15_000, 'sold');
+    const paid = await fetch(`${m.daemon!.kioskUrl!}/api/customer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'pay' }),
+    });
+    expect(paid.ok).toBe(true);
+    await sold;
+    await m.shows((s) => s.kind === 'idle' && price(s, 2) === 990, 'idle at the new price');
+    await m.sell(2);
+    await waitUntil(() => store.count() === 2, 'both sales at the collector', 20_000);
+    expect(store.events('e2e-ops').map((e) => e.amountMinor)).toEqual([1850, 990]);
+
+    const refill = await cli(['refill', 'e2e-ops', '1', '1']);
+    expect(refill).toMatchObject({ code: 0 });
+    expect(refill.out).toMatch(/"effective": "now"/);
+    await m.sell(1);
+    // The one item is gone: sold out on screen, its button sells nothing.
+    await m.shows((s) => s.kind === 'idle' && soldOut(s, 1), 'slot 1 sold out');
+    expect(await m.pressSells(1)).toBe(false);
+
+    const on = await cli(['maintenance', 'e2e-ops', 'on']);
+    expect(on).toMatchObject({ code: 0 });
+    await m.shows(maintenance, 'maintenance screen');
+    expect(await m.pressSells(2)).toBe(false);
+
+    // A restart keeps both: maintenance, and slot 1's count (the refill less the sale since).
+    await m.daemon!.stop(10_000);
+    await m.start(true);
+    await m.shows(maintenance, 'maintenance screen after the restart');
+    const status = (await requestControl(m.socket)) as {
+      catalog: { products: { slot: number; stock: number | null }[]; maintenance: boolean };
+    };
+    expect(status.catalog.maintenance).toBe(true);
+    expect(status.catalog.products.find((p) => p.slot === 1)?.stock).toBe(0);
+    expect(await m.pressSells(2)).toBe(false);
+
+    expect(await cli(['maintenance', 'e2e-ops', 'off'])).toMatchObject({ code: 0 });
+    await m.shows((s) => s.kind === 'idle' && soldOut(s, 1), 'idle, slot 1 still sold out');
+    expect(await m.pressSells(1)).toBe(false);
+    expect(await cli(['refill', 'e2e-ops', '1', '5'])).toMatchObject({ code: 0 });
+    await m.sell(1);
+    const later = (await requestControl(m.socket)) as typeof status;
+    expect(later.catalog.products.find((p) => p.slot === 1)?.stock).toBe(4);
   }, 120_000);
 
   it('a sale made while the broker is killed and restarted reaches the collector once', async () => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { connectAsync } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeMachine } from '../../bench/fleet/fake-machine.js';
-import { startBroker, type Broker } from '../../bench/fleet/mosquitto.js';
+import { startBroker, type Broker } from '../../bench/broker.js';
 import { FleetOperator } from '../../daemon/fleet/operator.js';
 import { access, PREFIX, startAgent, startCollector, tempDir, waitUntil } from './support.js';
 
@@ -35,7 +35,7 @@ let dir: string;
 let removeDir: () => void;
 const cleanups: (() => unknown)[] = [];
 beforeAll(async () => {
-  broker = await startBroker({ users: USERS, acl });
+  broker = await startBroker({ users: USERS, acl, persistence: true });
   ({ dir, remove: removeDir } = tempDir());
 });
 afterAll(async () => {

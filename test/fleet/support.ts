@@ -6,7 +6,7 @@ import { Collector, SalesStore } from '../../daemon/fleet/collector.js';
 import { MqttLink } from '../../daemon/fleet/link.js';
 import type { BrokerAccess } from '../../daemon/fleet/operator.js';
 import { systemClock } from '../../daemon/ports/clock.js';
-import type { Broker } from '../../bench/fleet/mosquitto.js';
+import type { Broker } from '../../bench/broker.js';
 import type { FakeMachine } from '../../bench/fleet/fake-machine.js';
 import { captureLog, type LogLine } from '../support/harness.js';
 

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeMachine } from '../../bench/fleet/fake-machine.js';
-import { startBroker, type Broker } from '../../bench/fleet/mosquitto.js';
+import { startBroker, type Broker } from '../../bench/broker.js';
 import type { FleetConfig } from '../../config/schema.js';
 import { startFleet } from '../../daemon/fleet/start.js';
 import { systemClock } from '../../daemon/ports/clock.js';
@@ -85,7 +85,11 @@ beforeAll(async () => {
   );
   broker = await startBroker({
     users: { 'tls-m': 'tls-secret' },
-    extra: [`cafile ${dir}/ca.pem`, `certfile ${dir}/server.pem`, `keyfile ${dir}/server.key`],
+    tls: {
+      caFile: `${dir}/ca.pem`,
+      certFile: `${dir}/server.pem`,
+      keyFile: `${dir}/server.key`,
+    },
   });
 });
 afterAll(async () => {
@@ -95,7 +99,7 @@ afterAll(async () => {
 
 function fleetConfig(caFile: string): FleetConfig {
   return {
-    url: `mqtts://127.0.0.1:${String(broker.port)}`,
+    url: broker.url,
     machineId: 'tls-m',
     prefix: 'seqr-vend',
     caFile,

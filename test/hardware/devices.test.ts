@@ -104,6 +104,32 @@ describe('GPIO dispenser drop sensor and stock', () => {
     await dispenser.close();
   });
 
+  it('a refill of a sold-out slot sells again; out-of-range counts and unknown slots are refused', async () => {
+    const { clock, gpio, dispenser } = await setup();
+    dispenser.refill(1, 0);
+    expect(await dispenser.dispense(1)).toEqual({ outcome: 'notDelivered', reason: 'soldOut' });
+    expect(gpio.level(17)).toBe(1);
+    dispenser.refill(1, 5);
+    const r = dispenser.dispense(1);
+    await clock.advanceAsync(400);
+    gpio.inject(4, 0);
+    gpio.inject(4, 1, clock.now() + 5);
+    await clock.advanceAsync(10);
+    expect(await r).toEqual({ outcome: 'delivered' });
+    expect(dispenser.stock(1)).toBe(4);
+    expect(() => {
+      dispenser.refill(1, 10_000);
+    }).toThrow(RangeError);
+    expect(() => {
+      dispenser.refill(1, 1.5);
+    }).toThrow(RangeError);
+    expect(() => {
+      dispenser.refill(2, 1);
+    }).toThrow(/slot 2 is not configured/);
+    expect(dispenser.stock(1)).toBe(4);
+    await dispenser.close();
+  });
+
   it('a failing relay write mid-pulse rejects E_DISPENSER_FAULT and the relay ends safe', async () => {
     const { clock, gpio, dispenser } = await setup();
     const r = dispenser.dispense(1).catch((e: unknown) => e);

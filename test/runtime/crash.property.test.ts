@@ -199,6 +199,9 @@ function boot(world: World, life: Incarnation): void {
       life.act(() => (track.carriedOut(`dispense:${slot}`), dispenser.dispense(slot, observer))),
     safeState: () => (life.dead ? Promise.resolve() : dispenser.safeState()),
     stock: (slot) => dispenser.stock(slot),
+    refill: (slot, count) => {
+      dispenser.refill(slot, count);
+    },
     close: () => (life.dead ? Promise.resolve() : dispenser.close()),
   };
   const store: Ledger = {
