@@ -331,7 +331,7 @@ class SoakRun {
     // sendInvoice answer was lost (SEQR keeps one open invoice per terminal).
     this.#simulator.control.clearFaults();
     await Promise.all(this.#machines.map((m) => this.#purchase(m, 'cancelButton', false)));
-    await this.#waitForReceipts(this.#options.receiptGraceMs ?? 60_000);
+    await this.#waitForBackground(this.#options.receiptGraceMs ?? 60_000);
 
     this.#stopping = true;
     const finalExitCodes = await Promise.all(this.#machines.map((m) => m.daemon.stop(30_000)));
@@ -642,9 +642,32 @@ class SoakRun {
       );
   }
 
-  async #waitForReceipts(graceMs: number): Promise<void> {
+  /**
+   * Receipts owed and refunds waiting for their retry are work the daemons finish on their own
+   * once SEQR answers again (the faults are off by now): given up to `graceMs`, as an operator
+   * would give them before counting.
+   */
+  async #waitForBackground(graceMs: number): Promise<void> {
     const until = Date.now() + graceMs;
-    while (this.#owedReceipts().length > 0 && Date.now() < until) await sleep(250);
+    while (Date.now() < until && (this.#owedReceipts().length > 0 || this.#openTransactions() > 0))
+      await sleep(250);
+  }
+
+  /** Purchases the machines' ledgers still hold open (a refund in retry among them). */
+  #openTransactions(): number {
+    let open = 0;
+    for (const m of this.#machines) {
+      const ledger = SqliteLedger.open({
+        path: ledgerPath(path.join(m.dir, 'state')),
+        readonly: true,
+      });
+      try {
+        open += ledger.openTransactionsSync().size;
+      } finally {
+        void ledger.close();
+      }
+    }
+    return open;
   }
 
   // -------------------------------------------------------------------------------------------

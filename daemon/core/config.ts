@@ -128,7 +128,7 @@ export const DEFAULT_TIMINGS = {
   refundDeadlineMs: 30_000,
   startingDeadlineMs: 30_000,
   maxCustomerAgeMs: 120_000,
-  refundRetryMinMs: 30_000,
+  refundRetryMinMs: 5_000,
   refundRetryMaxMs: 30 * 60_000,
   receiptRetryMinMs: 5_000,
   receiptRetryMaxMs: 30 * 60_000,

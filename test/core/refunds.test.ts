@@ -164,7 +164,7 @@ describe('refundAnswered', () => {
 
   it('retries back off: doubling from the minimum, capped', () => {
     expect([1, 2, 3, 4].map((n) => refundRetryDelayMs(testConfig, n))).toEqual([
-      30_000, 60_000, 120_000, 240_000,
+      5_000, 10_000, 20_000, 40_000,
     ]);
     expect(refundRetryDelayMs(testConfig, 50)).toBe(testConfig.refundRetryMaxMs);
   });

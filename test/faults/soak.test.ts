@@ -23,7 +23,7 @@ describe('fault soak', () => {
       repoRoot,
       paymentWindowMs: 6_000,
       stillPayingWindowMs: 2_000,
-      receiptGraceMs: 8_000,
+      receiptGraceMs: 20_000,
     });
     console.log(describeSoak(result).join('\n'));
 
