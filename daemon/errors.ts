@@ -75,6 +75,8 @@ export const ERROR_CATALOGUE = {
     "SEQR refused a sale's payment receipt (submitPaymentReceipt) for good with a resultCode that sending it again cannot change; it is never sent again. The sale stands.",
   E_RECOVERY_UNRESOLVED:
     'At start, an invoice left open by a restart has no final status from SEQR yet; the machine keeps cancelling and polling it and sells nothing meanwhile.',
+  E_RESERVATION_NOT_RESERVED:
+    'commitReservation was answered 96: the invoice is not RESERVED (already committed, cancelled or lapsed); the machine asks SEQR for its status before anything else.',
   E_RECONCILIATION_MISMATCH:
     "SEQR's end-of-day report totals (count, sum) differ from the ledger's own sales for the same period.",
   E_RECONCILIATION_REPORT:

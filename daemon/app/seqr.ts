@@ -141,6 +141,8 @@ export class SeqrHealth {
       cancelInvoice: timed(gateway.cancelInvoice.bind(gateway)),
       submitReceipt: timed(gateway.submitReceipt.bind(gateway)),
       refund: timed(gateway.refund.bind(gateway)),
+      updateInvoice: timed(gateway.updateInvoice.bind(gateway)),
+      commitReservation: timed(gateway.commitReservation.bind(gateway)),
     };
   }
 

@@ -4,7 +4,10 @@ import type { Money } from './money.js';
 export type InvoiceStatus =
   'ISSUED' | 'PAID' | 'PENDING_ISSUER_ACKNOWLEDGE' | 'CANCELED' | 'FAILED' | 'RESERVED' | 'EXPIRED';
 
-/** What the terminal asks the customer to pay: one product, quantity one. */
+/**
+ * What the terminal asks the customer to pay: one product, quantity one; or, with `reservation`,
+ * the most a payer may spend before choosing (pay first, then choose).
+ */
 export interface InvoiceRequest {
   /** The terminal's own id for this purchase (the transaction id); echoed back in SEQR's receipt. */
   readonly clientInvoiceId: string;
@@ -18,6 +21,35 @@ export interface InvoiceRequest {
   readonly cashierId: string;
   /** Text at the bottom of the receipt in the app. */
   readonly footer?: string;
+  /**
+   * SEQR POSTs this URL when the invoice is paid, or a reservation confirmed or cancelled
+   * (API.md §9.8); the terminal then asks for the status at once. Polling stays the safety net.
+   */
+  readonly notificationUrl?: string;
+  /**
+   * A reservation (API.md §6.1, §9.6): `price` is the most the payer reserves
+   * (RESERVATION_REQUIRED_PRELIMINARY_AMOUNT); nothing is debited until the terminal commits the
+   * final amount (at most `price`) within `commitTimeoutS` seconds of the payer's confirmation,
+   * after which the reservation lapses (EXPIRED).
+   */
+  readonly reservation?: { readonly commitTimeoutS: number };
+}
+
+/** One row of a reservation's final invoice: what was delivered. */
+export interface InvoiceRow {
+  readonly description: string;
+  readonly quantity: number;
+  readonly unitPrice: Money;
+  readonly taxRatePercent?: number;
+}
+
+/** The final content of a reservation invoice (updateInvoice before commitReservation). */
+export interface ReservationContent {
+  /** The invoice as issued (title, ids, URL, commit timeout); its `price` is not sent again. */
+  readonly invoice: InvoiceRequest;
+  readonly rows: readonly InvoiceRow[];
+  /** The sum of the rows: what will be committed. */
+  readonly total: Money;
 }
 
 /** An invoice SEQR accepted. */
@@ -37,7 +69,7 @@ export function invoiceQrPayload(reference: string): string {
   return `HTTP://SEQR.SE/R${reference}`.toUpperCase();
 }
 
-/** One answer of a status poll. */
+/** One answer of a status poll. RESERVED: a reservation the payer confirmed, waiting for the commit. */
 export interface PaymentStatus {
   readonly status: InvoiceStatus;
   /** SEQR's invoice version; pass it to the next poll to acknowledge this answer. */
@@ -88,7 +120,10 @@ export interface RefundRequest {
  * Every method has a hard deadline; none retries by itself (a retry is the caller's decision, and
  * never for `issueInvoice` blindly). Rejections are always `VendError`s, SEQR's wire codes already
  * mapped to what they mean for the caller:
- * - `E_SEQR_UNKNOWN_INVOICE` (getStatus, cancelInvoice): SEQR does not know the reference (54).
+ * - `E_SEQR_UNKNOWN_INVOICE` (getStatus, cancelInvoice, updateInvoice, commitReservation): SEQR
+ *   does not know the reference (54).
+ * - `E_RESERVATION_NOT_RESERVED` (commitReservation): the invoice is not RESERVED (96): committed
+ *   already, cancelled or lapsed; the status tells which.
  * - `E_REFUND_REFUSED` (refund): refused for good (11, 23, 64, 97, 99): sending it again cannot help.
  * - `E_REFUND_EXCEEDS_PAYMENT` (refund): the refunds would exceed the payment (98).
  * - `E_SEQR_AUTH`: the terminal's credentials were refused (resultCode 20, 21, 29, 33, 37).
@@ -115,4 +150,11 @@ export interface PaymentGateway {
   /** refundPayment. Resolves with the refund's own ersReference. Rejects E_REFUND_REFUSED (unknown
    *  payment, refunds not allowed, ...) or E_REFUND_EXCEEDS_PAYMENT (over the original amount). */
   refund(request: RefundRequest): Promise<{ readonly refundReference: string }>;
+  /** updateInvoice of a RESERVED reservation: its final rows and total (at most the reserved
+   *  amount) before the commit. Optional for SEQR (the commit carries the amount); a failure
+   *  leaves the invoice as issued. */
+  updateInvoice(reference: string, content: ReservationContent): Promise<void>;
+  /** commitReservation with the final amount (2.9+): resolves once SEQR debited `amount` (PAID).
+   *  Rejects E_RESERVATION_NOT_RESERVED (96) when the invoice is not RESERVED. */
+  commitReservation(reference: string, amount: Money): Promise<void>;
 }

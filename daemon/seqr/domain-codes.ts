@@ -12,6 +12,8 @@ export const OPERATION_OF: Readonly<Record<GatewayMethod, SeqrOperation>> = {
   cancelInvoice: 'cancelInvoice',
   submitReceipt: 'submitPaymentReceipt',
   refund: 'refundPayment',
+  updateInvoice: 'updateInvoice',
+  commitReservation: 'commitReservation',
 };
 
 /**
@@ -35,6 +37,9 @@ export const CANCEL_OUTCOMES: ReadonlyMap<number, CancelOutcome> = new Map([
 /** 54 INVALID_INVOICE_REFERENCE: the invoice is unknown to SEQR for this terminal. */
 export const UNKNOWN_INVOICE_RESULT = 54;
 
+/** 96 INVOICE_STATE_NOT_RESERVED: commitReservation of an invoice that is not RESERVED. */
+export const NOT_RESERVED_RESULT = 96;
+
 /**
  * What a SEQR resultCode means for the caller of `method`, when it means more than "SEQR said
  * no" (`E_SEQR_RESULT`): the one table from wire codes to domain outcomes. Also used to read
@@ -44,6 +49,10 @@ export function domainCode(method: GatewayMethod, resultCode: number): ErrorCode
   switch (method) {
     case 'getStatus':
     case 'cancelInvoice':
+    case 'updateInvoice':
+      return resultCode === UNKNOWN_INVOICE_RESULT ? 'E_SEQR_UNKNOWN_INVOICE' : undefined;
+    case 'commitReservation':
+      if (resultCode === NOT_RESERVED_RESULT) return 'E_RESERVATION_NOT_RESERVED';
       return resultCode === UNKNOWN_INVOICE_RESULT ? 'E_SEQR_UNKNOWN_INVOICE' : undefined;
     case 'refund':
       if (resultCode === REFUND_EXCEEDS_PAYMENT_RESULT) return 'E_REFUND_EXCEEDS_PAYMENT';

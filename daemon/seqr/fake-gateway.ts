@@ -10,6 +10,7 @@ import {
   type PaymentStatus,
   type ReceiptDocument,
   type RefundRequest,
+  type ReservationContent,
 } from '../ports/payment-gateway.js';
 import { SeqrCallError, SeqrResultError } from './call-errors.js';
 import {
@@ -41,6 +42,10 @@ interface FakeInvoice {
   ersReference?: string;
   paidAt?: string;
   refunded: number;
+  /** What a reservation's commit debited (minor units). */
+  charged?: number;
+  /** A reservation's final content, as the last updateInvoice sent it. */
+  content?: ReservationContent;
 }
 
 /** One call as the fake saw it: when it started and (once settled) ended. */
@@ -79,8 +84,10 @@ export interface FakePaymentGatewayOptions {
  * previous unpaid one), versions that move on every status change, commit by polling (the first
  * getStatus after the customer paid returns PAID and commits; unpolled for `reversalMs`, the
  * payment is reversed and the invoice reads CANCELED), cancel answers 0/95/50/51, refunds bounded
- * by the payment (98). The control surface plays the customer's app and injects faults (also
- * "done, but the answer lost"); errors
+ * by the payment (98); reservations (the payer's PIN makes them RESERVED; commitReservation of at
+ * most the reserved amount makes them PAID, 96 when not RESERVED; they lapse to EXPIRED after their
+ * commit timeout; cancelInvoice cancels them). The control surface plays the customer's app and
+ * injects faults (also "done, but the answer lost"); errors
  * are the real client's classes and codes, mapped to their domain meaning by the same table as
  * the SOAP gateway's (daemon/seqr/domain-codes.ts).
  */
@@ -123,10 +130,22 @@ export class FakePaymentGateway implements PaymentGateway {
     return inv ? this.#reported(inv) : undefined;
   }
 
-  /** True once a PAID answer committed the payment. */
+  /** True once a PAID answer (or a reservation's commit) committed the payment. */
   committed(reference: string): boolean {
     const inv = this.#invoices.get(reference);
     return inv?.state === 'PAID';
+  }
+
+  /** What the payer was debited, in minor units: the price, or a reservation's committed amount. */
+  charged(reference: string): number {
+    const inv = this.#invoices.get(reference);
+    if (inv?.state !== 'PAID') return 0;
+    return inv.charged ?? inv.request.price.minor;
+  }
+
+  /** A reservation's final content as updateInvoice last sent it. */
+  reservationContent(reference: string): ReservationContent | undefined {
+    return this.#invoices.get(reference)?.content;
   }
 
   /** Sum refunded for an invoice, in minor units. */
@@ -140,14 +159,27 @@ export class FakePaymentGateway implements PaymentGateway {
     inv.state = 'PAYING';
   }
 
-  /** The customer confirmed with the PIN: paid, committed by the next getStatus. */
+  /**
+   * The customer confirmed with the PIN: paid, committed by the next getStatus; a reservation is
+   * RESERVED until committed, cancelled, or its commit timeout passes (EXPIRED).
+   */
   pay(reference = this.#requireActive()): void {
     const inv = this.#require(reference, ['ISSUED', 'PAYING']);
     this.#serial++;
-    inv.state = 'PAID_UNCOMMITTED';
     inv.version++;
     inv.ersReference = `2026${String(this.#serial).padStart(21, '0')}`;
     inv.paidAt = new Date(this.#clock.now()).toISOString();
+    const reservation = inv.request.reservation;
+    if (reservation) {
+      inv.state = 'RESERVED';
+      this.#clock.setTimeout(() => {
+        if (inv.state !== 'RESERVED') return;
+        inv.state = 'EXPIRED';
+        inv.version++;
+      }, reservation.commitTimeoutS * 1000);
+      return;
+    }
+    inv.state = 'PAID_UNCOMMITTED';
     if (this.#reversalMs !== undefined)
       this.#clock.setTimeout(() => {
         if (inv.state !== 'PAID_UNCOMMITTED') return;
@@ -156,9 +188,9 @@ export class FakePaymentGateway implements PaymentGateway {
       }, this.#reversalMs);
   }
 
-  /** The customer cancelled in the app. */
+  /** The customer cancelled in the app (also a reservation they had confirmed). */
   cancelInApp(reference = this.#requireActive()): void {
-    const inv = this.#require(reference, ['ISSUED', 'PAYING']);
+    const inv = this.#require(reference, ['ISSUED', 'PAYING', 'RESERVED']);
     inv.state = 'CANCELED';
     inv.version++;
   }
@@ -265,6 +297,7 @@ export class FakePaymentGateway implements PaymentGateway {
       switch (inv.state) {
         case 'ISSUED':
         case 'PENDING_ISSUER_ACKNOWLEDGE':
+        case 'RESERVED':
           inv.state = 'CANCELED';
           inv.version++;
           return 'cancelled';
@@ -272,7 +305,6 @@ export class FakePaymentGateway implements PaymentGateway {
           return 'inProgress';
         case 'PAID':
         case 'PAID_UNCOMMITTED':
-        case 'RESERVED':
           return 'paid';
         case 'CANCELED':
         case 'FAILED':
@@ -289,10 +321,36 @@ export class FakePaymentGateway implements PaymentGateway {
     });
   }
 
+  updateInvoice(reference: string, content: ReservationContent): Promise<void> {
+    return this.#call('updateInvoice', reference, () => {
+      const inv = this.#known(reference, 'updateInvoice', 54);
+      if (inv.state !== 'RESERVED' && inv.state !== 'ISSUED')
+        throw new SeqrResultError('updateInvoice', 49);
+      if (inv.request.reservation && content.total.minor > inv.request.price.minor)
+        throw new SeqrResultError('updateInvoice', 11);
+      inv.content = content;
+    });
+  }
+
+  commitReservation(reference: string, amount: Money): Promise<void> {
+    return this.#call('commitReservation', reference, () => {
+      const inv = this.#known(reference, 'commitReservation', 54);
+      if (inv.state !== 'RESERVED') throw new SeqrResultError('commitReservation', 96);
+      if (amount.currency !== inv.request.price.currency)
+        throw new SeqrResultError('commitReservation', 49);
+      // As the simulator: never above the reservation, never nothing (a cancel ends that).
+      if (amount.minor > inv.request.price.minor || amount.minor <= 0)
+        throw new SeqrResultError('commitReservation', 11);
+      inv.state = 'PAID';
+      inv.charged = amount.minor;
+      inv.version++;
+    });
+  }
+
   refund(request: RefundRequest): Promise<{ readonly refundReference: string }> {
     return this.#call('refund', request.ersReference, () => {
       const inv = this.#byErs(request.ersReference, 'refund');
-      const price: Money = inv.request.price;
+      const price: Money = { ...inv.request.price, minor: inv.charged ?? inv.request.price.minor };
       if (inv.refunded + request.amount.minor > price.minor)
         throw new SeqrResultError('refundPayment', 98);
       inv.refunded += request.amount.minor;

@@ -8,9 +8,12 @@ import {
   type PaymentStatus,
   type ReceiptDocument,
   type RefundRequest,
+  type ReservationContent,
 } from '../ports/payment-gateway.js';
+import type { Money } from '../ports/money.js';
 import { SeqrResultError } from './call-errors.js';
 import type { SeqrCallOptions, SeqrClient } from './client.js';
+import type { SeqrInvoice, SeqrInvoiceRow } from './wire.js';
 import { CANCEL_OUTCOMES, toDomainError, type GatewayMethod } from './domain-codes.js';
 
 /** Hard deadlines per gateway method in ms; a missing entry uses the client's default. */
@@ -31,7 +34,9 @@ const domain =
 
 /**
  * {@link PaymentGateway} over the SEQR SOAP client: the only SEQR the vending core knows.
- * Invoices are immediate debit without acknowledgment (no loyalty step), one row of quantity one.
+ * Invoices are immediate debit without acknowledgment (no loyalty step), one row of quantity one;
+ * a reservation is RESERVATION_REQUIRED_PRELIMINARY_AMOUNT with its commit timeout, and its final
+ * rows go out with updateInvoice before commitReservation carries the final amount.
  * Errors are the client's (see {@link SeqrClient}), the resultCodes with a domain meaning mapped
  * to it (none for sendInvoice and submitPaymentReceipt); nothing here retries.
  */
@@ -48,31 +53,69 @@ export class SeqrPaymentGateway implements PaymentGateway {
 
   async issueInvoice(request: InvoiceRequest): Promise<IssuedInvoice> {
     const { invoiceReference } = await this.#client.sendInvoice(
-      {
-        paymentMode: 'IMMEDIATE_DEBIT',
-        acknowledgmentMode: 'NO_ACKNOWLEDGMENT',
-        issueDate: new Date(this.#clock.now()).toISOString(),
-        title: request.title,
-        clientInvoiceId: request.clientInvoiceId,
-        rows: [
-          {
-            itemDescription: request.itemDescription,
-            itemQuantity: 1,
-            ...(request.taxRatePercent === undefined
-              ? {}
-              : { itemTaxRate: request.taxRatePercent }),
-            itemTotalAmount: request.price,
-            itemUnitPrice: request.price,
-          },
-        ],
-        totalAmount: request.price,
-        cashierId: request.cashierId,
-        ...(request.footer === undefined ? {} : { footer: request.footer }),
-      },
+      this.#invoice(request, [
+        {
+          itemDescription: request.itemDescription,
+          itemQuantity: 1,
+          ...(request.taxRatePercent === undefined ? {} : { itemTaxRate: request.taxRatePercent }),
+          itemTotalAmount: request.price,
+          itemUnitPrice: request.price,
+        },
+      ]),
       [],
       this.#options('issueInvoice'),
     );
     return { reference: invoiceReference, qrPayload: invoiceQrPayload(invoiceReference) };
+  }
+
+  async updateInvoice(reference: string, content: ReservationContent): Promise<void> {
+    const rows: SeqrInvoiceRow[] = content.rows.map((row) => ({
+      itemDescription: row.description,
+      itemQuantity: row.quantity,
+      ...(row.taxRatePercent === undefined ? {} : { itemTaxRate: row.taxRatePercent }),
+      itemUnitPrice: row.unitPrice,
+      itemTotalAmount: {
+        minor: row.unitPrice.minor * row.quantity,
+        currency: row.unitPrice.currency,
+      },
+    }));
+    await this.#client
+      .updateInvoice(
+        reference,
+        { ...this.#invoice(content.invoice, rows), totalAmount: content.total },
+        [],
+        this.#options('updateInvoice'),
+      )
+      .catch(domain('updateInvoice'));
+  }
+
+  async commitReservation(reference: string, amount: Money): Promise<void> {
+    await this.#client
+      .commitReservation(reference, amount, this.#options('commitReservation'))
+      .catch(domain('commitReservation'));
+  }
+
+  /** The invoice of a request, with `rows`; its total is the request's price. */
+  #invoice(request: InvoiceRequest, rows: readonly SeqrInvoiceRow[]): SeqrInvoice {
+    return {
+      paymentMode: request.reservation
+        ? 'RESERVATION_REQUIRED_PRELIMINARY_AMOUNT'
+        : 'IMMEDIATE_DEBIT',
+      acknowledgmentMode: 'NO_ACKNOWLEDGMENT',
+      issueDate: new Date(this.#clock.now()).toISOString(),
+      title: request.title,
+      clientInvoiceId: request.clientInvoiceId,
+      rows,
+      totalAmount: request.price,
+      cashierId: request.cashierId,
+      ...(request.footer === undefined ? {} : { footer: request.footer }),
+      ...(request.notificationUrl === undefined
+        ? {}
+        : { notificationUrl: request.notificationUrl }),
+      ...(request.reservation === undefined
+        ? {}
+        : { commitReservationTimeout: request.reservation.commitTimeoutS }),
+    };
   }
 
   async getStatus(reference: string, lastVersion: number): Promise<PaymentStatus> {

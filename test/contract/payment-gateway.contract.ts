@@ -226,6 +226,79 @@ export function describePaymentGatewayContract(
       expect(failureOf(err).resultCode).toBeUndefined();
     });
 
+    const upTo: InvoiceRequest = {
+      ...cola,
+      clientInvoiceId: 'tx-reservation',
+      itemDescription: 'Pay first, then choose',
+      price: { minor: 10000, currency: 'SEK' },
+      reservation: { commitTimeoutS: 600 },
+    };
+
+    async function reserved(): Promise<string> {
+      const { reference } = await gw.issueInvoice(upTo);
+      expect((await gw.getStatus(reference, 0)).status).toBe('ISSUED');
+      rig.pay(reference);
+      expect((await gw.getStatus(reference, 0)).status).toBe('RESERVED');
+      return reference;
+    }
+
+    it('reservation: RESERVED once the payer confirms; the final rows, then a commit of exactly their total: PAID', async () => {
+      const reference = await reserved();
+      const unitPrice = { minor: 2500, currency: 'SEK' };
+      await gw.updateInvoice(reference, {
+        invoice: upTo,
+        rows: [{ description: 'Cola 33 cl', quantity: 2, unitPrice, taxRatePercent: 12 }],
+        total: { minor: 5000, currency: 'SEK' },
+      });
+      await gw.commitReservation(reference, { minor: 5000, currency: 'SEK' });
+      const status = await gw.getStatus(reference, 0);
+      expect(status.status).toBe('PAID');
+      expect(status.ersReference).toMatch(/^\d+$/);
+      // Committed once: a second commit is 96, and the payment refunds at most what was committed.
+      const again = await rejection(
+        gw.commitReservation(reference, { minor: 5000, currency: 'SEK' }),
+      );
+      expect(again).toMatchObject({ code: 'E_RESERVATION_NOT_RESERVED', retryable: false });
+      expect(failureOf(again)).toMatchObject({ resultCode: 96, operation: 'commitReservation' });
+      const over = await rejection(gw.refund(refund(status.ersReference!, 5001)));
+      expect(over).toMatchObject({ code: 'E_REFUND_EXCEEDS_PAYMENT' });
+    });
+
+    it('reservation: a commit above the reserved amount is refused (11) and leaves it RESERVED', async () => {
+      const reference = await reserved();
+      const err = await rejection(
+        gw.commitReservation(reference, { minor: 10001, currency: 'SEK' }),
+      );
+      expect(err).toMatchObject({ code: 'E_SEQR_RESULT' });
+      expect(failureOf(err)).toMatchObject({ resultCode: 11, operation: 'commitReservation' });
+      expect((await gw.getStatus(reference, 0)).status).toBe('RESERVED');
+    });
+
+    it('reservation: not RESERVED (unconfirmed, or cancelled) cannot be committed (96)', async () => {
+      const { reference } = await gw.issueInvoice(upTo);
+      const early = await rejection(
+        gw.commitReservation(reference, { minor: 100, currency: 'SEK' }),
+      );
+      expect(early).toMatchObject({ code: 'E_RESERVATION_NOT_RESERVED' });
+      rig.pay(reference);
+      expect(await gw.cancelInvoice(reference)).toBe('cancelled');
+      expect((await gw.getStatus(reference, 0)).status).toBe('CANCELED');
+      const late = await rejection(
+        gw.commitReservation(reference, { minor: 100, currency: 'SEK' }),
+      );
+      expect(late).toMatchObject({ code: 'E_RESERVATION_NOT_RESERVED' });
+    });
+
+    it('updateInvoice / commitReservation of an invoice SEQR does not know: E_SEQR_UNKNOWN_INVOICE (54)', async () => {
+      const content = { invoice: upTo, rows: [], total: { minor: 0, currency: 'SEK' } };
+      expect(await rejection(gw.updateInvoice('999999999', content))).toMatchObject({
+        code: 'E_SEQR_UNKNOWN_INVOICE',
+      });
+      expect(
+        await rejection(gw.commitReservation('999999999', { minor: 100, currency: 'SEK' })),
+      ).toMatchObject({ code: 'E_SEQR_UNKNOWN_INVOICE' });
+    });
+
     it('submitReceipt: accepted for a paid invoice', async () => {
       const { ersReference } = await paid();
       await gw.submitReceipt(ersReference, {

@@ -193,6 +193,8 @@ function boot(world: World, life: Incarnation): void {
       life.act(
         () => (track.carriedOut(`refund:${r.ersReference}:${r.amount.minor}`), fake.refund(r)),
       ),
+    updateInvoice: (ref, c) => life.act(() => fake.updateInvoice(ref, c)),
+    commitReservation: (ref, a) => life.act(() => fake.commitReservation(ref, a)),
   };
   const ports: Dispenser = {
     dispense: (slot, observer) =>

@@ -25,6 +25,8 @@ export function trackCalls(inner: PaymentGateway): {
       cancelInvoice: (ref) => track(inner.cancelInvoice(ref)),
       submitReceipt: (ers, d) => track(inner.submitReceipt(ers, d)),
       refund: (r) => track(inner.refund(r)),
+      updateInvoice: (ref, c) => track(inner.updateInvoice(ref, c)),
+      commitReservation: (ref, a) => track(inner.commitReservation(ref, a)),
     },
   };
 }
