@@ -77,6 +77,8 @@ export const ERROR_CATALOGUE = {
     'At start, an invoice left open by a restart has no final status from SEQR yet; the machine keeps cancelling and polling it and sells nothing meanwhile.',
   E_RESERVATION_NOT_RESERVED:
     'commitReservation was answered 96: the invoice is not RESERVED (already committed, cancelled or lapsed); the machine asks SEQR for its status before anything else.',
+  E_RESERVATION_UNCOMMITTED:
+    'Products were delivered under a reservation (pay first, then choose) that could not be committed before it lapsed, or SEQR refused the commit or the payer cancelled it: the delivered total is unpaid; flagged for the operator.',
   E_RECONCILIATION_MISMATCH:
     "SEQR's end-of-day report totals (count, sum) differ from the ledger's own sales for the same period.",
   E_RECONCILIATION_REPORT:

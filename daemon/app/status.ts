@@ -102,6 +102,15 @@ export function statusReader(sources: StatusSources): () => Promise<StatusSnapsh
 
 /** The open transaction of a state, for `status`. */
 export function transactionOf(state: State): StatusSnapshot['transaction'] {
+  if (state.kind === 'session') {
+    const { session } = state;
+    return {
+      txId: session.txId,
+      slot: 0,
+      product: 'Pay first, then choose',
+      ...('invoice' in session ? { invoiceReference: session.invoice.reference } : {}),
+    };
+  }
   if (!('purchase' in state)) return undefined;
   const { purchase } = state;
   return {
@@ -144,5 +153,7 @@ export function statusLine(state: State): string {
       return `out of service: ${OUT_OF_SERVICE[state.reason] ?? state.reason}`;
     case 'maintenance':
       return 'out of service: maintenance';
+    case 'session':
+      return `pay first, then choose: ${state.session.kind}${'invoice' in state.session ? ` ${state.session.invoice.reference}` : ''}`;
   }
 }

@@ -10,7 +10,7 @@ import {
   type RefundAnswer,
   type RefundAttempt,
 } from './refunds.js';
-import type { Background, Effect, Event, Job, ReceiptJob, RefundJob } from './types.js';
+import type { Background, Effect, Job, ReceiptJob, RefundJob, VendEvent } from './types.js';
 
 /*
  * The background jobs (see `Job` in types.ts): refunds and receipts the core owes beside the
@@ -188,7 +188,11 @@ const close = (txId: string, outcome: ClosedOutcome): Effect =>
   record({ type: 'tx.closed', txId, outcome });
 
 /** The background's part of an event; undefined when the event is not about a job. */
-export function background(c: CoreConfig, bg: Background, e: Event): BackgroundStep | undefined {
+export function background(
+  c: CoreConfig,
+  bg: Background,
+  e: VendEvent,
+): BackgroundStep | undefined {
   switch (e.type) {
     case 'timer.expired':
       if (e.name !== 'settle' || bg.settleAt === undefined || e.token !== settleToken(bg.settleAt))

@@ -24,6 +24,46 @@ export interface MerchantInfo {
   readonly invoiceFooter?: string;
 }
 
+/** The durations of reservations (see {@link UpsCoreConfig}). */
+export interface UpsTimings {
+  /** How long the payer has to confirm the reservation in the app before it is cancelled. */
+  readonly confirmWindowMs: number;
+  /** A session without a press for this long ends (and is settled). */
+  readonly idleTimeoutMs: number;
+  /** A session ends this long after the reservation at the latest: well before it lapses. */
+  readonly sessionMaxMs: number;
+  /**
+   * SEQR's commitReservationTimeout (sent in whole seconds): a reservation not committed this long
+   * after the payer confirmed it lapses, and what was delivered goes unpaid.
+   */
+  readonly commitTimeoutMs: number;
+  /** First delay before a failed commit (or its status check) is tried again; doubles to the max. */
+  readonly commitRetryMinMs: number;
+  readonly commitRetryMaxMs: number;
+}
+
+/** Pay first, then choose (SEQR's unattended payment, UPS): how the machine runs reservations. */
+export interface UpsCoreConfig extends UpsTimings {
+  /** The static code the idle screen shows: `HTTP://SEQR.SE/000/ups?w=<merchantId>&t=<machineId>`. */
+  readonly code: string;
+  /** The most the machine reserves, whatever the payer offers; also its currency. */
+  readonly maxCredit: Money;
+}
+
+/**
+ * Reservation timings by default: a minute to confirm, 30 s between presses, 3 minutes per
+ * session, 10 minutes to commit (SEQR's in-store reservations last minutes), commit retries
+ * from 1 s up to 5 s (a SEQR that answers again is used within seconds).
+ */
+export const DEFAULT_UPS_TIMINGS: UpsTimings = {
+  confirmWindowMs: 60_000,
+  idleTimeoutMs: 30_000,
+  sessionMaxMs: 180_000,
+  commitTimeoutMs: 600_000,
+  commitRetryMinMs: 1_000,
+  commitRetryMaxMs: 5_000,
+};
+
 /**
  * Everything the vending core decides with. The composition root fills it from the configuration;
  * the core never reads anything else. Durations are milliseconds.
@@ -108,6 +148,14 @@ export interface CoreConfig {
   /** First retry delay when SEQR cannot be reached; doubles per failure up to the max. */
   readonly outOfServiceBackoffMinMs: number;
   readonly outOfServiceBackoffMaxMs: number;
+  /**
+   * The notificationUrl every invoice carries (a SEQR callback gateway is configured): SEQR POSTs
+   * it when the invoice is paid or a reservation confirmed or cancelled, and the machine asks for
+   * the status at once. Absent: polling alone.
+   */
+  readonly notificationUrl?: string;
+  /** Set in UPS mode: the machine serves createPurchase (pay first, then choose). */
+  readonly ups?: UpsCoreConfig;
 }
 
 /** The durations SEQR's POS guidance and the design suggest, and the default policies. */

@@ -22,22 +22,28 @@ export function onSale(product: ProductConfig | undefined, soldOut: readonly num
   return product !== undefined && product.enabled !== false && !soldOut.includes(product.slot);
 }
 
+/** The products; in UPS mode beside the static "pay first, then choose" code. */
 export function idleScreen(
   config: CoreConfig,
   products: readonly ProductConfig[],
   soldOut: readonly number[],
 ): Screen {
-  return {
-    kind: 'idle',
-    machineName: config.machineName,
-    products: products.map((p) => productView(p, soldOut)),
-  };
+  const views = products.map((p) => productView(p, soldOut));
+  if (config.ups)
+    return {
+      kind: 'upsIdle',
+      machineName: config.machineName,
+      products: views,
+      qrPayload: config.ups.code,
+    };
+  return { kind: 'idle', machineName: config.machineName, products: views };
 }
 
 /** The sendInvoice request for a purchase: one row, quantity one, the transaction id as ours. */
 export function invoiceRequest(config: CoreConfig, purchase: Purchase): InvoiceRequest {
   const { product } = purchase;
   return {
+    ...(config.notificationUrl === undefined ? {} : { notificationUrl: config.notificationUrl }),
     clientInvoiceId: purchase.txId,
     title: config.merchant.name,
     itemDescription: product.name,

@@ -1,5 +1,5 @@
 import type { Failure } from '../errors.js';
-import type { LedgerEntry, TimedEntry } from '../ports/ledger.js';
+import type { LedgerEntry, SettledRow, TimedEntry } from '../ports/ledger.js';
 import type { Money } from '../ports/money.js';
 import type { InvoiceStatus } from '../ports/payment-gateway.js';
 
@@ -30,6 +30,38 @@ export interface RefundFacts {
   readonly lastRefundAt?: number;
 }
 
+/** One press of a reservation: its product and how its dispense ended (`started`: no outcome yet). */
+export interface VendFacts {
+  readonly seq: number;
+  readonly slot: number;
+  readonly productName: string;
+  readonly price: Money;
+  readonly outcome: 'started' | 'delivered' | 'notDelivered' | 'uncertain';
+}
+
+/** What a reservation's entries say (the transaction view of one has these). */
+export interface ReservationFacts {
+  /** The payer's offer (createPurchase's amount). */
+  readonly offered: Money;
+  /** What the payer reserved, once SEQR reported RESERVED, and when that was recorded. */
+  readonly reserved?: Money;
+  readonly reservedAt?: number;
+  readonly vends: readonly VendFacts[];
+  /** The final total and rows, recorded before any call that ends the reservation. */
+  readonly settling?: { readonly total: Money; readonly rows: readonly SettledRow[] };
+  readonly committed: boolean;
+}
+
+/** The product name of a reservation's view until it is settled. */
+export const RESERVATION_NAME = 'Pay first, then choose';
+
+/** A reservation's rows in words: `Cola, 2 x Water`. */
+export function rowsText(rows: readonly SettledRow[]): string {
+  return rows
+    .map((r) => (r.quantity === 1 ? r.productName : `${r.quantity} x ${r.productName}`))
+    .join(', ');
+}
+
 /**
  * The current state of one transaction, folded from its entries in order (the ledger keeps it in
  * step with every `record`; start-up recovery folds the open ones). Times are epoch ms as
@@ -39,7 +71,9 @@ export interface TransactionView extends RefundFacts {
   readonly txId: string;
   readonly openedAt: number;
   readonly updatedAt: number;
+  /** The product's slot; 0 for a reservation (its vends name theirs). */
   readonly slot: number;
+  /** The product; for a reservation {@link RESERVATION_NAME}, then its rows in words once settled. */
   readonly productName: string;
   /** The out-of-service probe's invoice: no purchase, nothing for sale. */
   readonly probe?: true;
@@ -65,6 +99,12 @@ export interface TransactionView extends RefundFacts {
   /** The latest `tx.closed` outcome; undefined while the transaction is open. */
   readonly closed?: ClosedOutcome;
   readonly closedAt?: number;
+  /**
+   * Set for a reservation (pay first, then choose). Its `price` is the amount asked, then the
+   * amount reserved, then the settled total (what is charged); `paidAt` is when the commit was
+   * recorded.
+   */
+  readonly reservation?: ReservationFacts;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -138,6 +178,22 @@ export function applyEntry(
   entry: LedgerEntry,
   at: number,
 ): TransactionView | string {
+  if (entry.type === 'reservation.requested') {
+    if (view) return `transaction ${entry.txId} was already requested`;
+    return {
+      ...freshRefundFacts(entry.amount, undefined),
+      txId: entry.txId,
+      openedAt: at,
+      updatedAt: at,
+      slot: 0,
+      productName: RESERVATION_NAME,
+      cancelRequested: false,
+      dispense: 'none',
+      receipt: 'none',
+      receiptSubmitted: false,
+      reservation: { offered: entry.offered, vends: [], committed: false },
+    };
+  }
   if (entry.type === 'invoice.requested') {
     if (view) return `transaction ${entry.txId} was already requested`;
     return {
@@ -156,17 +212,28 @@ export function applyEntry(
   }
   if (!view) return `unknown transaction ${entry.txId} (no invoice.requested)`;
   const next: Mutable<TransactionView> = { ...view, updatedAt: at };
+  const r = view.reservation;
   switch (entry.type) {
-    case 'invoice.issued':
-      next.invoiceReference = entry.invoiceReference;
-      break;
+    case 'reservation.issued':
+    case 'reservation.reserved':
+    case 'vend.started':
+    case 'vend.finished':
+    case 'reservation.settling':
+    case 'reservation.committed':
+      if (!r) return `transaction ${entry.txId} is not a reservation (${entry.type})`;
+      return applyReservationEntry(next, r, entry, at);
     case 'status.seen':
       next.status = entry.status;
       next.statusVersion = entry.version;
-      if (entry.status === 'PAID' && next.paidAt === undefined) {
-        next.paidAt = at;
-        if (entry.ersReference !== undefined) next.ersReference = entry.ersReference;
+      if (entry.status === 'PAID') {
+        // A reservation is paid when its commit is recorded; the status after it names the payment.
+        if (next.paidAt === undefined && !r?.committed) next.paidAt = at;
+        if (entry.ersReference !== undefined && next.ersReference === undefined)
+          next.ersReference = entry.ersReference;
       }
+      return next;
+    case 'invoice.issued':
+      next.invoiceReference = entry.invoiceReference;
       break;
     case 'cancel.requested':
       next.cancelRequested = true;
@@ -207,6 +274,74 @@ export function applyEntry(
       break;
   }
   return next;
+}
+
+type ReservationEntry = Extract<
+  LedgerEntry,
+  {
+    type:
+      | 'reservation.issued'
+      | 'reservation.reserved'
+      | 'vend.started'
+      | 'vend.finished'
+      | 'reservation.settling'
+      | 'reservation.committed';
+  }
+>;
+
+/** The reservation part of {@link applyEntry}. */
+function applyReservationEntry(
+  next: Mutable<TransactionView>,
+  r: ReservationFacts,
+  entry: ReservationEntry,
+  at: number,
+): TransactionView | string {
+  switch (entry.type) {
+    case 'reservation.issued':
+      next.invoiceReference = entry.invoiceReference;
+      return next;
+    case 'reservation.reserved':
+      next.price = entry.amount;
+      next.reservation = { ...r, reserved: entry.amount, reservedAt: at };
+      return next;
+    case 'vend.started':
+      if (r.vends.some((v) => v.seq === entry.seq))
+        return `vend ${entry.seq} of ${entry.txId} was already started`;
+      next.reservation = {
+        ...r,
+        vends: [
+          ...r.vends,
+          {
+            seq: entry.seq,
+            slot: entry.slot,
+            productName: entry.productName,
+            price: entry.price,
+            outcome: 'started',
+          },
+        ],
+      };
+      return next;
+    case 'vend.finished':
+      if (!r.vends.some((v) => v.seq === entry.seq && v.outcome === 'started'))
+        return `vend ${entry.seq} of ${entry.txId} is not running`;
+      next.reservation = {
+        ...r,
+        vends: r.vends.map((v) => (v.seq === entry.seq ? { ...v, outcome: entry.outcome } : v)),
+      };
+      return next;
+    case 'reservation.settling':
+      if (r.settling) return `reservation ${entry.txId} was already settled`;
+      next.price = entry.total;
+      if (entry.rows.length > 0) next.productName = rowsText(entry.rows);
+      next.reservation = { ...r, settling: { total: entry.total, rows: entry.rows } };
+      return next;
+    case 'reservation.committed':
+      if (!r.settling) return `reservation ${entry.txId} was committed before it was settled`;
+      next.paidAt ??= at;
+      if (entry.ersReference !== undefined) next.ersReference ??= entry.ersReference;
+      next.reservation = { ...r, committed: true };
+      return next;
+  }
 }
 
 /** Folds stored entries into a view (undefined when the entries are not a valid transaction). */

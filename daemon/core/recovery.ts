@@ -4,6 +4,7 @@ import { customerMayStillBeThere, type CoreConfig, type ProductConfig } from './
 import { receiptJob, refundJob } from './background.js';
 import { isoFromEpochMs, receipt, receiptDocument } from './documents.js';
 import { refundFactsOf, viewOf, type ClosedOutcome, type TransactionView } from './projection.js';
+import { recoverReservation } from './reservation.js';
 import type {
   Effect,
   Job,
@@ -174,7 +175,9 @@ const FINAL = new Set(['CANCELED', 'FAILED', 'EXPIRED']);
  * - final status recorded -> closed cancelled / failed;
  * - requested but never issued -> nobody could pay it: closed failed (if SEQR did create it, the
  *   next sendInvoice cancels it: one active invoice per terminal).
- * Items run paid dispenses first (a customer may be waiting), then the invoices to resolve.
+ * - a reservation (pay first, then choose): daemon/core/reservation.ts `recoverReservation`.
+ * Items run paid dispenses first (a customer may be waiting), then reservations (before they
+ * lapse), then the invoices to resolve.
  */
 export function planRecovery(
   config: CoreConfig,
@@ -185,6 +188,7 @@ export function planRecovery(
   const effects: Effect[] = [];
   const jobs: Job[] = [];
   const dispenses: RecoveryItem[] = [];
+  const reservations: RecoveryItem[] = [];
   const resolves: RecoveryItem[] = [];
   const refund = (view: TransactionView): void => {
     jobs.push(refundJob(view.txId, view.productName, refundFactsOf(view), at, 'recovery'));
@@ -214,6 +218,13 @@ export function planRecovery(
         msg: 'open transaction with invalid steps: left open for the operator',
         fields: { txId, code: 'E_LEDGER_CORRUPT' },
       });
+      continue;
+    }
+    if (view.reservation && view.refund !== 'confirmed') {
+      const plan = recoverReservation(config, view);
+      effects.push(...plan.effects);
+      if (plan.item) reservations.push({ kind: 'reservation', reservation: plan.item });
+      if (plan.refund) refund(view);
       continue;
     }
     const reference = view.invoiceReference;
@@ -295,7 +306,7 @@ export function planRecovery(
       effects.push(closeTx(txId, view.status === 'CANCELED' ? 'cancelled' : 'failed'));
     }
   }
-  return { effects, jobs, items: [...dispenses, ...resolves] };
+  return { effects, jobs, items: [...dispenses, ...reservations, ...resolves] };
 }
 
 /** The purchase as recorded (name and price as sold, even if the configuration changed since). */

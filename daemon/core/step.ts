@@ -25,6 +25,12 @@ import {
 } from './documents.js';
 import { freshRefundFacts } from './projection.js';
 import { interruptedDispense, planRecovery, type InterruptedWhy } from './recovery.js';
+import {
+  reservationEvent,
+  sessionStep,
+  startRecoveredReservation,
+  type PhaseKit,
+} from './reservation.js';
 import type {
   CancelNote,
   CancelReason,
@@ -36,9 +42,11 @@ import type {
   ProbeOf,
   Purchase,
   RecoveryItem,
+  ReservationEvent,
   State,
   TimerName,
   Transition,
+  VendEvent,
 } from './types.js';
 
 /*
@@ -123,10 +131,31 @@ function begin(c: CoreConfig, at: number): Transition {
   };
 }
 
+/** What the purchase phases lend a reservation (daemon/core/reservation.ts). */
+const KIT: PhaseKit = {
+  toNext,
+  notice: enterNotice,
+  outOfService: enterOutOfService,
+  notified: notifiedPurchase,
+};
+
+const RESERVATION_EVENTS: ReadonlySet<string> = new Set<ReservationEvent['type']>([
+  'ups.requested',
+  'payment.notified',
+  'payment.updated',
+  'payment.committed',
+]);
+
+function isReservationEvent(e: Event): e is ReservationEvent {
+  return RESERVATION_EVENTS.has(e.type);
+}
+
 /** See the table above. */
 export function step(c: CoreConfig, s: State, e: Event): Transition {
+  if (isReservationEvent(e)) return reservationEvent(c, s, e, KIT);
   const bg = background(c, s.background, e);
   if (bg) return withBackground(c, s, bg, e.at);
+  if (s.kind === 'session') return sessionStep(c, s, e, KIT) ?? anyState(c, s, e) ?? same(s);
   const global = anyState(c, s, e);
   if (global) return global;
   switch (s.kind) {
@@ -225,7 +254,7 @@ function isTimer(e: Event, name: TimerName, tok: string): boolean {
 
 // --- any state ---------------------------------------------------------------------------------
 
-function anyState(c: CoreConfig, s: State, e: Event): Transition | undefined {
+function anyState(c: CoreConfig, s: State, e: VendEvent): Transition | undefined {
   switch (e.type) {
     case 'stock.updated': {
       const next: State = { ...s, soldOut: [...e.soldOut] };
@@ -343,13 +372,14 @@ function awaitsRecord(s: State, entry: LedgerEntry): boolean {
     case 'outOfService':
     case 'refunding':
     case 'starting':
+    case 'session':
       return false;
   }
 }
 
 // --- starting ----------------------------------------------------------------------------------
 
-function starting(c: CoreConfig, s: In<'starting'>, e: Event): Transition {
+function starting(c: CoreConfig, s: In<'starting'>, e: VendEvent): Transition {
   if (e.type === 'recovery.loaded' && !s.recovery.loaded) {
     const planned = absorbRecovery(c, s, e);
     return toNext(c, planned.state, e.at, planned.effects);
@@ -362,7 +392,7 @@ function starting(c: CoreConfig, s: In<'starting'>, e: Event): Transition {
 function absorbRecovery(
   c: CoreConfig,
   s: State,
-  e: Extract<Event, { type: 'recovery.loaded' }>,
+  e: Extract<VendEvent, { type: 'recovery.loaded' }>,
 ): Transition {
   const plan = planRecovery(c, e.transactions, e.at, e.receiptsOwed);
   const jobs = addJobs(s.background, plan.jobs, e.at);
@@ -397,6 +427,7 @@ function toNext(c: CoreConfig, s: State, at: number, effects: readonly Effect[] 
 }
 
 function startRecoveryItem(c: CoreConfig, s: State, item: RecoveryItem, at: number): Transition {
+  if (item.kind === 'reservation') return startRecoveredReservation(c, s, item.reservation, at);
   const { purchase, invoice } = item;
   if (item.kind === 'resolve') {
     const polling: Polling = {
@@ -438,8 +469,10 @@ function startRecoveryItem(c: CoreConfig, s: State, item: RecoveryItem, at: numb
 
 // --- idle --------------------------------------------------------------------------------------
 
-function idle(c: CoreConfig, s: State, e: Event): Transition {
+function idle(c: CoreConfig, s: State, e: VendEvent): Transition {
   if (e.type !== 'button.pressed' || e.button.kind !== 'product' || s.maintenance) return same(s);
+  // UPS mode sells through the static code only: the buttons choose once a payer reserved.
+  if (c.ups) return same(s);
   const { slot } = e.button;
   const product = s.products.find((p) => p.slot === slot);
   if (!product || !onSale(product, s.soldOut)) return same(s);
@@ -461,7 +494,7 @@ function idle(c: CoreConfig, s: State, e: Event): Transition {
 
 // --- invoicing ---------------------------------------------------------------------------------
 
-function invoicing(c: CoreConfig, s: In<'invoicing'>, e: Event): Transition {
+function invoicing(c: CoreConfig, s: In<'invoicing'>, e: VendEvent): Transition {
   const { purchase } = s;
   const txId = purchase.txId;
   const { probe } = purchase;
@@ -653,6 +686,27 @@ function retryPoll(
 }
 
 type Polled = In<'awaitingPayment'> | In<'cancelling'>;
+
+/**
+ * SEQR's notification about the invoice on screen: poll it now, or as soon as the call out returns
+ * (never overlapping); the poll timer stays the safety net. Undefined when it is not that invoice.
+ */
+function notifiedPurchase(
+  c: CoreConfig,
+  s: State,
+  reference: string,
+  at: number,
+): Transition | undefined {
+  if (
+    (s.kind !== 'awaitingPayment' && s.kind !== 'cancelling') ||
+    s.invoice.reference !== reference
+  )
+    return undefined;
+  const { polling } = s;
+  if (polling.inFlight) return go(s, { ...s, polling: { ...polling, overdue: true } }, []);
+  const next = startPoll(c, s.purchase.txId, s.invoice, polling, at);
+  return go(s, { ...s, polling: next.polling }, next.effects);
+}
 
 /** The poll timer: start the next call, or mark it overdue while one is out (never overlap). */
 function onPollTimer(c: CoreConfig, s: Polled, at: number): Transition {
@@ -874,7 +928,7 @@ function noAnswer(f: Failure): boolean {
 function onPollFailed(
   c: CoreConfig,
   s: Polled,
-  e: Extract<Event, { type: 'payment.failed' }>,
+  e: Extract<VendEvent, { type: 'payment.failed' }>,
 ): Transition {
   const txId = s.purchase.txId;
   const polling: Polling = {
@@ -915,7 +969,7 @@ function onPollFailed(
   return go(s, { ...s, polling: retried.polling }, [log, ...retried.effects]);
 }
 
-function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: Event): Transition {
+function awaitingPayment(c: CoreConfig, s: In<'awaitingPayment'>, e: VendEvent): Transition {
   const txId = s.purchase.txId;
   switch (e.type) {
     case 'payment.statusReceived':
@@ -1114,7 +1168,7 @@ function giveUpUnknown(c: CoreConfig, s: In<'cancelling'>, at: number): Transiti
   return enterNotice(c, s, { kind: 'problem', problem: 'connectionLost' }, at, effects);
 }
 
-function cancelling(c: CoreConfig, s: In<'cancelling'>, e: Event): Transition {
+function cancelling(c: CoreConfig, s: In<'cancelling'>, e: VendEvent): Transition {
   const txId = s.purchase.txId;
   switch (e.type) {
     case 'payment.cancelAnswered': {
@@ -1224,7 +1278,7 @@ function cancelling(c: CoreConfig, s: In<'cancelling'>, e: Event): Transition {
 
 // --- dispensing --------------------------------------------------------------------------------
 
-function dispensing(c: CoreConfig, s: In<'dispensing'>, e: Event): Transition {
+function dispensing(c: CoreConfig, s: In<'dispensing'>, e: VendEvent): Transition {
   const { purchase } = s;
   const txId = purchase.txId;
   switch (e.type) {
@@ -1456,7 +1510,7 @@ function refundScreen(s: In<'refunding'>, refund: 'refunded' | 'pending'): Scree
   };
 }
 
-function refunding(c: CoreConfig, s: In<'refunding'>, e: Event): Transition {
+function refunding(c: CoreConfig, s: In<'refunding'>, e: VendEvent): Transition {
   if (!isTimer(e, 'deadline', s.deadline)) return same(s);
   // The job goes on without the customer: retried until SEQR confirms or refuses it for good.
   return enterNotice(c, s, refundScreen(s, 'pending'), e.at, [
@@ -1471,7 +1525,7 @@ function refunding(c: CoreConfig, s: In<'refunding'>, e: Event): Transition {
 
 // --- finishing ---------------------------------------------------------------------------------
 
-function finishing(c: CoreConfig, s: In<'finishing'>, e: Event): Transition {
+function finishing(c: CoreConfig, s: In<'finishing'>, e: VendEvent): Transition {
   const txId = s.purchase.txId;
   const done = (at: number, effects: readonly Effect[]): Transition =>
     enterNotice(c, s, undefined, at, [...effects, closeTx(txId, 'sold')], s.thankYouUntil);
@@ -1544,7 +1598,7 @@ function enterNotice(
   ]);
 }
 
-function notice(c: CoreConfig, s: In<'notice'>, e: Event): Transition {
+function notice(c: CoreConfig, s: In<'notice'>, e: VendEvent): Transition {
   if (isTimer(e, 'deadline', s.deadline)) return toNext(c, s, e.at);
   // Open invoices from before a restart are resolved before anything is sold.
   if (e.type === 'button.pressed' && s.recovery.loaded && s.recovery.items.length === 0)
@@ -1662,7 +1716,7 @@ function probeIssued(
   return { state: t.state, effects: [...t.effects.slice(0, -1), issued, ...t.effects.slice(-1)] };
 }
 
-function outOfService(c: CoreConfig, s: In<'outOfService'>, e: Event): Transition {
+function outOfService(c: CoreConfig, s: In<'outOfService'>, e: VendEvent): Transition {
   switch (e.type) {
     case 'timer.expired': {
       if (!isTimer(e, 'deadline', s.deadline)) return same(s);

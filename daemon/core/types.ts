@@ -11,11 +11,14 @@ import type {
   PaymentStatus,
   ReceiptDocument,
   RefundRequest,
+  ReservationContent,
 } from '../ports/payment-gateway.js';
 import type { Receipt } from '../ports/printer.js';
+import type { Money } from '../ports/money.js';
 import type { ProductConfig } from './config.js';
 import type { RefundFacts } from './projection.js';
 import type { RefundAttempt } from './refunds.js';
+import type { RecoveredReservation, Session } from './reservation.js';
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -219,7 +222,9 @@ export type Phase =
       readonly probe: 'status' | 'invoice';
       readonly probing: boolean;
       readonly deadline: string;
-    };
+    }
+  /** A reservation, pay first, then choose (UPS): see daemon/core/reservation.ts. */
+  | { readonly kind: 'session'; readonly session: Session; readonly deadline: string };
 
 /**
  * A refund the core owes, worked on beside the purchase phases: the live purchase's refund (the
@@ -299,7 +304,9 @@ export type RecoveryItem =
       readonly purchase: Purchase;
       readonly invoice: IssuedInvoice;
       readonly paid: Paid;
-    };
+    }
+  /** A reservation left open: cancelled (nothing delivered) or committed for what was delivered. */
+  | { readonly kind: 'reservation'; readonly reservation: RecoveredReservation };
 
 /** Start-up recovery: not planned yet, or the items still to run. */
 export type Recovery =
@@ -328,7 +335,8 @@ export type PhaseKind = Phase['kind'];
 // ---------------------------------------------------------------------------------------------
 
 /** The PaymentGateway call a `payment.failed` event is about. */
-export type PaymentOp = 'issue' | 'poll' | 'cancel' | 'refund' | 'submitReceipt' | 'probe';
+export type PaymentOp =
+  'issue' | 'poll' | 'cancel' | 'refund' | 'submitReceipt' | 'probe' | 'update' | 'commit';
 
 /**
  * Timers the core starts. Each state uses `deadline`; payment states add `poll` and `countdown`,
@@ -342,7 +350,8 @@ export interface RecoveredTransaction {
   readonly entries: readonly TimedEntry[];
 }
 
-export type Event =
+/** The events of the purchase phases (every event but a reservation's own). */
+export type VendEvent =
   /** The runtime read the ledger at start-up. */
   | {
       readonly type: 'recovery.loaded';
@@ -448,7 +457,49 @@ export type Event =
       readonly at: number;
     };
 
+/** createPurchase's refusals (SEQR's UPS documentation). */
+export type UpsRefusal =
+  | 'INSUFFICIENT_FUNDS'
+  | 'DEVICE_IN_USE'
+  | 'DEVICE_UNAVAILABLE'
+  | 'INVOICING_ERROR'
+  | 'SYSTEM_ERROR';
+
+/**
+ * Events of reservations and of SEQR's callbacks. A request from outside (`requestId`) is always
+ * answered by one `request.answer` effect, at once or once its outcome is known.
+ */
+export type ReservationEvent =
+  /** SEQR's createPurchase reached the machine: a payer offers up to `offered` (UPS). */
+  | {
+      readonly type: 'ups.requested';
+      readonly requestId: string;
+      /** A fresh transaction id the core uses if it starts a reservation. */
+      readonly txId: string;
+      readonly offered: Money;
+      readonly at: number;
+    }
+  /** SEQR's notificationUrl: invoice `reference` changed (paid, reserved, cancelled). */
+  | {
+      readonly type: 'payment.notified';
+      readonly requestId: string;
+      readonly reference: string;
+      readonly at: number;
+    }
+  /** updateInvoice of a reservation was accepted. */
+  | { readonly type: 'payment.updated'; readonly txId: string; readonly at: number }
+  /** commitReservation was accepted: the payer was debited. */
+  | { readonly type: 'payment.committed'; readonly txId: string; readonly at: number };
+
+export type Event = VendEvent | ReservationEvent;
+
 export type EventType = Event['type'];
+
+/** What a request from outside is answered (createPurchase, a notification). */
+export type RequestAnswer =
+  | { readonly invoiceReferenceId: string }
+  | { readonly errorCode: UpsRefusal }
+  | { readonly known: boolean };
 
 // ---------------------------------------------------------------------------------------------
 // Effects: dotted, imperative. The runtime runs them in order and reports back as events.
@@ -482,6 +533,22 @@ export type Effect =
     }
   /** A cheap call that tells whether SEQR answers -> `payment.probed` | `payment.failed{op:'probe'}`. */
   | { readonly type: 'payment.probe' }
+  /** updateInvoice -> `payment.updated` | `payment.failed{op:'update'}`. */
+  | {
+      readonly type: 'payment.update';
+      readonly txId: string;
+      readonly reference: string;
+      readonly content: ReservationContent;
+    }
+  /** commitReservation -> `payment.committed` | `payment.failed{op:'commit'}`. */
+  | {
+      readonly type: 'payment.commit';
+      readonly txId: string;
+      readonly reference: string;
+      readonly amount: Money;
+    }
+  /** Answer the request `requestId` (its handler waits for this). */
+  | { readonly type: 'request.answer'; readonly requestId: string; readonly answer: RequestAnswer }
   /**
    * Make `entry` durable -> `ledger.recorded` | `ledger.failed`. The runtime writes entries in
    * effect order, and the effects after a `ledger.record` in the same step start only once it is

@@ -41,6 +41,29 @@ const invoiceStatus = z.enum([
   'EXPIRED',
 ]);
 const closedOutcome = z.enum(['sold', 'refunded', 'cancelled', 'failed', 'flagged']);
+const vendSeq = z.number().int().positive();
+const settledRow = z.object({
+  slot: z.number().int(),
+  productName: z.string(),
+  unitPrice: money,
+  quantity: z.number().int().positive(),
+});
+const reservation = z.object({
+  offered: money,
+  reserved: money.exactOptional(),
+  reservedAt: z.number().exactOptional(),
+  vends: z.array(
+    z.object({
+      seq: vendSeq,
+      slot: z.number().int(),
+      productName: z.string(),
+      price: money,
+      outcome: z.enum(['started', 'delivered', 'notDelivered', 'uncertain']),
+    }),
+  ),
+  settling: z.object({ total: money, rows: z.array(settledRow) }).exactOptional(),
+  committed: z.boolean(),
+});
 
 const entry = z.discriminatedUnion('type', [
   z.object({
@@ -92,6 +115,37 @@ const entry = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('refund.failed'), txId, failure }),
   z.object({ type: z.literal('tx.closed'), txId, outcome: closedOutcome }),
+  z.object({ type: z.literal('reservation.requested'), txId, offered: money, amount: money }),
+  z.object({ type: z.literal('reservation.issued'), txId, invoiceReference: z.string() }),
+  z.object({ type: z.literal('reservation.reserved'), txId, amount: money }),
+  z.object({
+    type: z.literal('vend.started'),
+    txId,
+    seq: vendSeq,
+    slot: z.number().int(),
+    productName: z.string(),
+    price: money,
+  }),
+  z.object({
+    type: z.literal('vend.finished'),
+    txId,
+    seq: vendSeq,
+    outcome: z.enum(['delivered', 'notDelivered', 'uncertain']),
+    detail: z.string().exactOptional(),
+    failure: failure.exactOptional(),
+  }),
+  z.object({
+    type: z.literal('reservation.settling'),
+    txId,
+    total: money,
+    rows: z.array(settledRow),
+  }),
+  z.object({
+    type: z.literal('reservation.committed'),
+    txId,
+    ersReference: z.string().exactOptional(),
+    inferred: z.literal('statusPaid').exactOptional(),
+  }),
 ]) satisfies z.ZodType<LedgerEntry>;
 
 /**
@@ -159,6 +213,7 @@ const view = z.object({
   lastRefundAt: z.number().exactOptional(),
   closed: closedOutcome.exactOptional(),
   closedAt: z.number().exactOptional(),
+  reservation: reservation.exactOptional(),
 }) satisfies z.ZodType<TransactionView>;
 
 const totals = z.object({ count: z.number().int(), totalMinor: z.number().int() });

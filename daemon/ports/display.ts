@@ -94,6 +94,34 @@ export type Screen =
       readonly kind: 'outOfService';
       readonly reason: OutOfServiceReason;
       readonly machineName: string;
+    }
+  /** Idle in UPS mode: the static "pay first, then choose" code beside the products. */
+  | {
+      readonly kind: 'upsIdle';
+      readonly machineName: string;
+      readonly products: readonly ProductView[];
+      /** `HTTP://SEQR.SE/000/ups?w=<merchantId>&t=<machineId>`. */
+      readonly qrPayload: string;
+    }
+  /** A payer scanned the code: confirm the reservation of up to `amount` in the app. */
+  | { readonly kind: 'upsConfirm'; readonly amount: Money }
+  /** Reserved: choose with the product buttons; CANCEL when done. */
+  | {
+      readonly kind: 'upsChoose';
+      /** What is left of the reservation. */
+      readonly credit: Money;
+      readonly products: readonly ProductView[];
+      /** The product coming out now. */
+      readonly vending?: ProductView;
+    }
+  /** The session's end: charging `total` for `count` products, charged, or nothing charged. */
+  | {
+      readonly kind: 'upsSettle';
+      readonly state: 'settling' | 'paid' | 'cancelling' | 'nothing';
+      readonly total: Money;
+      readonly count: number;
+      /** Short payment reference, once paid and known. */
+      readonly paymentRef?: string;
     };
 
 /**

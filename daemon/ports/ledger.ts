@@ -13,11 +13,26 @@ export type RefundInitiator =
   /** The refund worker of versions before retries moved into the core (read only). */
   | 'refundWorker';
 
+/** One row of a reservation's final bill: a product delivered `quantity` times. */
+export interface SettledRow {
+  readonly slot: number;
+  readonly productName: string;
+  readonly unitPrice: Money;
+  readonly quantity: number;
+}
+
 /**
  * One durable step of a transaction. Each step is recorded (committed) BEFORE the side effect it
  * authorises: `dispense.started` before the relay is energised, `refund.requested` before
  * refundPayment is sent, `invoice.requested` before sendInvoice. After a crash, the last recorded
  * step tells recovery what may have happened.
+ *
+ * A reservation (pay first, then choose) is a transaction of its own that starts with
+ * `reservation.requested` instead of `invoice.requested`: `reservation.requested` before
+ * sendInvoice, `reservation.issued` before createPurchase is answered, `reservation.reserved` once
+ * SEQR reports RESERVED, per press `vend.started` before the relay moves and `vend.finished` after,
+ * `reservation.settling` (the final total, never recomputed) before any SEQR call that ends it,
+ * then `reservation.committed`, or `status.seen` with the final status of a cancelled one.
  */
 export type LedgerEntry =
   | {
@@ -82,6 +97,58 @@ export type LedgerEntry =
       readonly inferred?: 'sumExceeded';
     }
   | { readonly type: 'refund.failed'; readonly txId: string; readonly failure: Failure }
+  | {
+      readonly type: 'reservation.requested';
+      readonly txId: string;
+      /** The most the payer offered (createPurchase's amount). */
+      readonly offered: Money;
+      /** What the machine asks to reserve: the offer, at most its own limit. */
+      readonly amount: Money;
+    }
+  | {
+      readonly type: 'reservation.issued';
+      readonly txId: string;
+      readonly invoiceReference: string;
+    }
+  | {
+      readonly type: 'reservation.reserved';
+      readonly txId: string;
+      /** What the payer reserved: the invoice's amount. The entry's time starts the commit window. */
+      readonly amount: Money;
+    }
+  | {
+      readonly type: 'vend.started';
+      readonly txId: string;
+      /** 1, 2, ... within the reservation. */
+      readonly seq: number;
+      readonly slot: number;
+      readonly productName: string;
+      readonly price: Money;
+    }
+  | {
+      readonly type: 'vend.finished';
+      readonly txId: string;
+      readonly seq: number;
+      /** Only `delivered` is charged. */
+      readonly outcome: 'delivered' | 'notDelivered' | 'uncertain';
+      readonly detail?: string;
+      readonly failure?: Failure;
+    }
+  | {
+      readonly type: 'reservation.settling';
+      readonly txId: string;
+      /** What is committed: the sum of `rows`, the delivered vends. Zero: cancelled instead. */
+      readonly total: Money;
+      readonly rows: readonly SettledRow[];
+    }
+  | {
+      readonly type: 'reservation.committed';
+      readonly txId: string;
+      /** The payment's reference, when a status call after the commit gave it. */
+      readonly ersReference?: string;
+      /** `statusPaid`: a commit whose answer was lost, confirmed by SEQR reporting PAID. */
+      readonly inferred?: 'statusPaid';
+    }
   | {
       readonly type: 'tx.closed';
       readonly txId: string;

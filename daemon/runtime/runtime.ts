@@ -2,13 +2,22 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CoreConfig, ProductConfig } from '../core/config.js';
 import { createCore } from '../core/step.js';
-import type { Effect, Event, PaymentOp, State, TimerName, Transition } from '../core/types.js';
+import type {
+  Effect,
+  Event,
+  PaymentOp,
+  RequestAnswer,
+  State,
+  TimerName,
+  Transition,
+} from '../core/types.js';
 import { VendError, failureOf, type Failure } from '../errors.js';
 import type { Buttons } from '../ports/buttons.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Dispenser } from '../ports/dispenser.js';
 import type { Display } from '../ports/display.js';
 import type { Ledger, LedgerEntry, StoredEntry } from '../ports/ledger.js';
+import type { Money } from '../ports/money.js';
 import type { PaymentGateway } from '../ports/payment-gateway.js';
 import type { Printer } from '../ports/printer.js';
 
@@ -71,6 +80,18 @@ export interface Runtime {
   state(): State;
   /** Called after every processed event (also ignored ones); returns the unsubscribe function. */
   onTransition(listener: (record: TransitionRecord) => void): () => void;
+  /**
+   * SEQR's createPurchase for this machine (pay first, then choose): a payer offers to reserve up
+   * to `offered`. Resolves with the reservation invoice's reference once it is sent and recorded,
+   * or with SEQR's refusal code (DEVICE_IN_USE while busy, ...). DEVICE_UNAVAILABLE before start
+   * and after stop.
+   */
+  createPurchase(offered: Money): Promise<RequestAnswer>;
+  /**
+   * SEQR's notification about invoice `reference`: the open invoice with that reference is polled
+   * at once (never two calls out). Resolves `{known}`: whether it was the open one.
+   */
+  notify(reference: string): Promise<RequestAnswer>;
 }
 
 /** Status of this reference is asked to learn whether SEQR answers (out-of-service probe). */
@@ -104,7 +125,11 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
   const listeners = new Set<(record: TransitionRecord) => void>();
   let ledgerTail: Promise<unknown> = Promise.resolve();
   let dispensing: Promise<unknown> | undefined;
+  /** Refund and commit calls in flight: money moving, waited for at stop. */
   const refunds = new Set<Promise<unknown>>();
+  /** Requests from outside waiting for the core's `request.answer`. */
+  const requests = new Map<string, (answer: RequestAnswer) => void>();
+  let requestSeq = 0;
 
   const post = (event: Event): void => {
     if (halted) return;
@@ -216,6 +241,7 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
         case 'timer.start':
         case 'timer.cancel':
         case 'log':
+        case 'request.answer':
           perform(effect);
           break;
         case 'ledger.record': {
@@ -229,6 +255,8 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
         case 'payment.refund':
         case 'payment.submitReceipt':
         case 'payment.probe':
+        case 'payment.update':
+        case 'payment.commit':
         case 'dispenser.dispense':
         case 'printer.print':
           if (gate)
@@ -318,6 +346,31 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
           paymentFailed('submitReceipt', effect.txId),
         );
         return;
+      case 'payment.update':
+        gateway.updateInvoice(effect.reference, effect.content).then(
+          () => {
+            post({ type: 'payment.updated', txId: effect.txId, at: at() });
+          },
+          paymentFailed('update', effect.txId),
+        );
+        return;
+      case 'payment.commit': {
+        const call = gateway.commitReservation(effect.reference, effect.amount).then(
+          () => {
+            post({ type: 'payment.committed', txId: effect.txId, at: at() });
+          },
+          paymentFailed('commit', effect.txId),
+        );
+        refunds.add(call);
+        void call.then(() => refunds.delete(call));
+        return;
+      }
+      case 'request.answer': {
+        const resolve = requests.get(effect.requestId);
+        requests.delete(effect.requestId);
+        resolve?.(effect.answer);
+        return;
+      }
       case 'payment.probe':
         // The core tells an answer (even "no such invoice") from SEQR being out of reach.
         gateway.getStatus(PROBE_REFERENCE, 0).then(() => {
@@ -357,6 +410,19 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
     }
   };
 
+  /** Posts the event of a request from outside; resolves with the core's answer to it. */
+  const ask = (
+    closed: RequestAnswer,
+    event: (requestId: string) => Event,
+  ): Promise<RequestAnswer> => {
+    if (!state || halted || stopping) return Promise.resolve(closed);
+    const requestId = `req-${++requestSeq}`;
+    return new Promise<RequestAnswer>((resolve) => {
+      requests.set(requestId, resolve);
+      post(event(requestId));
+    });
+  };
+
   const waitOrTimeout = (work: Promise<unknown>, ms: number): Promise<boolean> =>
     new Promise<boolean>((resolve) => {
       const handle = clock.setTimeout(() => {
@@ -388,6 +454,8 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
     }
     await ledgerTail;
     halted = true;
+    for (const resolve of requests.values()) resolve({ errorCode: 'DEVICE_UNAVAILABLE' });
+    requests.clear();
     for (const handle of timers.values()) clock.clearTimeout(handle);
     timers.clear();
     const errors: unknown[] = [];
@@ -461,6 +529,23 @@ export function createRuntime(deps: RuntimeDeps): Runtime {
     onTransition(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    createPurchase(offered) {
+      return ask({ errorCode: 'DEVICE_UNAVAILABLE' }, (requestId) => ({
+        type: 'ups.requested',
+        requestId,
+        txId: newTxId(),
+        offered,
+        at: at(),
+      }));
+    },
+    notify(reference) {
+      return ask({ known: false }, (requestId) => ({
+        type: 'payment.notified',
+        requestId,
+        reference,
+        at: at(),
+      }));
     },
   };
 }

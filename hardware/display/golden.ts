@@ -14,6 +14,10 @@ const ALL_KINDS = [
   'cancelled',
   'problem',
   'outOfService',
+  'upsIdle',
+  'upsConfirm',
+  'upsChoose',
+  'upsSettle',
 ] as const satisfies readonly Screen['kind'][];
 
 /**
@@ -31,7 +35,7 @@ export const GOLDEN_SETS: readonly {
     kinds: [...ALL_KINDS, ...(Object.keys(SAMPLE_VARIANTS) as (keyof typeof SAMPLE_VARIANTS)[])],
   },
   { width: 480, height: 320, kinds: ['idle', 'pay'] },
-  { width: 480, height: 800, kinds: ['idle', 'pay'] },
+  { width: 480, height: 800, kinds: ['idle', 'pay', 'upsIdle'] },
   { width: 320, height: 240, kinds: ['pay'] },
 ];
 

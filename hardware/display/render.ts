@@ -80,6 +80,7 @@ function accentOf(kind: Screen['kind']): Rgb {
   switch (kind) {
     case 'thankYou':
     case 'dispensing':
+    case 'upsSettle':
       return GREEN;
     case 'notDelivered':
     case 'problem':
@@ -91,6 +92,9 @@ function accentOf(kind: Screen['kind']): Rgb {
     case 'stillPaying':
     case 'cancelling':
     case 'cancelled':
+    case 'upsIdle':
+    case 'upsConfirm':
+    case 'upsChoose':
       return BLUE;
   }
 }
@@ -495,18 +499,24 @@ function layout(
       ];
     };
 
-    if (text.payment) {
-      const payment = text.payment;
-      const matrix = qrMatrix(payment.qrPayload);
+    const qrPayload = text.payment?.qrPayload ?? text.code;
+    if (qrPayload !== undefined) {
+      const { payment } = text;
+      const matrix = qrMatrix(qrPayload);
       const modules = matrix.size + 2 * QUIET_MODULES;
-      const timer: Block = {
-        type: 'timer',
-        text: payment.timeLeft,
-        widest: widestTime(payment.timeLeft),
-        fraction: payment.fractionLeft,
-        size: 5,
-        gap: 2,
-      };
+      // A static code (UPS idle) has no countdown.
+      const timer: Block[] = payment
+        ? [
+            {
+              type: 'timer',
+              text: payment.timeLeft,
+              widest: widestTime(payment.timeLeft),
+              fraction: payment.fractionLeft,
+              size: 5,
+              gap: 2,
+            },
+          ]
+        : [];
       const lines = text.lines.map((l) => body(l, 'left'));
       if (width >= height) {
         const side = Math.min(full.h, Math.floor(width * 0.56));
@@ -517,17 +527,17 @@ function layout(
         const left: Box = { x: m, y: m, w: qrRegion.x - 2 * m, h: full.h };
         const ops = stacked(
           [title(2, 'left'), ...productBlocks('left'), ...lines],
-          [timer],
+          timer,
           left,
           false,
         );
         if (!ops) continue;
-        const qrBlock: Block = { type: 'qr', matrix, payload: payment.qrPayload, gap: 0 };
+        const qrBlock: Block = { type: 'qr', matrix, payload: qrPayload, gap: 0 };
         const qrTop = m + Math.floor((full.h - qrSide) / 2);
         return [...ops, ...col.place([qrBlock], qrRegion, qrTop, qrSide).ops];
       }
       const top = [title(2, 'center'), ...productBlocks('center')];
-      const bottom = [...text.lines.map((l) => body(l, 'center')), timer];
+      const bottom = [...text.lines.map((l) => body(l, 'center')), ...timer];
       const t = col.place(top, full, 0, 0);
       const b = col.place(bottom, full, 0, 0);
       const gap = col.px(3);
@@ -538,7 +548,7 @@ function layout(
       const qrSide = modulePx * modules;
       const spare = full.h - t.height - b.height - 2 * gap - qrSide;
       const y0 = m + Math.floor(spare / 2);
-      const qrBlock: Block = { type: 'qr', matrix, payload: payment.qrPayload, gap: 0 };
+      const qrBlock: Block = { type: 'qr', matrix, payload: qrPayload, gap: 0 };
       return [
         ...col.place(top, full, y0, 0).ops,
         ...col.place([qrBlock], full, y0 + t.height + gap, qrSide).ops,

@@ -54,6 +54,9 @@ const products: readonly ProductView[] = [
 /** A 17-digit invoice reference as SEQR issues them (2015+). */
 export const SAMPLE_QR_PAYLOAD = 'HTTP://SEQR.SE/R20151029186719114';
 
+/** A UPS sticker's code: `w` the merchant, `t` the machine's token. */
+export const SAMPLE_UPS_CODE = 'HTTP://SEQR.SE/000/ups?w=CORNERCAFE&t=KIOSK-2';
+
 /**
  * One example of every screen, with the longest product name where a product appears: the set the
  * golden images, the README pictures, the layout tests and the benchmark draw.
@@ -85,6 +88,25 @@ export const SAMPLE_SCREENS: Readonly<Record<Screen['kind'], Screen>> = {
     kind: 'outOfService',
     reason: 'seqrUnreachable',
     machineName: 'Kiosken vid entrén, plan 2',
+  },
+  upsIdle: {
+    kind: 'upsIdle',
+    machineName: 'Kiosken vid entrén, plan 2',
+    products: products.slice(1, 5),
+    qrPayload: SAMPLE_UPS_CODE,
+  },
+  upsConfirm: { kind: 'upsConfirm', amount: { minor: 10000, currency: 'SEK' } },
+  upsChoose: {
+    kind: 'upsChoose',
+    credit: { minor: 8200, currency: 'SEK' },
+    products: products.slice(1),
+  },
+  upsSettle: {
+    kind: 'upsSettle',
+    state: 'paid',
+    total: { minor: 3800, currency: 'SEK' },
+    count: 2,
+    paymentRef: '01032678',
   },
 };
 

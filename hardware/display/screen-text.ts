@@ -37,6 +37,8 @@ export interface ScreenText {
     readonly timeLeft: string;
     readonly fractionLeft: number;
   };
+  /** A static code to scan, without a countdown (UPS idle: pay first, then choose). */
+  readonly code?: string;
   /** Small print at the bottom (machine name). */
   readonly footer?: string;
 }
@@ -80,6 +82,19 @@ interface Phrases {
   readonly outOfService: string;
   readonly outOfServiceReason: Record<OutOfServiceReason, string>;
   readonly backSoon: string;
+  readonly ups: {
+    readonly scan: string;
+    readonly scanHint: string;
+    readonly confirm: string;
+    readonly confirmHint: (amount: string) => string;
+    readonly onlyWhatYouTake: string;
+    readonly choose: string;
+    readonly credit: (amount: string) => string;
+    readonly doneHint: string;
+    readonly settle: Record<'settling' | 'paid' | 'cancelling' | 'nothing', string>;
+    readonly bill: (count: number, total: string) => string;
+    readonly nothingCharged: string;
+  };
 }
 
 const PHRASES: Record<DisplayLocale, Phrases> = {
@@ -141,6 +156,24 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
       maintenance: 'This machine is being serviced',
     },
     backSoon: 'We will be back shortly',
+    ups: {
+      scan: 'Scan, then choose',
+      scanHint: 'Scan the code with the SEQR app, confirm, then take what you like',
+      confirm: 'Confirm in the app',
+      confirmHint: (amount) => `Confirm up to ${amount} with your PIN`,
+      onlyWhatYouTake: 'You pay only for what you take',
+      choose: 'Choose your products',
+      credit: (amount) => `Credit left: ${amount}`,
+      doneHint: 'Press CANCEL when you are done',
+      settle: {
+        settling: 'Charging what you took…',
+        paid: 'Thank you!',
+        cancelling: 'Ending…',
+        nothing: 'Nothing taken',
+      },
+      bill: (count, total) => `${count} ${count === 1 ? 'product' : 'products'}: ${total}`,
+      nothingCharged: 'You have not been charged',
+    },
   },
   sv: {
     chooseProduct: 'Välj en produkt',
@@ -200,6 +233,24 @@ const PHRASES: Record<DisplayLocale, Phrases> = {
       maintenance: 'Maskinen får service',
     },
     backSoon: 'Vi är snart tillbaka',
+    ups: {
+      scan: 'Skanna, välj sedan',
+      scanHint: 'Skanna koden med SEQR-appen, godkänn och ta sedan det du vill ha',
+      confirm: 'Godkänn i appen',
+      confirmHint: (amount) => `Godkänn upp till ${amount} med din PIN-kod`,
+      onlyWhatYouTake: 'Du betalar bara för det du tar',
+      choose: 'Välj dina produkter',
+      credit: (amount) => `Kvar att handla för: ${amount}`,
+      doneHint: 'Tryck på AVBRYT när du är klar',
+      settle: {
+        settling: 'Debiterar det du tog…',
+        paid: 'Tack!',
+        cancelling: 'Avslutar…',
+        nothing: 'Inget taget',
+      },
+      bill: (count, total) => `${count} ${count === 1 ? 'produkt' : 'produkter'}: ${total}`,
+      nothingCharged: 'Du har inte debiterats',
+    },
   },
 };
 
@@ -355,6 +406,50 @@ export function screenText(screen: Screen, locale: DisplayLocale): ScreenText {
         title: p.outOfService,
         lines: [p.outOfServiceReason[screen.reason], p.backSoon],
         footer: screen.machineName,
+      };
+    case 'upsIdle':
+      return {
+        title: p.ups.scan,
+        lines: [
+          p.ups.scanHint,
+          ...screen.products.map(
+            (v) =>
+              `${v.buttonLabel}  ${v.name}  ${v.soldOut ? p.soldOut : formatMoney(v.price, locale)}`,
+          ),
+        ],
+        code: screen.qrPayload,
+        footer: screen.machineName,
+      };
+    case 'upsConfirm':
+      return {
+        title: p.ups.confirm,
+        lines: [p.ups.confirmHint(formatMoney(screen.amount, locale)), p.ups.onlyWhatYouTake],
+      };
+    case 'upsChoose': {
+      const credit = p.ups.credit(formatMoney(screen.credit, locale));
+      if (screen.vending)
+        return { title: p.dispensing, product: product(screen.vending), lines: [credit] };
+      return {
+        title: p.ups.choose,
+        lines: [credit, p.ups.doneHint],
+        products: screen.products.map((view) => ({
+          button: view.buttonLabel,
+          name: view.name,
+          price: view.soldOut ? p.soldOut : formatMoney(view.price, locale),
+          soldOut: view.soldOut,
+        })),
+      };
+    }
+    case 'upsSettle':
+      return {
+        title: p.ups.settle[screen.state],
+        lines:
+          screen.count === 0
+            ? [p.ups.nothingCharged]
+            : [
+                p.ups.bill(screen.count, formatMoney(screen.total, locale)),
+                ...(screen.paymentRef === undefined ? [] : [p.paymentRef(screen.paymentRef)]),
+              ],
       };
   }
 }

@@ -41,6 +41,7 @@ export function terminalPreview(screen: Screen, locale: DisplayLocale): string {
     out.push(...terminalQr(text.payment.qrPayload));
     out.push(`[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${text.payment.timeLeft}`);
   }
+  if (text.code) out.push(...terminalQr(text.code));
   out.push(...text.lines);
   if (text.footer) out.push(`(${text.footer})`);
   return `${out.join('\n')}\n`;

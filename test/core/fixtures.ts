@@ -261,6 +261,7 @@ function awaitedEntry(s: State): LedgerEntry {
     case 'notice':
     case 'outOfService':
     case 'maintenance':
+    case 'session':
       return { type: 'invoice.issued', txId, invoiceReference: invoice.reference };
   }
 }

@@ -14,6 +14,7 @@ import {
   SAMPLE_VARIANTS,
   sampleScreen,
   type SampleName,
+  SAMPLE_UPS_CODE,
 } from '../../hardware/display/sample-screens.js';
 import { DISPLAY_LOCALES } from '../../hardware/display/screen-text.js';
 import { decodeQr, RESOLUTIONS } from './support.js';
@@ -118,6 +119,10 @@ describe('ScreenRenderer', () => {
             expect(Number.isInteger(qr?.modulePx)).toBe(true);
             expect(qr?.box.w).toBe((25 + 2 * QUIET_MODULES) * qr!.modulePx!);
             expect(decodeQr(frame.rgba, width, height), label).toBe(SAMPLE_QR_PAYLOAD);
+          } else if (kind === 'upsIdle') {
+            // The static code of pay first, then choose, scannable at every resolution.
+            expect(qr?.modulePx, label).toBeGreaterThanOrEqual(2);
+            expect(decodeQr(frame.rgba, width, height), label).toBe(SAMPLE_UPS_CODE);
           } else {
             expect(qr, label).toBeUndefined();
           }

@@ -146,6 +146,8 @@ function decisionTracker(world: World) {
         return `cancel:${e.reference}`;
       case 'payment.issue':
         return `issue:${e.request.clientInvoiceId}`;
+      case 'payment.commit':
+        return `commit:${e.reference}:${e.amount.minor}`;
       case 'dispenser.dispense':
         return `dispense:${e.slot}`;
       case 'display.show':
@@ -154,6 +156,8 @@ function decisionTracker(world: World) {
       case 'payment.poll':
       case 'payment.probe':
       case 'payment.submitReceipt':
+      case 'payment.update':
+      case 'request.answer':
       case 'printer.print':
       case 'timer.cancel':
       case 'timer.start':
@@ -194,7 +198,10 @@ function boot(world: World, life: Incarnation): void {
         () => (track.carriedOut(`refund:${r.ersReference}:${r.amount.minor}`), fake.refund(r)),
       ),
     updateInvoice: (ref, c) => life.act(() => fake.updateInvoice(ref, c)),
-    commitReservation: (ref, a) => life.act(() => fake.commitReservation(ref, a)),
+    commitReservation: (ref, a) =>
+      life.act(
+        () => (track.carriedOut(`commit:${ref}:${a.minor}`), fake.commitReservation(ref, a)),
+      ),
   };
   const ports: Dispenser = {
     dispense: (slot, observer) =>
