@@ -51,12 +51,13 @@ export class MemoryLedger implements Ledger {
       throw new VendError('E_LEDGER_WRITE', `could not record ${entry.type}`, { retryable: true });
     }
     const known = this.#requested.has(entry.txId);
-    if (entry.type === 'invoice.requested' ? known : !known)
+    const opens = entry.type === 'invoice.requested' || entry.type === 'reservation.requested';
+    if (opens ? known : !known)
       throw new VendError(
         'E_LEDGER_WRITE',
         known
           ? `transaction ${entry.txId} was already requested`
-          : `unknown transaction ${entry.txId} (no invoice.requested)`,
+          : `unknown transaction ${entry.txId} (no invoice.requested or reservation.requested)`,
       );
     this.#requested.add(entry.txId);
     this.#entries.push({ ...entry, seq: this.#entries.length + 1, at });

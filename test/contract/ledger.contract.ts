@@ -86,6 +86,45 @@ export function describeLedgerContract(name: string, makeRig: () => Promise<Ledg
       }
     });
 
+    it('keeps a reservation (pay first, then choose) from reservation.requested to tx.closed, across a reopen', async () => {
+      const { ledger } = rig;
+      const sek = (minor: number) => ({ minor, currency: 'SEK' });
+      const steps: LedgerEntry[] = [
+        { type: 'reservation.requested', txId: 'r-1', offered: sek(50_000), amount: sek(10_000) },
+        { type: 'reservation.issued', txId: 'r-1', invoiceReference: '77' },
+        { type: 'reservation.reserved', txId: 'r-1', amount: sek(10_000) },
+        {
+          type: 'vend.started',
+          txId: 'r-1',
+          seq: 1,
+          slot: 2,
+          productName: 'Water',
+          price: sek(1_500),
+        },
+        { type: 'vend.finished', txId: 'r-1', seq: 1, outcome: 'delivered' },
+        {
+          type: 'reservation.settling',
+          txId: 'r-1',
+          total: sek(1_500),
+          rows: [{ slot: 2, productName: 'Water', unitPrice: sek(1_500), quantity: 1 }],
+        },
+      ];
+      for (const [i, entry] of steps.entries()) await ledger.record(entry, 100 + i);
+      for (const view of [ledger, await reopen()])
+        expect((await view.openTransactions()).get('r-1')?.map((e) => e.type)).toEqual(
+          steps.map((e) => e.type),
+        );
+      await expect(
+        ledger.record(
+          { type: 'reservation.requested', txId: 'r-1', offered: sek(1), amount: sek(1) },
+          200,
+        ),
+      ).rejects.toMatchObject({ code: 'E_LEDGER_WRITE' });
+      await ledger.record({ type: 'reservation.committed', txId: 'r-1' }, 201);
+      await ledger.record({ type: 'tx.closed', txId: 'r-1', outcome: 'sold' }, 202);
+      expect((await ledger.openTransactions()).has('r-1')).toBe(false);
+    });
+
     it('keeps each transaction in the order recorded, also when transactions interleave', async () => {
       const { ledger } = rig;
       await ledger.record(requested('a', 1), 1);
