@@ -340,6 +340,43 @@ const fleetSchema = z.strictObject({
     .prefault({}),
 });
 
+/** The SEQR callback gateway this machine's invoices name (README "UPS mode"). */
+const gatewaySchema = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(200)
+    .refine((u) => !u.endsWith('/'), 'must not end with "/"')
+    .describe(
+      "The gateway's public base URL (its basePath included): invoices carry <url>/notify/<fleet.machineId> as notificationUrl",
+    ),
+});
+
+/** Pay first, then choose (SEQR's unattended payment, README "UPS mode"). */
+const upsSchema = z.strictObject({
+  merchantId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "-" or "_"')
+    .describe('w of the static code HTTP://SEQR.SE/000/ups?w=<merchantId>&t=<fleet.machineId>'),
+  maxCredit: decimalText
+    .refine((text) => (parseDecimal(text) ?? 0) > 0, 'must be more than 0')
+    .default('100')
+    .describe('The most one session reserves, whatever the payer offers'),
+  confirmWindowMs: ms(10_000, 600_000)
+    .default(60_000)
+    .describe('How long the payer has to confirm the reservation in the app'),
+  idleTimeoutMs: ms(5_000, 600_000)
+    .default(30_000)
+    .describe('A session without a press for this long ends (what was taken is charged)'),
+  sessionMaxMs: ms(30_000, 3_600_000)
+    .default(180_000)
+    .describe('A session ends this long after the reservation at the latest'),
+  commitTimeoutMs: ms(60_000, 86_400_000)
+    .default(600_000)
+    .describe(
+      "SEQR's commitReservationTimeout: the reservation lapses this long after the payer confirmed",
+    ),
+});
+
 /**
  * The schema, with the environment-dependent defaults filled in. `configSchema(STATIC_DEFAULTS)`
  * is the one exported as {@link ConfigSchema}; loaders pass {@link environmentDefaults}.
@@ -415,6 +452,12 @@ export function configSchema(defaults: EnvironmentDefaults) {
         .prefault({}),
       endOfDay: clockTime.optional().describe('Daily report time, 24 h "HH:MM"; none if absent'),
       fleet: fleetSchema.optional().describe("The operator's MQTT broker; none if absent"),
+      gateway: gatewaySchema.optional().describe('SEQR callback gateway; polling only if absent'),
+      ups: upsSchema
+        .optional()
+        .describe(
+          'Pay first, then choose (needs gateway and fleet); per-press purchases if absent',
+        ),
       stateDirectory: absolutePath.default(defaults.stateDirectory),
       credentialsDirectory: absolutePath
         .default('/etc/seqr-vend/credentials')
@@ -623,6 +666,31 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
     issues.push({
       path: ['fleet', fleet['certFile'] === undefined ? 'certFile' : 'keyFile'],
       message: 'give both certFile and keyFile, or neither',
+    });
+
+  const ups = asRecord(root['ups']);
+  if (ups && root['gateway'] === undefined)
+    issues.push({
+      path: ['gateway'],
+      message: 'is required with ups: SEQR calls the machine through it',
+    });
+  if (ups && fleet === undefined)
+    issues.push({
+      path: ['fleet'],
+      message:
+        'is required with ups: the gateway reaches the machine over the broker, by fleet.machineId',
+    });
+  if (root['gateway'] !== undefined && fleet === undefined && !ups)
+    issues.push({
+      path: ['fleet'],
+      message: 'is required with gateway: notifications arrive over the broker',
+    });
+  const sessionMax = asInt(ups?.['sessionMaxMs']) ?? 180_000;
+  const commitTimeout = asInt(ups?.['commitTimeoutMs']) ?? 600_000;
+  if (ups && sessionMax * 2 > commitTimeout)
+    issues.push({
+      path: ['ups', 'sessionMaxMs'],
+      message: `${sessionMax} must be at most half of ups.commitTimeoutMs (${commitTimeout}): what was taken is committed well before the reservation lapses`,
     });
 
   const seqrSection = asRecord(root['seqr']);

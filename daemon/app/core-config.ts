@@ -1,9 +1,11 @@
 import type { Config } from '../../config/schema.js';
 import {
   DEFAULT_TIMINGS,
+  DEFAULT_UPS_TIMINGS,
   type CoreConfig,
   type ProductConfig as CoreProduct,
 } from '../core/config.js';
+import { parseDecimal } from '../ports/money.js';
 
 /**
  * The core's view of the configuration. `maintenance` is the operator's switch as stored
@@ -34,6 +36,28 @@ export function coreConfig(config: Config, terminalId: string, maintenance = fal
       DEFAULT_TIMINGS.outOfServiceBackoffMinMs,
       t.outOfServiceRetryMs,
     ),
+    ...callbacks(config),
+  };
+}
+
+/** The notificationUrl and UPS mode: both need the gateway and the machine id it routes by. */
+function callbacks(config: Config): Pick<CoreConfig, 'notificationUrl' | 'ups'> {
+  const machineId = config.fleet?.machineId;
+  if (config.gateway === undefined || machineId === undefined) return {};
+  const notificationUrl = `${config.gateway.url}/notify/${machineId}`;
+  const { ups } = config;
+  if (!ups) return { notificationUrl };
+  return {
+    notificationUrl,
+    ups: {
+      ...DEFAULT_UPS_TIMINGS,
+      confirmWindowMs: ups.confirmWindowMs,
+      idleTimeoutMs: ups.idleTimeoutMs,
+      sessionMaxMs: ups.sessionMaxMs,
+      commitTimeoutMs: ups.commitTimeoutMs,
+      code: `HTTP://SEQR.SE/000/ups?w=${ups.merchantId}&t=${machineId}`,
+      maxCredit: { minor: parseDecimal(ups.maxCredit) ?? 0, currency: config.currency },
+    },
   };
 }
 

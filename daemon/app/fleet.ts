@@ -8,6 +8,13 @@ import type { Overlay } from '../../config/overlay.js';
 import type { Config } from '../../config/schema.js';
 import type { FleetAgent } from '../fleet/agent.js';
 import type { Catalog } from '../fleet/catalog.js';
+import {
+  SEQR_NOTIFY,
+  UPS_PURCHASE,
+  seqrNotifyRequest,
+  upsPurchaseRequest,
+} from '../gateway/protocol.js';
+import { parseDecimal } from '../ports/money.js';
 import { closePeriod } from '../ledger/end-of-day.js';
 import type { SqliteLedger } from '../ledger/sqlite-ledger.js';
 import type { Logger, SecretSet } from '../log.js';
@@ -114,8 +121,28 @@ export async function startFleetLink(
       deps.secrets.add(secret);
     },
   });
+  if (config.gateway) serveGateway(agent, runtime);
   stopOrder.add(() => agent.stop());
   return agent;
+}
+
+/**
+ * The machine's side of the SEQR callback gateway: createPurchase (UPS) and notifications arrive
+ * as requests over the broker, on a lane of their own (never behind an operator command), and
+ * the core answers them.
+ */
+function serveGateway(agent: FleetAgent, runtime: Runtime): void {
+  agent.requests.handle(UPS_PURCHASE, {
+    schema: upsPurchaseRequest,
+    lane: 'seqr',
+    run: (b) =>
+      runtime.createPurchase({ minor: parseDecimal(b.amount) ?? 0, currency: b.currency }),
+  });
+  agent.requests.handle(SEQR_NOTIFY, {
+    schema: seqrNotifyRequest,
+    lane: 'seqr-notify',
+    run: (b) => runtime.notify(b.invoiceReference),
+  });
 }
 
 /** The catalogue as `status` shows it, with the dispenser's count of each slot. */
