@@ -143,6 +143,11 @@ export class FakePaymentGateway implements PaymentGateway {
     return inv.charged ?? inv.request.price.minor;
   }
 
+  /** The request invoice `reference` was issued with. */
+  requestOf(reference: string): InvoiceRequest | undefined {
+    return this.#invoices.get(reference)?.request;
+  }
+
   /** A reservation's final content as updateInvoice last sent it. */
   reservationContent(reference: string): ReservationContent | undefined {
     return this.#invoices.get(reference)?.content;

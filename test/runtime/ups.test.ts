@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { upsConfig } from '../core/reservation-world.js';
+import { testConfig } from '../support/core-config.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 /** The runtime carries a reservation out through the ports: ManualClock, fake SEQR, fake hardware. */
@@ -49,5 +50,23 @@ describe('pay first, then choose through the runtime', () => {
       errorCode: 'DEVICE_UNAVAILABLE',
     });
     h = undefined;
+  });
+
+  it('per-press purchase with a gateway: the invoice carries the notificationUrl, and a notification polls at once', async () => {
+    h = await startHarness({
+      config: { ...testConfig, notificationUrl: 'https://gw.example/seqr/notify/m-1' },
+    });
+    await h.pressProduct(1);
+    await h.settle();
+    const reference = h.fake.activeReference!;
+    expect(h.fake.requestOf(reference)?.notificationUrl).toBe('https://gw.example/seqr/notify/m-1');
+    await h.advance(1_000); // past the first poll: only a notification makes the next one now
+    h.fake.pay(reference);
+    expect(await h.runtime.notify(reference)).toEqual({ known: true });
+    await h.settle();
+    await h.settle();
+    expect(h.state().kind).toBe('dispensing');
+    await h.advance(10_000);
+    expect(h.dispenser.dispenses).toHaveLength(1);
   });
 });
