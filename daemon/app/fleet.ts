@@ -8,6 +8,7 @@ import type { Overlay } from '../../config/overlay.js';
 import type { Config } from '../../config/schema.js';
 import type { FleetAgent } from '../fleet/agent.js';
 import type { Catalog } from '../fleet/catalog.js';
+import type { RequestRouter } from '../fleet/requests.js';
 import {
   SEQR_NOTIFY,
   UPS_PURCHASE,
@@ -121,7 +122,7 @@ export async function startFleetLink(
       deps.secrets.add(secret);
     },
   });
-  if (config.gateway) serveGateway(agent, runtime);
+  if (config.gateway) serveGateway(agent.requests, runtime);
   stopOrder.add(() => agent.stop());
   return agent;
 }
@@ -131,14 +132,14 @@ export async function startFleetLink(
  * as requests over the broker, on a lane of their own (never behind an operator command), and
  * the core answers them.
  */
-function serveGateway(agent: FleetAgent, runtime: Runtime): void {
-  agent.requests.handle(UPS_PURCHASE, {
+export function serveGateway(requests: RequestRouter, runtime: Runtime): void {
+  requests.handle(UPS_PURCHASE, {
     schema: upsPurchaseRequest,
     lane: 'seqr',
     run: (b) =>
       runtime.createPurchase({ minor: parseDecimal(b.amount) ?? 0, currency: b.currency }),
   });
-  agent.requests.handle(SEQR_NOTIFY, {
+  requests.handle(SEQR_NOTIFY, {
     schema: seqrNotifyRequest,
     lane: 'seqr-notify',
     run: (b) => runtime.notify(b.invoiceReference),
