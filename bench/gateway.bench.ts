@@ -27,7 +27,7 @@ const TERMINAL = { id: '87e791f9e24148a6892c52aa85bb0331', password: 'Bench-Term
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Spawns `node file args`, resolves once a stdout line contains `ready`. */
-async function spawnUntil(
+export async function spawnUntil(
   file: string,
   args: readonly string[],
   ready: string,
@@ -62,7 +62,7 @@ async function spawnUntil(
   return child;
 }
 
-function rssMiBOf(pid: number | undefined): number {
+export function rssMiBOf(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : Number.NaN;
@@ -97,7 +97,7 @@ function request(
   });
 }
 
-async function control(base: string, route: string, body: unknown): Promise<unknown> {
+export async function control(base: string, route: string, body: unknown): Promise<unknown> {
   const res = await fetch(`${base}${route}`, {
     method: 'POST',
     body: JSON.stringify(body),
