@@ -669,12 +669,14 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
     });
 
   const ups = asRecord(root['ups']);
-  if (ups && root['gateway'] === undefined)
+  // Demo mode with the built-in simulator runs the gateway in the daemon (no broker needed).
+  const builtInSeqr = root['mode'] === 'demo' && asRecord(root['seqr'])?.['endpoint'] === undefined;
+  if (ups && root['gateway'] === undefined && !builtInSeqr)
     issues.push({
       path: ['gateway'],
       message: 'is required with ups: SEQR calls the machine through it',
     });
-  if (ups && fleet === undefined)
+  if (ups && fleet === undefined && !builtInSeqr)
     issues.push({
       path: ['fleet'],
       message:

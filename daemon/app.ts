@@ -12,7 +12,7 @@ import type { Config } from '../config/schema.js';
 import type { SeqrSimulator } from '../simulator/types.js';
 import { coreConfig } from './app/core-config.js';
 import { openDisplay } from './app/display.js';
-import { catalogView, startFleetLink, stockSinceRefills } from './app/fleet.js';
+import { catalogView, serveGateway, startFleetLink, stockSinceRefills } from './app/fleet.js';
 import { openHardware, recordRelaysIfAsked, type VirtualHardware } from './app/hardware.js';
 import { LineFeed } from './app/log-feed.js';
 import { openSeqr } from './app/seqr.js';
@@ -137,6 +137,14 @@ export async function startApp(options: AppOptions): Promise<App> {
       if (!runtimeOwnsAdapters) await display.close();
     });
 
+    // Demo mode with UPS: the simulated SEQR calls a gateway in this process.
+    const local =
+      seqr.simulator && config.ups && config.fleet === undefined
+        ? await (
+            await import('./app/local-gateway.js')
+          ).startLocalGateway({ simulator: seqr.simulator, log, stopOrder })
+        : undefined;
+
     // Whatever a crash or power cut left open is the core's start-up recovery (its `starting`
     // phase), settled with SEQR before the first customer; failed refunds are its retries.
     const runtime = createRuntime({
@@ -148,8 +156,9 @@ export async function startApp(options: AppOptions): Promise<App> {
       ledger: tracked,
       clock,
       log,
-      config: coreConfig(config, seqr.terminal.id, overlay.maintenance),
+      config: coreConfig(config, seqr.terminal.id, overlay.maintenance, local),
     });
+    if (local) serveGateway(local.relay, runtime);
     runtimeOwnsAdapters = true;
     stopOrder.add(() =>
       runtime.stop().finally(() => {

@@ -7,11 +7,30 @@ import {
 } from '../core/config.js';
 import { parseDecimal } from '../ports/money.js';
 
+/** The machine id of demo mode's in-process gateway (built-in SEQR, no broker). */
+export const DEMO_MACHINE_ID = 'demo';
+
+/** A machine's static UPS code: what the payer scans (API.md §10). */
+export function upsCode(merchantId: string, machineId: string): string {
+  return `HTTP://SEQR.SE/000/ups?w=${merchantId}&t=${machineId}`;
+}
+
+/** The UPS code the configuration gives this machine; undefined outside UPS mode. */
+export function configuredUpsCode(config: Config): string | undefined {
+  if (!config.ups) return undefined;
+  return upsCode(config.ups.merchantId, config.fleet?.machineId ?? DEMO_MACHINE_ID);
+}
+
 /**
  * The core's view of the configuration. `maintenance` is the operator's switch as stored
- * (config/overlay.ts).
+ * (config/overlay.ts); `localGateway` is demo mode's gateway in this process.
  */
-export function coreConfig(config: Config, terminalId: string, maintenance = false): CoreConfig {
+export function coreConfig(
+  config: Config,
+  terminalId: string,
+  maintenance = false,
+  localGateway?: { readonly url: string; readonly machineId: string },
+): CoreConfig {
   const t = config.timeouts;
   return {
     ...DEFAULT_TIMINGS,
@@ -36,15 +55,22 @@ export function coreConfig(config: Config, terminalId: string, maintenance = fal
       DEFAULT_TIMINGS.outOfServiceBackoffMinMs,
       t.outOfServiceRetryMs,
     ),
-    ...callbacks(config),
+    ...callbacks(config, localGateway),
   };
 }
 
-/** The notificationUrl and UPS mode: both need the gateway and the machine id it routes by. */
-function callbacks(config: Config): Pick<CoreConfig, 'notificationUrl' | 'ups'> {
-  const machineId = config.fleet?.machineId;
-  if (config.gateway === undefined || machineId === undefined) return {};
-  const notificationUrl = `${config.gateway.url}/notify/${machineId}`;
+/**
+ * The notificationUrl and UPS mode: both need the gateway and the machine id it routes by (the
+ * configured ones, or demo mode's gateway in this process).
+ */
+function callbacks(
+  config: Config,
+  local: { readonly url: string; readonly machineId: string } | undefined,
+): Pick<CoreConfig, 'notificationUrl' | 'ups'> {
+  const machineId = local?.machineId ?? config.fleet?.machineId;
+  const gatewayUrl = local?.url ?? config.gateway?.url;
+  if (gatewayUrl === undefined || machineId === undefined) return {};
+  const notificationUrl = `${gatewayUrl}/notify/${machineId}`;
   const { ups } = config;
   if (!ups) return { notificationUrl };
   return {
@@ -55,7 +81,7 @@ function callbacks(config: Config): Pick<CoreConfig, 'notificationUrl' | 'ups'> 
       idleTimeoutMs: ups.idleTimeoutMs,
       sessionMaxMs: ups.sessionMaxMs,
       commitTimeoutMs: ups.commitTimeoutMs,
-      code: `HTTP://SEQR.SE/000/ups?w=${ups.merchantId}&t=${machineId}`,
+      code: upsCode(ups.merchantId, machineId),
       maxCredit: { minor: parseDecimal(ups.maxCredit) ?? 0, currency: config.currency },
     },
   };

@@ -11,6 +11,7 @@ import type { Kiosk } from '../kiosk/index.js';
 import type { Logger, SecretSet } from '../log.js';
 import type { Clock } from '../ports/clock.js';
 import type { Display } from '../ports/display.js';
+import { configuredUpsCode } from './core-config.js';
 import type { VirtualHardware } from './hardware.js';
 import type { LineFeed } from './log-feed.js';
 import type { StopOrder } from './stop-order.js';
@@ -63,6 +64,7 @@ export async function openDisplay(config: Config, deps: DisplayDeps): Promise<Op
       deps.secrets.add(token);
     }
     const demo = config.mode === 'demo';
+    const upsCodeShown = configuredUpsCode(config);
     const turned = config.display.rotation === 90 || config.display.rotation === 270;
     const w = config.display.width ?? 800;
     const h = config.display.height ?? 480;
@@ -72,6 +74,7 @@ export async function openDisplay(config: Config, deps: DisplayDeps): Promise<Op
         ...(token === undefined ? {} : { token }),
         port,
         locale: config.locale,
+        ...(upsCodeShown === undefined ? {} : { upsCode: upsCodeShown }),
         display: {
           width: turned ? h : w,
           height: turned ? w : h,

@@ -4,11 +4,11 @@
  * only then). Without `fleet`, the ledger keeps only the newest sale events for a broker
  * configured later.
  */
+import type { z } from 'zod';
 import type { Overlay } from '../../config/overlay.js';
 import type { Config } from '../../config/schema.js';
 import type { FleetAgent } from '../fleet/agent.js';
 import type { Catalog } from '../fleet/catalog.js';
-import type { RequestRouter } from '../fleet/requests.js';
 import {
   SEQR_NOTIFY,
   UPS_PURCHASE,
@@ -127,12 +127,24 @@ export async function startFleetLink(
   return agent;
 }
 
+/** Where requests are handled: the fleet's request router, or demo mode's local relay. */
+export interface RequestHandlers {
+  handle<S extends z.ZodType>(
+    name: string,
+    handler: {
+      readonly schema: S;
+      readonly lane?: string;
+      run(body: z.output<S>): Promise<unknown>;
+    },
+  ): void;
+}
+
 /**
  * The machine's side of the SEQR callback gateway: createPurchase (UPS) and notifications arrive
  * as requests over the broker, on a lane of their own (never behind an operator command), and
  * the core answers them.
  */
-export function serveGateway(requests: RequestRouter, runtime: Runtime): void {
+export function serveGateway(requests: RequestHandlers, runtime: Runtime): void {
   requests.handle(UPS_PURCHASE, {
     schema: upsPurchaseRequest,
     lane: 'seqr',

@@ -61,7 +61,13 @@ export async function openSeqr(config: Config, deps: SeqrDeps): Promise<Seqr> {
   if (demo && endpoint === undefined) {
     // Imported only here: a machine that talks to a real SEQR never loads the simulator.
     const { startSimulator } = await import('../../simulator/index.js');
-    simulator = await startSimulator({ host: '127.0.0.1', port: 0, clock });
+    simulator = await startSimulator({
+      host: '127.0.0.1',
+      port: 0,
+      clock,
+      // The simulated SEQR knows the merchant of the machine's UPS code.
+      ...(config.ups ? { ups: { merchantId: config.ups.merchantId } } : {}),
+    });
     const sim = simulator;
     stopOrder.add(() => sim.close());
     endpoint = sim.soapUrl;

@@ -43,6 +43,8 @@ export interface KioskOptions {
   readonly printer: FakePrinter;
   /** The simulator's control surface; absent when SEQR is external (the app panel is disabled). */
   readonly simulator?: SeqrSimulator['control'];
+  /** UPS mode: the machine's static code, which the app panel can scan. */
+  readonly upsCode?: string;
   /** Every journal line (pino JSON) as it is written. */
   readonly logLines: { subscribe(listener: (line: string) => void): () => void };
   readonly clock: Clock;
@@ -71,7 +73,7 @@ export interface Kiosk {
 export type DropScript = 'delivered' | 'notDelivered';
 
 /** A customer action in the SEQR app panel (`POST /api/customer`). */
-export type CustomerAction = 'pay' | 'cancelInApp' | 'fail' | 'payLate';
+export type CustomerAction = 'pay' | 'cancelInApp' | 'fail' | 'payLate' | 'scanUps';
 
 const BODY_LIMIT = 4096;
 const LOG_KEEP = 300;
@@ -79,7 +81,7 @@ const RECEIPT_KEEP = 20;
 /** A stream that falls this far behind (bytes queued) is dropped; EventSource reconnects. */
 const STREAM_BACKLOG_LIMIT = 8 * 1024 * 1024;
 const QR_PREFIX = 'HTTP://SEQR.SE/R';
-const ACTIONS: readonly CustomerAction[] = ['pay', 'cancelInApp', 'fail', 'payLate'];
+const ACTIONS: readonly CustomerAction[] = ['pay', 'cancelInApp', 'fail', 'payLate', 'scanUps'];
 
 class HttpError extends Error {
   constructor(
@@ -353,12 +355,27 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
     display: { width, height, rotation: options.display.rotation },
     products: options.products,
     simulator: simulator !== undefined,
+    ups: options.upsCode !== undefined,
   });
+
+  /** The payer scans the static code: SEQR calls createPurchase (pay first, then choose). */
+  const scanUps = async (): Promise<{ invoiceReference: string }> => {
+    if (!simulator || options.upsCode === undefined)
+      throw new HttpError(409, 'not in UPS mode with the built-in SEQR: there is no code to scan');
+    const result = await simulator
+      .scanUps({ code: options.upsCode, amount: '100.00' })
+      .catch((err: unknown) => {
+        throw new HttpError(409, err instanceof Error ? err.message : String(err));
+      });
+    if (result.outcome !== 'invoice')
+      throw new HttpError(409, `the machine refused: ${JSON.stringify(result)}`);
+    return { invoiceReference: result.invoiceReference };
+  };
 
   const openInvoice = (): string | undefined =>
     simulator?.activeInvoice()?.reference ?? invoiceOn(shown);
 
-  const customer = (action: CustomerAction): { invoiceReference: string } => {
+  const customer = (action: Exclude<CustomerAction, 'scanUps'>): { invoiceReference: string } => {
     if (!simulator)
       throw new HttpError(
         503,
@@ -540,7 +557,7 @@ export async function startKiosk(options: KioskOptions): Promise<Kiosk> {
         only('POST');
         const action = field(await readJson(req), 'action', ACTIONS);
         try {
-          sendJson(res, 200, customer(action));
+          sendJson(res, 200, action === 'scanUps' ? await scanUps() : customer(action));
         } catch (err) {
           // The simulator refusing the action (unknown invoice, wrong state) answers its status.
           if (err instanceof SimulatorControlError) throw new HttpError(err.status, err.message);

@@ -7,6 +7,8 @@ export interface PageModel {
   readonly products: readonly { slot: number; name: string; price: string }[];
   /** False when SEQR is external: the app panel is disabled. */
   readonly simulator: boolean;
+  /** UPS mode: the app panel can scan the machine's static code (pay first, then choose). */
+  readonly ups?: boolean;
 }
 
 const TEXT = {
@@ -21,6 +23,9 @@ const TEXT = {
     noInvoice: 'No invoice on the display.',
     invoice: 'Invoice',
     pay: 'Pay',
+    scanUps: 'Scan the machine’s code',
+    scanUpsHint:
+      'Pay first, then choose: scan the code on the display (reserves up to 100.00), confirm with Pay, then choose with the machine’s buttons; CANCEL when done.',
     cancelInApp: 'Cancel in the app',
     fail: 'Let it fail',
     payLate: 'Pay too late',
@@ -54,6 +59,9 @@ const TEXT = {
     noInvoice: 'Ingen faktura på skärmen.',
     invoice: 'Faktura',
     pay: 'Betala',
+    scanUps: 'Skanna maskinens kod',
+    scanUpsHint:
+      'Betala först, välj sedan: skanna koden på skärmen (reserverar upp till 100,00), godkänn med Betala och välj sedan med maskinens knappar; AVBRYT när du är klar.',
     cancelInApp: 'Avbryt i appen',
     fail: 'Låt det misslyckas',
     payLate: 'Betala för sent',
@@ -319,8 +327,9 @@ export function kioskPage(model: PageModel): string {
 <div class="col">
 <section class="phone"><h2>${escapeHtml(t.app)}</h2>
 <div id="app-invoice"></div>
-<div style="margin-top:8px">${action('pay', t.pay)}${action('cancelInApp', t.cancelInApp)}${action('fail', t.fail)}${action('payLate', t.payLate)}</div>
+<div style="margin-top:8px">${model.ups ? action('scanUps', t.scanUps) : ''}${action('pay', t.pay)}${action('cancelInApp', t.cancelInApp)}${action('fail', t.fail)}${action('payLate', t.payLate)}</div>
 <p class="hint">${escapeHtml(model.simulator ? t.appHint : t.appExternal)}</p>
+${model.ups ? `<p class="hint">${escapeHtml(t.scanUpsHint)}</p>` : ''}
 <p class="hint">${escapeHtml(t.payLateHint)}</p>
 <div id="app-status"></div>
 </section>

@@ -56,9 +56,12 @@ describe('UPS mode and the callback gateway in the configuration', () => {
     expect(core.ups).toBeUndefined();
   });
 
-  it('refuses ups without the gateway or the fleet, and a session that could outlast half the commit window', () => {
-    expect(lines(BASE + FLEET + UPS).join('\n')).toMatch(/gateway.*required with ups/);
-    expect(lines(BASE + GATEWAY + UPS).join('\n')).toMatch(/fleet.*required with ups/);
+  it('refuses ups without the gateway or the fleet (but for the built-in SEQR), and a session that could outlast half the commit window', () => {
+    const external = `${BASE}seqr: { endpoint: "http://127.0.0.1:1/soap", terminalId: t1 }\n`;
+    expect(lines(external + FLEET + UPS).join('\n')).toMatch(/gateway.*required with ups/);
+    expect(lines(external + GATEWAY + UPS).join('\n')).toMatch(/fleet.*required with ups/);
+    // Demo mode with the built-in simulator runs the gateway in the daemon.
+    expect(coreConfig(parseConfigText(BASE + UPS, 'c.yaml', {}), 't').ups).toBeUndefined();
     expect(lines(`${BASE}${FLEET}${GATEWAY}${UPS}  sessionMaxMs: 400000\n`).join('\n')).toMatch(
       /sessionMaxMs.*half of ups.commitTimeoutMs/,
     );
