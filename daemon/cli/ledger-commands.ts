@@ -386,7 +386,19 @@ export function pendingItems(views: readonly TransactionView[]): PendingItem[] {
         'a refund retry was answered 98: an earlier attempt went through without a reference';
       action = 'verify the refund in the SEQR report (seqr-vend report <periodId>)';
     } else if (v.closed === 'refunded') continue;
-    else if (v.refund === 'requested' || v.refund === 'failed') {
+    else if (v.reservation && v.closed === 'flagged') {
+      // Pay first, then choose: products out that may not be paid.
+      kind = 'flagged';
+      const unknown = v.reservation.vends.filter((x) => x.outcome === 'uncertain').length;
+      if (!v.reservation.committed) {
+        detail = `pay first, then choose: ${money(v.price.minor, v.price.currency)} delivered, reservation ${v.invoiceReference ?? '(not issued)'} not committed`;
+        action =
+          'look for the payment in the SEQR report; if SEQR has none, the delivered products are unpaid: settle with the customer';
+      } else {
+        detail = `pay first, then choose: committed for what was recorded delivered; ${unknown} vend(s) of unknown outcome not charged`;
+        action = 'check the slots: a product may have come out without being charged';
+      }
+    } else if (v.refund === 'requested' || v.refund === 'failed') {
       kind = v.closed === 'flagged' ? 'flagged' : 'refund unconfirmed';
       const failure = v.refundFailure ? describeFailure(v.refundFailure) : 'no answer yet';
       detail = uncertain ? `${dispenseUnknown(v)}; refund: ${failure}` : failure;

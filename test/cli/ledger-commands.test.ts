@@ -216,6 +216,38 @@ describe('pending', () => {
     );
   });
 
+  it('lists a pay-first-then-choose session whose delivered products could not be charged', async () => {
+    const ledger = SqliteLedger.open({ path: file });
+    let at = T0 + 200_000;
+    const sek = (minor: number) => ({ minor, currency: 'SEK' });
+    const entries: LedgerEntry[] = [
+      { type: 'reservation.requested', txId: 'ups-1', offered: sek(10_000), amount: sek(10_000) },
+      { type: 'reservation.issued', txId: 'ups-1', invoiceReference: 'inv-ups-1' },
+      { type: 'reservation.reserved', txId: 'ups-1', amount: sek(10_000) },
+      { type: 'vend.started', txId: 'ups-1', seq: 1, slot: 1, productName: 'Cola', price: sek(2500) },
+      { type: 'vend.finished', txId: 'ups-1', seq: 1, outcome: 'delivered' },
+      {
+        type: 'reservation.settling',
+        txId: 'ups-1',
+        total: sek(2500),
+        rows: [{ slot: 1, productName: 'Cola', unitPrice: sek(2500), quantity: 1 }],
+      },
+      { type: 'tx.closed', txId: 'ups-1', outcome: 'flagged' },
+    ];
+    for (const e of entries) await ledger.record(e, (at += 1000));
+    await ledger.close();
+    const o = io();
+    await runLedgerCommand(['pending', '--json'], o);
+    const items = JSON.parse(o.out()) as { txId: string; kind: string; detail?: string }[];
+    expect(items.find((i) => i.txId === 'ups-1')).toMatchObject({
+      kind: 'flagged',
+      product: 'Cola',
+      invoiceReference: 'inv-ups-1',
+      detail: 'pay first, then choose: 25.00 SEK delivered, reservation inv-ups-1 not committed',
+      action: expect.stringContaining('unpaid') as unknown,
+    });
+  });
+
   it('lists receipts SEQR has not taken (with their attempts) and the ones it refused', async () => {
     const ledger = SqliteLedger.open({ path: file });
     let at = T0 + 100_000;
