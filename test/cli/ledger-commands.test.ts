@@ -224,7 +224,14 @@ describe('pending', () => {
       { type: 'reservation.requested', txId: 'ups-1', offered: sek(10_000), amount: sek(10_000) },
       { type: 'reservation.issued', txId: 'ups-1', invoiceReference: 'inv-ups-1' },
       { type: 'reservation.reserved', txId: 'ups-1', amount: sek(10_000) },
-      { type: 'vend.started', txId: 'ups-1', seq: 1, slot: 1, productName: 'Cola', price: sek(2500) },
+      {
+        type: 'vend.started',
+        txId: 'ups-1',
+        seq: 1,
+        slot: 1,
+        productName: 'Cola',
+        price: sek(2500),
+      },
       { type: 'vend.finished', txId: 'ups-1', seq: 1, outcome: 'delivered' },
       {
         type: 'reservation.settling',
