@@ -5,7 +5,7 @@
 // memory bound per input: it runs in a worker thread whose V8 heap is capped, so an input that
 // needs more memory kills the worker and fails the run. The bounds are generous for a loaded
 // 2-core machine; the figures measured are printed at the end.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -85,6 +85,8 @@ parentPort.postMessage('ready');
 let tmp: string;
 let worker: Worker;
 let died: Error | undefined;
+/** The input the worker is loading; kept with its death so the report names the input that killed it. */
+let inFlight: { family: string; text: string } | undefined;
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'seqr-fuzz-'));
@@ -97,6 +99,12 @@ beforeAll(async () => {
     },
   });
   worker.on('error', (err) => {
+    if (inFlight) {
+      const kept = path.join(import.meta.dirname, '../../test-results/config-fuzz-killer.yaml');
+      mkdirSync(path.dirname(kept), { recursive: true });
+      writeFileSync(kept, inFlight.text);
+      err.message += ` (while loading ${inFlight.family} input of ${String(inFlight.text.length)} chars, kept in ${kept})`;
+    }
     died = err;
   });
   await new Promise<void>((resolve, reject) => {
@@ -134,8 +142,10 @@ async function check(text: string, family: string): Promise<Outcome['kind']> {
     worker.once('error', onError);
     worker.once('message', (answer: Outcome) => {
       worker.off('error', onError);
+      inFlight = undefined;
       resolve(answer);
     });
+    inFlight = { family, text };
     worker.postMessage(text);
   });
   if (outcome.kind === 'threw') throw new Error(`${family}: the loader threw ${outcome.error}`);
