@@ -6,7 +6,7 @@ import type { Money } from '../ports/money.js';
 import { classifyFailure, redactor, SeqrResultError, type SeqrOperation } from './call-errors.js';
 import { defaultWsdlPath, packageInfo } from '../package-root.js';
 import { guardSoapDebug } from './soap-debug.js';
-import { SocketPool } from './sockets.js';
+import { Exchange, PooledHttpClient, SocketPool } from './sockets.js';
 import {
   amountWire,
   contextWire,
@@ -72,29 +72,6 @@ export interface SeqrCallOptions {
 
 export const DEFAULT_DEADLINE_MS = 10_000;
 
-/**
- * The `soap` package's HTTP client, except that its debug log (`DEBUG=node-soap`) sees blanks of
- * the same length instead of the request body, which holds the password.
- */
-class QuietHttpClient extends soap.HttpClient {
-  override buildRequest(
-    rurl: string,
-    data: unknown,
-    exheaders?: soap.IHeaders,
-    exoptions?: soap.IExOptions,
-  ): Record<string, unknown> {
-    if (typeof data !== 'string')
-      return super.buildRequest(rurl, data, exheaders, exoptions) as Record<string, unknown>;
-    const blank = ' '.repeat(Buffer.byteLength(data, 'utf8'));
-    const options = super.buildRequest(rurl, blank, exheaders, exoptions) as Record<
-      string,
-      unknown
-    >;
-    options['data'] = data;
-    return options;
-  }
-}
-
 /** A resultCode-0 `return` and the HTTP status it came with. */
 interface Answer {
   readonly ret: Record<string, unknown>;
@@ -103,8 +80,8 @@ interface Answer {
 
 type AsyncMethod = (
   args: WireObject,
-  options: Record<string, unknown>,
-  extraHeaders: Record<string, string>,
+  options: Exchange,
+  extraHeaders: Readonly<Record<string, string>>,
 ) => Promise<[unknown, ...unknown[]]>;
 
 /**
@@ -134,18 +111,18 @@ export class SeqrClient {
   readonly #deadlineMs: number;
   readonly #clientId: string;
   readonly #sockets: SocketPool;
+  /** Extra HTTP headers of every request. */
+  readonly #headers: Readonly<Record<string, string>>;
   readonly #redact: (text: string) => string;
   #closed = false;
 
-  private constructor(client: soap.Client, options: SeqrClientOptions) {
+  private constructor(client: soap.Client, options: SeqrClientOptions, sockets: SocketPool) {
     this.#soap = client;
     this.#options = options;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.#clientId = options.clientId ?? `seqr-vend/${packageInfo().version}`;
-    const extraCa = options.ca === undefined ? [] : [options.ca].flat();
-    this.#sockets = new SocketPool(
-      extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] },
-    );
+    this.#headers = { 'User-Agent': this.#clientId };
+    this.#sockets = sockets;
     this.#redact = redactor(
       [options.terminal?.password, options.reseller?.password].filter(
         (s): s is string => s !== undefined,
@@ -158,10 +135,14 @@ export class SeqrClient {
     guardSoapDebug(
       [options.terminal?.password, options.reseller?.password].filter((s) => s !== undefined),
     );
+    const extraCa = options.ca === undefined ? [] : [options.ca].flat();
+    const sockets = new SocketPool(
+      extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] },
+    );
     const client = await soap.createClientAsync(options.wsdlPath ?? defaultWsdlPath(), {
       endpoint: options.endpoint,
       disableCache: true,
-      httpClient: new QuietHttpClient(),
+      httpClient: new PooledHttpClient(sockets),
       // xs:decimal stays text (money is exact); dates stay as sent.
       customDeserializer: {
         decimal: (text: string) => text,
@@ -169,7 +150,7 @@ export class SeqrClient {
         date: (text: string) => text,
       },
     });
-    return new SeqrClient(client, options);
+    return new SeqrClient(client, options, sockets);
   }
 
   /** The endpoint calls go to. */
@@ -434,37 +415,10 @@ export class SeqrClient {
         : (text: string) => redactor(extraSecrets)(this.#redact(text));
     const deadlineMs =
       options?.deadlineMs ?? this.#options.deadlines?.[operation] ?? this.#deadlineMs;
-    const exchange = this.#sockets.exchange();
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      controller.abort();
-    }, deadlineMs);
+    const exchange = new Exchange(deadlineMs);
     const method = this.#soap[`${operation}Async`] as AsyncMethod;
-    let request: Promise<[unknown, ...unknown[]]> | undefined;
     try {
-      request = method.call(
-        this.#soap,
-        args,
-        {
-          signal: controller.signal,
-          httpAgent: this.#sockets.http,
-          httpsAgent: this.#sockets.https,
-          // Node's own http(s).request, watched: which socket the call used, and the status.
-          transport: exchange.transport,
-          maxRedirects: 0,
-          // Straight to SEQR: no HTTP(S)_PROXY from the environment between the agent's TLS and it.
-          proxy: false,
-          // SOAP 1.1 faults come with 500; every other non-2xx status is an HTTP error.
-          validateStatus: (status: number) => (status >= 200 && status < 300) || status === 500,
-        },
-        { 'User-Agent': this.#clientId },
-      );
-      const deadline = new Promise<never>((_resolve, reject) => {
-        controller.signal.addEventListener('abort', () => {
-          reject(controller.signal.reason as Error);
-        });
-      });
-      const [parsed] = await Promise.race([request, deadline]);
+      const [parsed] = await method.call(this.#soap, args, exchange, this.#headers);
       const { httpStatus } = exchange;
       return { ret: readReturn(operation, parsed, redact, httpStatus), httpStatus };
     } catch (err) {
@@ -474,7 +428,7 @@ export class SeqrClient {
           : classifyFailure(err, {
               operation,
               deadlineMs,
-              timedOut: controller.signal.aborted,
+              timedOut: exchange.timedOut,
               redact,
               ...(exchange.httpStatus === undefined ? {} : { httpStatus: exchange.httpStatus }),
             });
@@ -483,8 +437,6 @@ export class SeqrClient {
       if (!(failure instanceof SeqrResultError)) this.#sockets.retire(exchange.socket);
       throw failure ?? err;
     } finally {
-      clearTimeout(timer);
-      request?.catch(() => undefined);
       // The last request is the full XML with the password: do not leave it on the client.
       delete this.#soap.lastRequest;
       delete this.#soap.lastMessage;
