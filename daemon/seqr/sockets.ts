@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import soap from 'soap';
+import type { HttpClient, IExOptions, IHeaders, IHttpClient } from 'soap';
 import { ExchangeError } from './call-errors.js';
 import { soapDebugger, type SoapDebugger } from './soap-debug.js';
 
@@ -103,7 +103,7 @@ type SoapCallback = (error: unknown, res?: unknown, body?: unknown) => unknown;
  * call over a {@link SocketPool}, instead of soap's default, axios: axios' per-request config
  * merging, adapters and interceptors cost more CPU than building and parsing the envelope (the
  * footprint bench's CPU per poll). soap still builds every request and parses every answer, and
- * its own answer handling ({@link soap.HttpClient.handleResponse}, with its debug output) stays.
+ * its own answer handling (`HttpClient.handleResponse`, with its debug output) stays.
  *
  * Per request: no redirects followed, no proxy from the environment, TLS verified by the agent;
  * the answer is read as UTF-8 text. 2xx and 500 (a SOAP 1.1 fault) go to soap as answers; any
@@ -112,35 +112,37 @@ type SoapCallback = (error: unknown, res?: unknown, body?: unknown) => unknown;
  * the call rejects at once, whatever still arrives. The request body (the password) is never
  * kept on an error.
  */
-export class PooledHttpClient extends soap.HttpClient {
+export class PooledHttpClient implements IHttpClient {
   readonly #pool: SocketPool;
+  readonly #soapHttp: HttpClient;
   readonly #debug: SoapDebugger = soapDebugger();
   #url: { readonly href: string; readonly parsed: URL } | undefined;
 
-  constructor(pool: SocketPool) {
-    super();
+  /** `soapHttp`: an instance of soap's own HttpClient, for its handling of answers. */
+  constructor(pool: SocketPool, soapHttp: HttpClient) {
     this.#pool = pool;
+    this.#soapHttp = soapHttp;
   }
 
-  override request(
+  request(
     rurl: string,
     data: unknown,
     callback: SoapCallback,
-    exheaders?: soap.IHeaders,
-    exoptions?: soap.IExOptions,
-  ): ReturnType<soap.HttpClient['request']> {
+    exheaders?: IHeaders,
+    exoptions?: IExOptions,
+  ): ReturnType<IHttpClient['request']> {
     if (!(exoptions instanceof Exchange))
       throw new TypeError('a SEQR call passes its Exchange as the soap options');
     this.#send(rurl, String(data), callback, exheaders ?? {}, exoptions);
     // soap ignores what request() returns when it is given a callback.
-    return undefined as unknown as ReturnType<soap.HttpClient['request']>;
+    return undefined as unknown as ReturnType<IHttpClient['request']>;
   }
 
   #send(
     rurl: string,
     body: string,
     callback: SoapCallback,
-    exheaders: soap.IHeaders,
+    exheaders: IHeaders,
     exchange: Exchange,
   ): void {
     if (this.#url?.href !== rurl) this.#url = { href: rurl, parsed: new URL(rurl) };
@@ -207,7 +209,11 @@ export class PooledHttpClient extends soap.HttpClient {
           return;
         }
         const answer: Answer = { status, headers: res.headers, data: text };
-        answer.data = this.handleResponse(undefined as never, answer as never, text) as string;
+        answer.data = this.#soapHttp.handleResponse(
+          undefined as never,
+          answer as never,
+          text,
+        ) as string;
         settle(null, answer);
       });
     });
