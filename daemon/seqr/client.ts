@@ -87,8 +87,9 @@ type AsyncMethod = (
 /**
  * The SEQR merchant ("cash register") SOAP client, built with the `soap` package from the
  * project's own WSDL read from disk (no network at start). Create one per process with
- * {@link SeqrClient.create}: it owns one keep-alive agent per protocol, so consecutive calls
- * reuse one connection. A call that fails other than with a resultCode never leaves its
+ * {@link SeqrClient.create} (or {@link SeqrClient.deferred}): it owns one keep-alive agent per
+ * protocol, over which soap's requests go with Node's own http(s) (see `PooledHttpClient`), so
+ * consecutive calls reuse one connection. A call that fails other than with a resultCode never leaves its
  * connection to the next call: that one goes out at once on a fresh connection.
  *
  * Every call:
