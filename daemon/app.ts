@@ -29,6 +29,7 @@ import { SecretSet, createLogger, type LineSink, type Logger } from './log.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import { createRuntime, type Runtime } from './runtime/runtime.js';
 import { createNotifier, type Notifier } from './service/sd-notify.js';
+import { errorCodeOf } from './errors.js';
 
 export { coreConfig } from './app/core-config.js';
 export { openHardware, type Hardware, type VirtualHardware } from './app/hardware.js';
@@ -213,6 +214,10 @@ export async function startApp(options: AppOptions): Promise<App> {
       },
       'ready',
     );
+    // Deferred until now unless a start-up recovery call already needed it (SeqrClient.deferred).
+    seqr.client.prepare().catch((err: unknown) => {
+      log.error({ err, code: errorCodeOf(err) }, 'the SEQR client cannot be built');
+    });
 
     let stopped: Promise<void> | undefined;
     return {

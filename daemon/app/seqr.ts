@@ -98,7 +98,8 @@ export async function openSeqr(config: Config, deps: SeqrDeps): Promise<Seqr> {
   secrets.add(terminal.password);
   if (reseller) secrets.add(reseller.password);
 
-  const client = await SeqrClient.create({
+  // soap and the WSDL are loaded at the first call, or just after READY=1 (startApp).
+  const client = SeqrClient.deferred({
     endpoint,
     terminal,
     ...(reseller ? { reseller } : {}),

@@ -19,7 +19,7 @@ export type SeqrOperation =
 
 /**
  * What is kept of a library error as `cause`: its name, code and (redacted) message. Never the
- * library error itself: axios errors carry the request config and body, which hold the password.
+ * library error itself: soap's errors carry the answer, which may echo the request and its password.
  */
 export interface SafeCause {
   readonly name: string;
@@ -83,6 +83,21 @@ export class SeqrResultError extends VendError implements SeqrFailureDetails {
       resultDescription === undefined ? undefined : bounded(resultDescription);
     this.httpStatus = details.httpStatus;
     this.faultString = undefined;
+  }
+}
+
+/**
+ * A SEQR call's HTTP exchange failed below HTTP: refused, reset, DNS, TLS, cut off, not HTTP
+ * (`HPE_*`), or aborted at the deadline. `code` is the system's (or the HTTP parser's) code,
+ * when there was one; the system error is the `cause`.
+ */
+export class ExchangeError extends Error {
+  readonly code: string | undefined;
+
+  constructor(message: string, cause?: Error & { code?: unknown }) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ExchangeError';
+    this.code = typeof cause?.code === 'string' ? cause.code : undefined;
   }
 }
 
@@ -170,8 +185,7 @@ function systemCode(err: Bag): string | undefined {
   let current: unknown = err;
   for (let depth = 0; depth < 4 && isBag(current); depth++) {
     const code = current['code'];
-    if (typeof code === 'string' && code !== 'ERR_BAD_RESPONSE' && code !== 'ERR_BAD_REQUEST')
-      return code;
+    if (typeof code === 'string') return code;
     if (current['errors'] instanceof Array && isBag(current['errors'][0]))
       current = current['errors'][0];
     else current = current['cause'];
@@ -209,7 +223,7 @@ export interface FailureContext {
 }
 
 /**
- * Translates whatever the `soap` package (or axios under it) rejected with into a
+ * Translates whatever the `soap` package (or the HTTP exchange under it) rejected with into a
  * {@link SeqrCallError}. Returns undefined for errors that did not come from the exchange with
  * the server (programming errors), which the caller rethrows.
  */
@@ -260,7 +274,7 @@ export function classifyFailure(err: unknown, ctx: FailureContext): SeqrCallErro
       },
     );
   }
-  if (err['isAxiosError'] === true) {
+  if (err instanceof ExchangeError) {
     if (cause.code?.startsWith('HPE_')) {
       return new SeqrCallError(
         'E_SEQR_MALFORMED',

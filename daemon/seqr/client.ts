@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
-import soap from 'soap';
+import type { Client } from 'soap';
 import { VendError } from '../errors.js';
 import type { Money } from '../ports/money.js';
 import { classifyFailure, redactor, SeqrResultError, type SeqrOperation } from './call-errors.js';
 import { defaultWsdlPath, packageInfo } from '../package-root.js';
 import { guardSoapDebug } from './soap-debug.js';
-import { SocketPool } from './sockets.js';
+import { Exchange, PooledHttpClient, SocketPool } from './sockets.js';
 import {
   amountWire,
   contextWire,
@@ -72,29 +72,6 @@ export interface SeqrCallOptions {
 
 export const DEFAULT_DEADLINE_MS = 10_000;
 
-/**
- * The `soap` package's HTTP client, except that its debug log (`DEBUG=node-soap`) sees blanks of
- * the same length instead of the request body, which holds the password.
- */
-class QuietHttpClient extends soap.HttpClient {
-  override buildRequest(
-    rurl: string,
-    data: unknown,
-    exheaders?: soap.IHeaders,
-    exoptions?: soap.IExOptions,
-  ): Record<string, unknown> {
-    if (typeof data !== 'string')
-      return super.buildRequest(rurl, data, exheaders, exoptions) as Record<string, unknown>;
-    const blank = ' '.repeat(Buffer.byteLength(data, 'utf8'));
-    const options = super.buildRequest(rurl, blank, exheaders, exoptions) as Record<
-      string,
-      unknown
-    >;
-    options['data'] = data;
-    return options;
-  }
-}
-
 /** A resultCode-0 `return` and the HTTP status it came with. */
 interface Answer {
   readonly ret: Record<string, unknown>;
@@ -103,15 +80,16 @@ interface Answer {
 
 type AsyncMethod = (
   args: WireObject,
-  options: Record<string, unknown>,
-  extraHeaders: Record<string, string>,
+  options: Exchange,
+  extraHeaders: Readonly<Record<string, string>>,
 ) => Promise<[unknown, ...unknown[]]>;
 
 /**
  * The SEQR merchant ("cash register") SOAP client, built with the `soap` package from the
  * project's own WSDL read from disk (no network at start). Create one per process with
- * {@link SeqrClient.create}: it owns one keep-alive agent per protocol, so consecutive calls
- * reuse one connection. A call that fails other than with a resultCode never leaves its
+ * {@link SeqrClient.create} (or {@link SeqrClient.deferred}): it owns one keep-alive agent per
+ * protocol, over which soap's requests go with Node's own http(s) (see `PooledHttpClient`), so
+ * consecutive calls reuse one connection. A call that fails other than with a resultCode never leaves its
  * connection to the next call: that one goes out at once on a fresh connection.
  *
  * Every call:
@@ -129,19 +107,26 @@ type AsyncMethod = (
  * of any error holds a password; the request XML is never kept.
  */
 export class SeqrClient {
-  readonly #soap: soap.Client;
+  /** soap's client, once built. */
+  #soap: Client | undefined;
+  #building: Promise<Client> | undefined;
   readonly #options: SeqrClientOptions;
   readonly #deadlineMs: number;
   readonly #clientId: string;
   readonly #sockets: SocketPool;
+  /** Extra HTTP headers of every request. */
+  readonly #headers: Readonly<Record<string, string>>;
   readonly #redact: (text: string) => string;
   #closed = false;
 
-  private constructor(client: soap.Client, options: SeqrClientOptions) {
-    this.#soap = client;
+  private constructor(options: SeqrClientOptions) {
+    guardSoapDebug(
+      [options.terminal?.password, options.reseller?.password].filter((s) => s !== undefined),
+    );
     this.#options = options;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.#clientId = options.clientId ?? `seqr-vend/${packageInfo().version}`;
+    this.#headers = { 'User-Agent': this.#clientId };
     const extraCa = options.ca === undefined ? [] : [options.ca].flat();
     this.#sockets = new SocketPool(
       extraCa.length === 0 ? {} : { ca: [...rootCertificates, ...extraCa] },
@@ -153,23 +138,65 @@ export class SeqrClient {
     );
   }
 
-  /** Builds the client from the WSDL on disk. Rejects if the WSDL cannot be read or parsed. */
+  /**
+   * Builds the client from the WSDL on disk. Rejects with E_CONFIG_INVALID if the WSDL cannot be
+   * read or parsed.
+   */
   static async create(options: SeqrClientOptions): Promise<SeqrClient> {
-    guardSoapDebug(
-      [options.terminal?.password, options.reseller?.password].filter((s) => s !== undefined),
-    );
-    const client = await soap.createClientAsync(options.wsdlPath ?? defaultWsdlPath(), {
-      endpoint: options.endpoint,
-      disableCache: true,
-      httpClient: new QuietHttpClient(),
-      // xs:decimal stays text (money is exact); dates stay as sent.
-      customDeserializer: {
-        decimal: (text: string) => text,
-        dateTime: (text: string) => text,
-        date: (text: string) => text,
+    const client = new SeqrClient(options);
+    await client.prepare();
+    return client;
+  }
+
+  /**
+   * A client that loads the `soap` package and reads and parses the WSDL at its first call or
+   * {@link prepare}, whichever comes first, so that a start-up need not wait for them (about a
+   * fifth of the daemon's CPU before READY=1). A call while that fails rejects with
+   * E_CONFIG_INVALID; the next call tries again.
+   */
+  static deferred(options: SeqrClientOptions): SeqrClient {
+    return new SeqrClient(options);
+  }
+
+  /**
+   * Builds the soap client now unless built. Resolves once it is; rejects with E_CONFIG_INVALID
+   * if the WSDL cannot be read or parsed.
+   */
+  async prepare(): Promise<void> {
+    await this.#soapClient();
+  }
+
+  #soapClient(): Promise<Client> {
+    this.#building ??= this.#build().then(
+      (client) => (this.#soap = client),
+      (err: unknown) => {
+        this.#building = undefined;
+        throw err;
       },
-    });
-    return new SeqrClient(client, options);
+    );
+    return this.#building;
+  }
+
+  async #build(): Promise<Client> {
+    const wsdl = this.#options.wsdlPath ?? defaultWsdlPath();
+    try {
+      const { default: soap } = await import('soap');
+      return await soap.createClientAsync(wsdl, {
+        endpoint: this.#options.endpoint,
+        disableCache: true,
+        httpClient: new PooledHttpClient(this.#sockets, new soap.HttpClient()),
+        // xs:decimal stays text (money is exact); dates stay as sent.
+        customDeserializer: {
+          decimal: (text: string) => text,
+          dateTime: (text: string) => text,
+          date: (text: string) => text,
+        },
+      });
+    } catch (err) {
+      throw new VendError('E_CONFIG_INVALID', `the SEQR WSDL ${wsdl} cannot be read or parsed`, {
+        cause: err,
+      });
+    }
   }
 
   /** The endpoint calls go to. */
@@ -434,37 +461,11 @@ export class SeqrClient {
         : (text: string) => redactor(extraSecrets)(this.#redact(text));
     const deadlineMs =
       options?.deadlineMs ?? this.#options.deadlines?.[operation] ?? this.#deadlineMs;
-    const exchange = this.#sockets.exchange();
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      controller.abort();
-    }, deadlineMs);
-    const method = this.#soap[`${operation}Async`] as AsyncMethod;
-    let request: Promise<[unknown, ...unknown[]]> | undefined;
+    const soap = this.#soap ?? (await this.#soapClient());
+    const exchange = new Exchange(deadlineMs);
+    const method = soap[`${operation}Async`] as AsyncMethod;
     try {
-      request = method.call(
-        this.#soap,
-        args,
-        {
-          signal: controller.signal,
-          httpAgent: this.#sockets.http,
-          httpsAgent: this.#sockets.https,
-          // Node's own http(s).request, watched: which socket the call used, and the status.
-          transport: exchange.transport,
-          maxRedirects: 0,
-          // Straight to SEQR: no HTTP(S)_PROXY from the environment between the agent's TLS and it.
-          proxy: false,
-          // SOAP 1.1 faults come with 500; every other non-2xx status is an HTTP error.
-          validateStatus: (status: number) => (status >= 200 && status < 300) || status === 500,
-        },
-        { 'User-Agent': this.#clientId },
-      );
-      const deadline = new Promise<never>((_resolve, reject) => {
-        controller.signal.addEventListener('abort', () => {
-          reject(controller.signal.reason as Error);
-        });
-      });
-      const [parsed] = await Promise.race([request, deadline]);
+      const [parsed] = await method.call(soap, args, exchange, this.#headers);
       const { httpStatus } = exchange;
       return { ret: readReturn(operation, parsed, redact, httpStatus), httpStatus };
     } catch (err) {
@@ -474,7 +475,7 @@ export class SeqrClient {
           : classifyFailure(err, {
               operation,
               deadlineMs,
-              timedOut: controller.signal.aborted,
+              timedOut: exchange.timedOut,
               redact,
               ...(exchange.httpStatus === undefined ? {} : { httpStatus: exchange.httpStatus }),
             });
@@ -483,11 +484,9 @@ export class SeqrClient {
       if (!(failure instanceof SeqrResultError)) this.#sockets.retire(exchange.socket);
       throw failure ?? err;
     } finally {
-      clearTimeout(timer);
-      request?.catch(() => undefined);
       // The last request is the full XML with the password: do not leave it on the client.
-      delete this.#soap.lastRequest;
-      delete this.#soap.lastMessage;
+      delete soap.lastRequest;
+      delete soap.lastMessage;
     }
   }
 }

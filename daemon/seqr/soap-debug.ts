@@ -10,10 +10,31 @@ import { createRequire } from 'node:module';
 import { formatWithOptions, type InspectOptions } from 'node:util';
 import { SecretSet } from '../log.js';
 
+/** One `debug` namespace's logger. */
+export interface SoapDebugger {
+  (format: string, ...args: unknown[]): void;
+  readonly enabled: boolean;
+}
+
 /** What this module touches of the `debug` package's node export. */
 interface DebugExport {
+  (namespace: string): SoapDebugger;
   log: (this: unknown, ...args: unknown[]) => unknown;
   inspectOpts?: InspectOptions;
+}
+
+/** The `debug` package instance `soap` loads (resolved from soap's own location). */
+function soapsDebug(): DebugExport {
+  const fromHere = createRequire(import.meta.url);
+  return createRequire(fromHere.resolve('soap'))('debug') as DebugExport;
+}
+
+/**
+ * The `node-soap` debug namespace soap's own HTTP client writes through (`DEBUG=node-soap`), for
+ * an HTTP client that stands in for soap's. Lines go through {@link guardSoapDebug}'s scrub.
+ */
+export function soapDebugger(): SoapDebugger {
+  return soapsDebug()('node-soap');
 }
 
 const secrets = new SecretSet();
@@ -32,8 +53,7 @@ export function guardSoapDebug(values: readonly string[]): void {
   }
   if (installed) return;
   installed = true;
-  const fromHere = createRequire(import.meta.url);
-  const debug = createRequire(fromHere.resolve('soap'))('debug') as DebugExport;
+  const debug = soapsDebug();
   const write = debug.log;
   debug.log = function (this: unknown, ...args: unknown[]): unknown {
     const line = withhold

@@ -4,7 +4,7 @@ import { format, inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SeqrSimulator } from '../../simulator/index.js';
 import { SeqrResultError } from '../../daemon/seqr/call-errors.js';
-import type { SeqrClient } from '../../daemon/seqr/client.js';
+import { SeqrClient } from '../../daemon/seqr/client.js';
 import type { SeqrInvoice } from '../../daemon/seqr/wire.js';
 import {
   clientFor,
@@ -297,5 +297,34 @@ describe('SeqrClient against the simulator', () => {
   it('rejects with E_CLOSED after close()', async () => {
     client.close();
     await expect(client.benchmarkingNop()).rejects.toMatchObject({ code: 'E_CLOSED' });
+  });
+});
+
+describe('a deferred client (the daemon builds it after READY=1)', () => {
+  it('builds itself at its first call', async () => {
+    const deferred = SeqrClient.deferred({ endpoint: sim.soapUrl, terminal: sim.terminal });
+    try {
+      const { invoiceReference } = await deferred.sendInvoice(cola);
+      expect(sim.control.invoice(invoiceReference)).toBeDefined();
+    } finally {
+      deferred.close();
+    }
+  });
+
+  it('an unreadable WSDL fails each call and prepare() with E_CONFIG_INVALID, not its creation', async () => {
+    const deferred = SeqrClient.deferred({
+      endpoint: sim.soapUrl,
+      terminal: sim.terminal,
+      wsdlPath: '/nonexistent/cashregister.wsdl',
+    });
+    try {
+      await expect(deferred.benchmarkingNop()).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+      await expect(deferred.prepare()).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+      await expect(
+        SeqrClient.create({ endpoint: sim.soapUrl, wsdlPath: '/nonexistent/cashregister.wsdl' }),
+      ).rejects.toMatchObject({ code: 'E_CONFIG_INVALID' });
+    } finally {
+      deferred.close();
+    }
   });
 });

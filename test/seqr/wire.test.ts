@@ -1,6 +1,12 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { classifyFailure, redactor, SeqrResultError } from '../../daemon/seqr/call-errors.js';
+import {
+  classifyFailure,
+  ExchangeError,
+  redactor,
+  SeqrResultError,
+} from '../../daemon/seqr/call-errors.js';
+import { HttpStatusError } from '../../daemon/seqr/sockets.js';
 import {
   amountWire,
   contextWire,
@@ -179,25 +185,37 @@ describe('failure classification', () => {
   const ctx = { operation: 'sendInvoice', deadlineMs: 100, timedOut: false } as const;
   const secret = 'pa$$<word>';
   const redact = redactor([secret]);
-  // What axios rejects with: the request config carries the whole envelope with the password.
-  const axiosLike = (extra: Record<string, unknown>) =>
-    Object.assign(new Error(`failed near ${secret}`), {
-      isAxiosError: true,
-      config: { data: `<password>${secret}</password>` },
-      request: { body: secret },
-      ...extra,
-    });
+  // What the HTTP exchange rejects with below HTTP: the system error (whose text may quote
+  // anything the peer sent) as its cause.
+  const exchangeFailure = (cause: Record<string, unknown>) =>
+    new ExchangeError(
+      `failed near ${secret}`,
+      Object.assign(new Error(`system: ${secret}`), { config: { data: secret } }, cause),
+    );
 
   it.each([
-    ['a refused connection', axiosLike({ code: 'ECONNREFUSED' }), 'E_SEQR_UNREACHABLE'],
-    ['an unknown host', axiosLike({ code: 'ENOTFOUND' }), 'E_SEQR_UNREACHABLE'],
+    ['a refused connection', exchangeFailure({ code: 'ECONNREFUSED' }), 'E_SEQR_UNREACHABLE'],
+    ['an unknown host', exchangeFailure({ code: 'ENOTFOUND' }), 'E_SEQR_UNREACHABLE'],
     [
-      'a reset wrapped by axios',
-      axiosLike({ cause: { code: 'ECONNRESET', message: 'socket hang up' } }),
+      'a reset',
+      exchangeFailure({ code: 'ECONNRESET', message: 'socket hang up' }),
       'E_SEQR_UNREACHABLE',
     ],
-    ['a TLS failure', axiosLike({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'E_SEQR_UNREACHABLE'],
-    ['an HTTP 502', axiosLike({ response: { status: 502, data: '<html/>' } }), 'E_SEQR_HTTP'],
+    [
+      'a TLS failure',
+      exchangeFailure({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+      'E_SEQR_UNREACHABLE',
+    ],
+    [
+      'an answer that is not HTTP',
+      exchangeFailure({ code: 'HPE_INVALID_CONSTANT' }),
+      'E_SEQR_MALFORMED',
+    ],
+    [
+      'an HTTP 502',
+      new HttpStatusError({ status: 502, headers: {}, data: `<html>${secret}</html>` }),
+      'E_SEQR_HTTP',
+    ],
     [
       'a fault',
       Object.assign(new Error('soap:Client: bad'), {
@@ -243,12 +261,15 @@ describe('failure classification', () => {
       { ...ctx, redact },
     );
     expect(fault).toMatchObject({ faultCode: 'soap:Server', faultString: 'boom', httpStatus: 500 });
-    const http = classifyFailure(axiosLike({ response: { status: 503 } }), { ...ctx, redact });
+    const http = classifyFailure(new HttpStatusError({ status: 503, headers: {}, data: '' }), {
+      ...ctx,
+      redact,
+    });
     expect(http).toMatchObject({ code: 'E_SEQR_HTTP', httpStatus: 503 });
   });
 
   it('reports a passed deadline as E_SEQR_TIMEOUT whatever the library said', () => {
-    const mapped = classifyFailure(axiosLike({ code: 'ERR_CANCELED' }), {
+    const mapped = classifyFailure(new ExchangeError('no complete answer within 100 ms'), {
       ...ctx,
       timedOut: true,
       redact,
