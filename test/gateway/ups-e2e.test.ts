@@ -6,15 +6,20 @@
 // the broker dies before the first press. Everything the test knows of the machine it reads from
 // outside: its journal, its screens and relays (the kiosk's event stream and state), its relay
 // record and its ledger file.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type Broker } from '../../bench/broker.js';
-import { writeTerminalCredential } from '../../bench/e2e-rig.js';
-import { parseRelayRecord } from '../../bench/torture/checks.js';
-import { DaemonProcess, type DaemonLine } from '../../bench/torture/daemon-process.js';
+import type { DaemonLine, DaemonProcess } from '../../bench/torture/daemon-process.js';
+import {
+  PRICES,
+  machineOnline,
+  press,
+  pulses,
+  startMachine,
+  writeMachine,
+} from '../../bench/ups-rig.js';
 import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
 import type { TransactionView } from '../../daemon/core/projection.js';
 import { startSimulator, type SeqrSimulator } from '../../simulator/index.js';
@@ -26,7 +31,6 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const mainJs = path.join(repoRoot, 'dist', 'daemon', 'main.js');
 const MACHINE = 'vm-7';
 const TERMINAL_ID = '87e791f9e24148a6892c52aa85bb0331';
-const PRICES: Readonly<Record<number, number>> = { 1: 2500, 2: 1850, 3: 1500 };
 
 let dir: string;
 let broker: Broker;
@@ -36,67 +40,6 @@ let b: Replica;
 let daemon: DaemonProcess;
 const lines: DaemonLine[] = [];
 const cleanups: (() => unknown)[] = [];
-
-function daemonConfig(gatewayUrl: string): unknown {
-  const product = (slot: number, name: string, pins: readonly [number, number, number]) => ({
-    slot,
-    name,
-    price: ((PRICES[slot] ?? 0) / 100).toFixed(2),
-    buttonPin: pins[0],
-    relayPin: pins[1],
-    pulseMs: 50,
-    dropSensor: { pin: pins[2] },
-  });
-  return {
-    mode: 'production',
-    machine: { name: 'UPS e2e' },
-    merchant: { name: 'UPS Test AB' },
-    products: [
-      product(1, 'Cola', [5, 17, 16]),
-      product(2, 'Water', [6, 27, 20]),
-      product(3, 'Crisps', [13, 22, 21]),
-    ],
-    buttons: { cancelPin: 26 },
-    gpio: { backend: 'fake' },
-    display: { sink: 'png', width: 320, height: 240 },
-    seqr: { endpoint: sim.soapUrl, terminalId: TERMINAL_ID },
-    timeouts: { thankYouMs: 500, outcomeMs: 500 },
-    stateDirectory: path.join(dir, 'state'),
-    credentialsDirectory: path.join(dir, 'credentials'),
-    control: { socketPath: path.join(dir, 'control.sock') },
-    kiosk: { enabled: true, host: '127.0.0.1', port: 0 },
-    virtual: { recordFile: path.join(dir, 'relay.jsonl') },
-    fleet: { url: broker.url, machineId: MACHINE },
-    gateway: { url: gatewayUrl },
-    ups: { merchantId: 'public_test_shop', maxCredit: '80' },
-    log: { level: 'info' },
-  };
-}
-
-/** Resolves once the machine's retained availability on the broker is `online`. */
-async function online(): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const client = await connectAsync(broker.url, { reconnectPeriod: 0, connectTimeout: 2_000 });
-    try {
-      const seen = await new Promise<string | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          resolve(undefined);
-        }, 500);
-        client.on('message', (_topic, payload: Buffer) => {
-          clearTimeout(timer);
-          resolve(payload.toString());
-        });
-        void client.subscribeAsync(`seqr-vend/${MACHINE}/availability`, { qos: 1 });
-      });
-      if (seen === 'online') return;
-    } finally {
-      await client.endAsync(true);
-    }
-    if (Date.now() > deadline) throw new Error(`${MACHINE} never online on the broker`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The parts of the kiosk's `/api/state` this test reads: the screen the machine shows. */
 interface Shown {
@@ -120,15 +63,6 @@ async function shows(check: (s: Shown) => boolean, what: string, ms = 10_000): P
   }
 }
 
-async function press(button: { kind: 'product'; slot: number } | { kind: 'cancel' }) {
-  const res = await fetch(`${daemon.kioskUrl!}/api/press`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ button }),
-  });
-  expect(res.status).toBe(204);
-}
-
 /** The machine's ledger, read as the operator's CLI reads it. */
 function reservation(ref: string): { view: TransactionView; types: string[] } {
   const ledger = SqliteLedger.open({ path: ledgerPath(path.join(dir, 'state')), readonly: true });
@@ -150,14 +84,6 @@ function openTransactions(): string[] {
   }
 }
 
-/** The relay pulses the machine recorded (synced before each pulse), slot by slot. */
-function pulses(): number[] {
-  const text = readFileSync(path.join(dir, 'relay.jsonl'), 'utf8');
-  return parseRelayRecord(text)
-    .records.filter((r) => r.energised)
-    .map((r) => r.slot);
-}
-
 /** Presses `slot` and resolves once its relay has pulsed and the machine offers the next choice. */
 async function take(slot: number, creditAfter: number): Promise<void> {
   const edges: boolean[] = [];
@@ -165,7 +91,7 @@ async function take(slot: number, creditAfter: number): Promise<void> {
     if (l.msg === '(relay)' && l['slot'] === slot) edges.push(l['energised'] === true);
   });
   try {
-    await press({ kind: 'product', slot });
+    await press(daemon, { kind: 'product', slot });
     await until(() => edges.join() === 'true,false', 10_000, `slot ${slot}'s relay pulse`);
     await shows(
       (s) => s.kind === 'upsChoose' && s.vending === undefined && s.credit?.minor === creditAfter,
@@ -195,17 +121,19 @@ beforeAll(async () => {
     callbackCa: tls.ca,
   });
   cleanups.push(() => sim.close());
-  mkdirSync(dir, { recursive: true });
-  writeTerminalCredential(dir, TERMINAL_PASSWORD);
-  const configPath = path.join(dir, 'config.yaml');
-  writeFileSync(configPath, JSON.stringify(daemonConfig(b.base)));
-  daemon = new DaemonProcess({ mainJs, configPath, cwd: dir, incarnation: 1 });
+  const fleet = { brokerUrl: broker.url, machineId: MACHINE };
+  const configPath = writeMachine({
+    dir,
+    soapUrl: sim.soapUrl,
+    terminalId: TERMINAL_ID,
+    terminalPassword: TERMINAL_PASSWORD,
+    fleet,
+    gatewayUrl: b.base,
+    ups: { merchantId: 'public_test_shop', maxCredit: '80' },
+  });
+  daemon = await startMachine(mainJs, configPath, fleet);
   cleanups.push(() => daemon.stop(10_000));
   daemon.onLine((l) => lines.push(l));
-  const linked = daemon.waitFor((l) => l.msg === 'fleet broker connected', 30_000, 'broker link');
-  await daemon.whenReady(30_000);
-  await linked;
-  await online();
   await until(
     () => [a, b].every((r) => r.gateway.relay.status().connected),
     10_000,
@@ -250,13 +178,13 @@ describe('SEQR -> gateway (two replicas) -> Mosquitto -> the daemon process, pay
     await take(1, 8000 - 2500);
     await take(2, 8000 - 2500 - 1850);
     const closed = daemon.waitFor((l) => l['to'] === 'idle', 20_000, 'idle again');
-    await press({ kind: 'cancel' });
+    await press(daemon, { kind: 'cancel' });
     await until(() => sim.control.invoice(ref)?.status === 'PAID', 10_000, 'the commit');
     await closed;
 
     // Charged once, exactly what came out: the relay record, the ledger and SEQR agree.
-    expect(pulses()).toEqual([1, 2]);
-    const delivered = pulses().reduce((sum, slot) => sum + (PRICES[slot] ?? 0), 0);
+    expect(pulses(dir)).toEqual([1, 2]);
+    const delivered = pulses(dir).reduce((sum, slot) => sum + (PRICES[slot] ?? 0), 0);
     expect(sim.control.invoice(ref)).toMatchObject({
       committed: true,
       amount: { value: (delivered / 100).toFixed(2) },
@@ -276,7 +204,7 @@ describe('SEQR -> gateway (two replicas) -> Mosquitto -> the daemon process, pay
     // The broker is back: the next payer reaches the machine through replica A.
     await broker.start();
     await daemon.waitFor((l) => l.msg === 'fleet broker connected again', 30_000, 'the link back');
-    await online();
+    await machineOnline(broker.url, MACHINE);
     await until(() => a.gateway.relay.status().connected, 15_000, 'replica A back on the broker');
     const again = await sim.control.scanUps({
       code: sim.control.upsCode(MACHINE),
@@ -290,7 +218,7 @@ describe('SEQR -> gateway (two replicas) -> Mosquitto -> the daemon process, pay
     expect(sim.control.invoice(again.invoiceReference)?.committed).toBe(false);
     // Nothing else was charged or dispensed: one payment, for what came out.
     expect(sim.control.invoices().filter((i) => i.committed)).toHaveLength(1);
-    expect(pulses()).toEqual([1, 2]);
+    expect(pulses(dir)).toEqual([1, 2]);
     await until(() => openTransactions().length === 0, 10_000, 'the second session closed');
     // An orderly stop after all that.
     expect(await daemon.stop(10_000)).toBe(0);
