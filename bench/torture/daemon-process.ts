@@ -83,8 +83,8 @@ export class DaemonProcess {
 
   /**
    * Calls `listener` with every parsed line, `{msg: '(frame)', screen, invoiceReference, at}` for each
-   * frame the display produced (from the kiosk's event stream: what the customer sees), and
-   * `{msg: '(exit)'}` at exit.
+   * frame the display produced and `{msg: '(relay)', slot, energised}` for each relay edge (from
+   * the kiosk's event stream: what the customer sees), and `{msg: '(exit)'}` at exit.
    */
   onLine(listener: (line: DaemonLine) => void): () => void {
     this.#listeners.add(listener);
@@ -167,20 +167,23 @@ export class DaemonProcess {
         while ((end = pending.indexOf('\n\n')) >= 0) {
           const block = pending.slice(0, end);
           pending = pending.slice(end + 2);
-          if (!block.startsWith('event: frame\n')) continue;
+          const frameEvent = block.startsWith('event: frame\n');
+          if (!frameEvent && !block.startsWith('event: relay\n')) continue;
           const data = block.slice(block.indexOf('data: ') + 6);
           try {
-            const frame = JSON.parse(data) as Record<string, unknown>;
-            const line: DaemonLine = {
-              msg: '(frame)',
-              screen: frame['screen'],
-              invoiceReference: frame['invoiceReference'],
-              // When the daemon drew it (its clock): how long a screen stayed up.
-              at: frame['at'],
-            };
+            const event = JSON.parse(data) as Record<string, unknown>;
+            const line: DaemonLine = frameEvent
+              ? {
+                  msg: '(frame)',
+                  screen: event['screen'],
+                  invoiceReference: event['invoiceReference'],
+                  // When the daemon drew it (its clock): how long a screen stayed up.
+                  at: event['at'],
+                }
+              : { msg: '(relay)', slot: event['slot'], energised: event['energised'] };
             for (const listener of [...this.#listeners]) listener(line);
           } catch {
-            // A frame cut short by the kill.
+            // An event cut short by the kill.
           }
         }
       });

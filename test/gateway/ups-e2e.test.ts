@@ -1,172 +1,226 @@
-// Pay first, then choose end to end over loopback, every hop real: the simulated SEQR calls
-// createPurchase on gateway replica A over HTTPS, the request crosses Mosquitto to the machine's
-// fleet link, the machine's core sends the reservation with the project's SOAP client; the payer
-// confirms; SEQR's notification goes to replica B. Replica B and then the broker die mid-session:
-// the machine's own polling sees RESERVED, the buttons choose, the commit goes out over SOAP
-// without the broker. Nothing is lost or charged twice; with the broker back, the next payer is
-// served through replica A.
+// Pay first, then choose through the daemon as an operator runs it: the built dist/daemon/main.js
+// spawned in production mode with a configuration file (fake GPIO, the kiosk page's buttons, its
+// fleet link on Mosquitto, `gateway:` and `ups:`), the terminal password from its credentials
+// directory, SEQR at the simulator over loopback. The simulated SEQR calls createPurchase on
+// gateway replica A; the payer's confirmation is notified to replica B, which is dead by then;
+// the broker dies before the first press. Everything the test knows of the machine it reads from
+// outside: its journal, its screens and relays (the kiosk's event stream and state), its relay
+// record and its ledger file.
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveGateway } from '../../daemon/app/fleet.js';
-import { MqttLink } from '../../daemon/fleet/link.js';
-import { RequestRouter } from '../../daemon/fleet/requests.js';
-import { machineTopics } from '../../daemon/fleet/topics.js';
-import { MemoryLedger } from '../../daemon/ledger/memory-ledger.js';
-import { systemClock } from '../../daemon/ports/clock.js';
-import { createRuntime, type Runtime } from '../../daemon/runtime/runtime.js';
-import type { SeqrClient } from '../../daemon/seqr/client.js';
-import { SeqrPaymentGateway } from '../../daemon/seqr/gateway.js';
-import { FakeButtons } from '../../hardware/buttons/fake-buttons.js';
-import { FakeDispenser } from '../../hardware/dispenser/fake-dispenser.js';
-import { FakeDisplay } from '../../hardware/display/fake-display.js';
-import { FakePrinter } from '../../hardware/printer/fake-printer.js';
-import { startSimulator, type SeqrSimulator } from '../../simulator/index.js';
 import { startBroker, type Broker } from '../../bench/broker.js';
-import { upsConfig } from '../core/reservation-world.js';
-import { clientFor, RESELLER_PASSWORD, TERMINAL_PASSWORD } from '../seqr/support.js';
-import { captureLog } from '../support/harness.js';
+import type { DaemonLine, DaemonProcess } from '../../bench/torture/daemon-process.js';
+import {
+  PRICES,
+  machineOnline,
+  press,
+  pulses,
+  startMachine,
+  writeMachine,
+} from '../../bench/ups-rig.js';
+import { SqliteLedger, ledgerPath } from '../../daemon/ledger/sqlite-ledger.js';
+import type { TransactionView } from '../../daemon/core/projection.js';
+import { startSimulator, type SeqrSimulator } from '../../simulator/index.js';
+import { tempDir } from '../fleet/support.js';
+import { TERMINAL_PASSWORD } from '../seqr/support.js';
 import { makeTestCa, startReplica, until, type Replica } from './support.js';
 
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const mainJs = path.join(repoRoot, 'dist', 'daemon', 'main.js');
+const MACHINE = 'vm-7';
+const TERMINAL_ID = '87e791f9e24148a6892c52aa85bb0331';
+
+let dir: string;
 let broker: Broker;
 let sim: SeqrSimulator;
-let client: SeqrClient;
 let a: Replica;
 let b: Replica;
-let link: MqttLink;
-let runtime: Runtime;
-const buttons = new FakeButtons({ clock: systemClock, slots: [1, 2, 3] });
-const dispenser = new FakeDispenser({ clock: systemClock, slots: [1, 2, 3], pulseMs: 50 });
-const display = new FakeDisplay();
-const ledger = new MemoryLedger();
+let daemon: DaemonProcess;
+const lines: DaemonLine[] = [];
+const cleanups: (() => unknown)[] = [];
+
+/** The parts of the kiosk's `/api/state` this test reads: the screen the machine shows. */
+interface Shown {
+  readonly kind: string;
+  readonly credit?: { readonly minor: number };
+  readonly vending?: unknown;
+}
+
+async function shown(): Promise<Shown | undefined> {
+  const res = await fetch(`${daemon.kioskUrl!}/api/state`);
+  return ((await res.json()) as { screen: Shown | null }).screen ?? undefined;
+}
+
+async function shows(check: (s: Shown) => boolean, what: string, ms = 10_000): Promise<Shown> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = await shown();
+    if (s && check(s)) return s;
+    if (Date.now() > deadline) throw new Error(`${what}: shows ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The machine's ledger, read as the operator's CLI reads it. */
+function reservation(ref: string): { view: TransactionView; types: string[] } {
+  const ledger = SqliteLedger.open({ path: ledgerPath(path.join(dir, 'state')), readonly: true });
+  try {
+    const view = ledger.transactions().find((t) => t.invoiceReference === ref);
+    if (!view) throw new Error(`no transaction for ${ref} in the ledger`);
+    return { view, types: ledger.entries(view.txId).map((e) => e.type) };
+  } finally {
+    void ledger.close();
+  }
+}
+
+function openTransactions(): string[] {
+  const ledger = SqliteLedger.open({ path: ledgerPath(path.join(dir, 'state')), readonly: true });
+  try {
+    return [...ledger.openTransactionsSync().keys()];
+  } finally {
+    void ledger.close();
+  }
+}
+
+/** Presses `slot` and resolves once its relay has pulsed and the machine offers the next choice. */
+async function take(slot: number, creditAfter: number): Promise<void> {
+  const edges: boolean[] = [];
+  const off = daemon.onLine((l) => {
+    if (l.msg === '(relay)' && l['slot'] === slot) edges.push(l['energised'] === true);
+  });
+  try {
+    await press(daemon, { kind: 'product', slot });
+    await until(() => edges.join() === 'true,false', 10_000, `slot ${slot}'s relay pulse`);
+    await shows(
+      (s) => s.kind === 'upsChoose' && s.vending === undefined && s.credit?.minor === creditAfter,
+      `the choice after slot ${slot}`,
+    );
+  } finally {
+    off();
+  }
+}
 
 beforeAll(async () => {
+  const temp = tempDir();
+  dir = temp.dir;
+  cleanups.push(temp.remove);
   const tls = makeTestCa();
+  cleanups.push(() => {
+    rmSync(tls.dir, { recursive: true, force: true });
+  });
   broker = await startBroker();
+  cleanups.push(() => broker.close());
   [a, b] = await Promise.all([startReplica(broker.url, tls), startReplica(broker.url, tls)]);
+  cleanups.push(() => Promise.all([a, b].map((r) => r.gateway.stop().catch(() => undefined))));
   sim = await startSimulator({
-    terminal: { id: '87e791f9e24148a6892c52aa85bb0331', password: TERMINAL_PASSWORD },
-    reseller: { id: 'public_test_shop', userId: '9900', password: RESELLER_PASSWORD },
+    terminal: { id: TERMINAL_ID, password: TERMINAL_PASSWORD },
     missingAckMode: 'NO_ACKNOWLEDGMENT',
-    ups: { createPurchaseUrl: `${a.base}/createPurchase` },
+    ups: { createPurchaseUrl: `${a.base}/createPurchase`, merchantId: 'public_test_shop' },
     callbackCa: tls.ca,
   });
-  client = await clientFor(sim);
-  const { log } = captureLog();
-  let n = 0;
-  runtime = createRuntime({
-    gateway: new SeqrPaymentGateway(client),
-    buttons,
-    dispenser,
-    display,
-    printer: new FakePrinter({ clock: systemClock }),
-    ledger,
-    clock: systemClock,
-    log,
-    config: {
-      ...upsConfig,
-      notificationUrl: `${b.base}/notify/vm-1`,
-      ups: { ...upsConfig.ups!, code: sim.control.upsCode('vm-1') },
-    },
-    newTxId: () => `vm-1-tx-${++n}`,
+  cleanups.push(() => sim.close());
+  const fleet = { brokerUrl: broker.url, machineId: MACHINE };
+  const configPath = writeMachine({
+    dir,
+    soapUrl: sim.soapUrl,
+    terminalId: TERMINAL_ID,
+    terminalPassword: TERMINAL_PASSWORD,
+    fleet,
+    gatewayUrl: b.base,
+    ups: { merchantId: 'public_test_shop', maxCredit: '80' },
   });
-  await runtime.start();
-  link = MqttLink.open({
-    url: broker.url,
-    clientId: 'vm-1',
-    will: { topic: 'seqr-vend/vm-1/availability', payload: 'offline' },
-    clock: systemClock,
-    log,
-    minBackoffMs: 100,
-    maxBackoffMs: 300,
-  });
-  serveGateway(new RequestRouter(link, machineTopics('seqr-vend', 'vm-1'), log), runtime);
+  daemon = await startMachine(mainJs, configPath, fleet);
+  cleanups.push(() => daemon.stop(10_000));
+  daemon.onLine((l) => lines.push(l));
   await until(
-    () => link.status().connected && [a, b].every((r) => r.gateway.relay.status().connected),
+    () => [a, b].every((r) => r.gateway.relay.status().connected),
     10_000,
-    'the machine and both replicas on the broker',
+    'both replicas on the broker',
   );
-}, 30_000);
+}, 60_000);
 
 afterAll(async () => {
-  await runtime.stop();
-  await link.close();
-  client.close();
-  await sim.close();
-  await Promise.all([a, b].map((r) => r.gateway.stop().catch(() => undefined)));
-  await broker.close();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const screen = (): string | undefined => display.current?.kind;
-/** Choosing, with no vend running: the next press is served. */
-const ready = (): boolean => {
-  const s = runtime.state();
-  return (
-    s.kind === 'session' &&
-    s.session.kind === 'choosing' &&
-    s.session.recorded &&
-    s.session.running === undefined
-  );
-};
-
-describe('SEQR -> gateway (two replicas) -> Mosquitto -> daemon, pay first, then choose', () => {
+describe('SEQR -> gateway (two replicas) -> Mosquitto -> the daemon process, pay first, then choose', () => {
   it('a replica and the broker die mid-session: the delivered products are charged once, exactly', async () => {
-    expect(screen()).toBe('upsIdle');
+    expect((await shown())?.kind).toBe('upsIdle');
     const scanned = await sim.control.scanUps({
-      code: sim.control.upsCode('vm-1'),
+      code: sim.control.upsCode(MACHINE),
       amount: '80.00',
     });
     if (scanned.outcome !== 'invoice') throw new Error(JSON.stringify(scanned));
     const ref = scanned.invoiceReference;
     expect(scanned.invoice).toMatchObject({ amount: { value: '80.00' }, status: 'ISSUED' });
-    expect(screen()).toBe('upsConfirm');
+    // createPurchase was answered after the reservation was recorded and sent.
+    expect(reservation(ref).types).toContain('reservation.issued');
+    await shows((s) => s.kind === 'upsConfirm', 'the confirm screen');
 
-    // The notification's replica is gone: polling alone brings RESERVED.
+    // The notification's replica is gone: the daemon's polling alone brings RESERVED.
     await b.gateway.stop();
     sim.control.pay(ref);
-    await until(ready, 5_000, 'the choose screen');
-    expect(screen()).toBe('upsChoose');
+    await shows((s) => s.kind === 'upsChoose' && s.credit?.minor === 8000, 'the choose screen');
+    await until(
+      () => reservation(ref).types.includes('reservation.reserved'),
+      5_000,
+      'RESERVED recorded',
+    );
     await sim.control.callbacksSettled();
-    expect(sim.control.notifications().find((x) => x.invoiceReference === ref)).toBeDefined();
-    expect(
-      sim.control.notifications().find((x) => x.invoiceReference === ref)?.httpStatus,
-    ).not.toBe(200);
+    const notified = sim.control.notifications().filter((x) => x.invoiceReference === ref);
+    expect(notified.map((x) => x.url)).toEqual([`${b.base}/notify/${MACHINE}`]);
+    expect(notified[0]?.httpStatus).not.toBe(200);
 
     // The broker dies: choosing, dispensing and committing need none of it.
     await broker.kill();
-    buttons.press({ kind: 'product', slot: 1 });
-    await until(() => dispenser.dispenses.length === 1, 5_000, 'the first dispense');
-    await until(ready, 5_000, 'choose again');
-    buttons.press({ kind: 'product', slot: 2 });
-    await until(() => dispenser.dispenses.length === 2, 5_000, 'the second dispense');
-    await until(ready, 5_000, 'the second vend to end');
-    buttons.press({ kind: 'cancel' });
-    await until(() => sim.control.invoice(ref)?.status === 'PAID', 5_000, 'the commit');
-    expect(sim.control.invoice(ref)).toMatchObject({ committed: true, amount: { value: '40.00' } });
+    await take(1, 8000 - 2500);
+    await take(2, 8000 - 2500 - 1850);
+    const closed = daemon.waitFor((l) => l['to'] === 'idle', 20_000, 'idle again');
+    await press(daemon, { kind: 'cancel' });
+    await until(() => sim.control.invoice(ref)?.status === 'PAID', 10_000, 'the commit');
+    await closed;
+
+    // Charged once, exactly what came out: the relay record, the ledger and SEQR agree.
+    expect(pulses(dir)).toEqual([1, 2]);
+    const delivered = pulses(dir).reduce((sum, slot) => sum + (PRICES[slot] ?? 0), 0);
+    expect(sim.control.invoice(ref)).toMatchObject({
+      committed: true,
+      amount: { value: (delivered / 100).toFixed(2) },
+    });
     const commits = sim.control
       .calls()
       .filter((c) => c.op === 'commitReservation' && c.reference === ref);
     expect(commits.filter((c) => c.resultCode === 0)).toHaveLength(1);
-    await until(() => runtime.state().kind === 'idle', 15_000, 'idle again');
-    const open = await ledger.openTransactions();
-    expect([...open.keys()]).toEqual([]);
+    const { view } = reservation(ref);
+    expect(view.reservation).toMatchObject({
+      committed: true,
+      settling: { total: { minor: delivered } },
+    });
+    expect(openTransactions()).toEqual([]);
+    expect(lines.some((l) => l.msg === 'fleet broker connected again')).toBe(false);
 
     // The broker is back: the next payer reaches the machine through replica A.
     await broker.start();
-    await until(
-      () => link.status().connected && a.gateway.relay.status().connected,
-      15_000,
-      'the machine and replica A back on the broker',
-    );
-    const again = await sim.control.scanUps({ code: sim.control.upsCode('vm-1'), amount: '20.00' });
+    await daemon.waitFor((l) => l.msg === 'fleet broker connected again', 30_000, 'the link back');
+    await machineOnline(broker.url, MACHINE);
+    await until(() => a.gateway.relay.status().connected, 15_000, 'replica A back on the broker');
+    const again = await sim.control.scanUps({
+      code: sim.control.upsCode(MACHINE),
+      amount: '20.00',
+    });
     if (again.outcome !== 'invoice') throw new Error(JSON.stringify(again));
+    await shows((s) => s.kind === 'upsConfirm', 'the confirm screen for the next payer');
+    const ended = daemon.waitFor((l) => l['from'] === 'session', 10_000, 'the session to end');
     sim.control.cancelInApp(again.invoiceReference);
-    await until(
-      () => runtime.state().kind === 'idle' || runtime.state().kind === 'notice',
-      5_000,
-      'the cancelled reservation to end',
-    );
+    await ended;
     expect(sim.control.invoice(again.invoiceReference)?.committed).toBe(false);
-    // Nothing else was charged: one payment, for what came out.
+    // Nothing else was charged or dispensed: one payment, for what came out.
     expect(sim.control.invoices().filter((i) => i.committed)).toHaveLength(1);
-    expect(dispenser.dispenses).toHaveLength(2);
-  }, 60_000);
+    expect(pulses(dir)).toEqual([1, 2]);
+    await until(() => openTransactions().length === 0, 10_000, 'the second session closed');
+    // An orderly stop after all that.
+    expect(await daemon.stop(10_000)).toBe(0);
+  }, 120_000);
 });
