@@ -305,14 +305,14 @@ function applyReservationEntry(
       next.reservation = { ...r, reserved: entry.amount, reservedAt: at };
       return next;
     case 'vend.started':
-      if (r.vends.some((v) => v.seq === entry.seq))
-        return `vend ${entry.seq} of ${entry.txId} was already started`;
+      if (r.vends.some((v) => v.seq === entry.vend))
+        return `vend ${entry.vend} of ${entry.txId} was already started`;
       next.reservation = {
         ...r,
         vends: [
           ...r.vends,
           {
-            seq: entry.seq,
+            seq: entry.vend,
             slot: entry.slot,
             productName: entry.productName,
             price: entry.price,
@@ -322,11 +322,11 @@ function applyReservationEntry(
       };
       return next;
     case 'vend.finished':
-      if (!r.vends.some((v) => v.seq === entry.seq && v.outcome === 'started'))
-        return `vend ${entry.seq} of ${entry.txId} is not running`;
+      if (!r.vends.some((v) => v.seq === entry.vend && v.outcome === 'started'))
+        return `vend ${entry.vend} of ${entry.txId} is not running`;
       next.reservation = {
         ...r,
-        vends: r.vends.map((v) => (v.seq === entry.seq ? { ...v, outcome: entry.outcome } : v)),
+        vends: r.vends.map((v) => (v.seq === entry.vend ? { ...v, outcome: entry.outcome } : v)),
       };
       return next;
     case 'reservation.settling':

@@ -974,7 +974,7 @@ function choosing(
       if (
         e.entry.type === 'vend.started' &&
         running?.step === 'recording' &&
-        e.entry.seq === running.seq
+        e.entry.vend === running.seq
       )
         return update(s, { ...r, running: { ...running, step: 'running' } }, [
           { type: 'dispenser.dispense', txId, slot: running.product.slot },
@@ -1004,7 +1004,7 @@ function choosing(
       if (
         e.entry.type === 'vend.started' &&
         running?.step === 'recording' &&
-        e.entry.seq === running.seq
+        e.entry.vend === running.seq
       )
         // The relay did not move; a ledger that cannot record ends the session.
         return settle(c, s, { ...r, running: undefined }, e.at, [
@@ -1036,7 +1036,7 @@ function choosing(
         record({
           type: 'vend.started',
           txId,
-          seq,
+          vend: seq,
           slot,
           productName: product.name,
           price: product.price,
@@ -1048,7 +1048,7 @@ function choosing(
       // charges it, never dispenses it again).
       if (e.txId !== txId || running?.step !== 'running' || running.dropped) return same(s);
       return update(s, { ...r, running: { ...running, dropped: true } }, [
-        record({ type: 'vend.finished', txId, seq: running.seq, outcome: 'delivered' }),
+        record({ type: 'vend.finished', txId, vend: running.seq, outcome: 'delivered' }),
       ]);
     }
     case 'dispense.finished': {
@@ -1059,7 +1059,7 @@ function choosing(
         record({
           type: 'vend.finished',
           txId,
-          seq: running.seq,
+          vend: running.seq,
           outcome,
           ...(e.result.outcome === 'notDelivered' ? { detail: e.result.reason } : {}),
         }),
@@ -1072,7 +1072,7 @@ function choosing(
       const busy = e.failure.code === 'E_DISPENSER_BUSY';
       const outcome = busy ? 'notDelivered' : 'uncertain';
       return afterVend(c, s, r, running, outcome, e.at, kit, [
-        record({ type: 'vend.finished', txId, seq: running.seq, outcome, failure: e.failure }),
+        record({ type: 'vend.finished', txId, vend: running.seq, outcome, failure: e.failure }),
         ...(busy
           ? []
           : [
@@ -1120,7 +1120,7 @@ function choosing(
           record({
             type: 'vend.finished',
             txId,
-            seq: running.seq,
+            vend: running.seq,
             outcome: 'uncertain',
             detail: 'no outcome within the dispense deadline',
           }),
@@ -1136,7 +1136,7 @@ function choosing(
           record({
             type: 'vend.finished',
             txId,
-            seq: running.seq,
+            vend: running.seq,
             outcome: 'notDelivered',
             detail: 'not driven: vend.started was not durable in time',
           }),
@@ -1649,7 +1649,7 @@ export function recoverReservation(c: CoreConfig, view: TransactionView): Reserv
       record({
         type: 'vend.finished',
         txId,
-        seq: v.seq,
+        vend: v.seq,
         outcome: 'uncertain',
         detail: 'restarted during the dispense',
       }),

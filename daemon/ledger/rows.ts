@@ -121,7 +121,7 @@ const entry = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('vend.started'),
     txId,
-    seq: vendSeq,
+    vend: vendSeq,
     slot: z.number().int(),
     productName: z.string(),
     price: money,
@@ -129,7 +129,7 @@ const entry = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('vend.finished'),
     txId,
-    seq: vendSeq,
+    vend: vendSeq,
     outcome: z.enum(['delivered', 'notDelivered', 'uncertain']),
     detail: z.string().exactOptional(),
     failure: failure.exactOptional(),

@@ -119,8 +119,11 @@ export type LedgerEntry =
   | {
       readonly type: 'vend.started';
       readonly txId: string;
-      /** 1, 2, ... within the reservation. */
-      readonly seq: number;
+      /**
+       * The vend's number within the reservation: 1, 2, ... (not `seq`, which a stored entry
+       * already carries as its position in the ledger).
+       */
+      readonly vend: number;
       readonly slot: number;
       readonly productName: string;
       readonly price: Money;
@@ -128,7 +131,8 @@ export type LedgerEntry =
   | {
       readonly type: 'vend.finished';
       readonly txId: string;
-      readonly seq: number;
+      /** The {@link vend} number of the `vend.started` it finishes. */
+      readonly vend: number;
       /** Only `delivered` is charged. */
       readonly outcome: 'delivered' | 'notDelivered' | 'uncertain';
       readonly detail?: string;

@@ -227,12 +227,12 @@ describe('pending', () => {
       {
         type: 'vend.started',
         txId: 'ups-1',
-        seq: 1,
+        vend: 1,
         slot: 1,
         productName: 'Cola',
         price: sek(2500),
       },
-      { type: 'vend.finished', txId: 'ups-1', seq: 1, outcome: 'delivered' },
+      { type: 'vend.finished', txId: 'ups-1', vend: 1, outcome: 'delivered' },
       {
         type: 'reservation.settling',
         txId: 'ups-1',

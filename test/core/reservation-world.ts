@@ -231,8 +231,8 @@ export class ReservationWorld {
     let total = 0;
     for (const e of this.ledger) {
       if (e.txId !== txId) continue;
-      if (e.type === 'vend.started') prices.set(e.seq, e.price.minor);
-      if (e.type === 'vend.finished' && e.outcome === 'delivered') total += prices.get(e.seq) ?? 0;
+      if (e.type === 'vend.started') prices.set(e.vend, e.price.minor);
+      if (e.type === 'vend.finished' && e.outcome === 'delivered') total += prices.get(e.vend) ?? 0;
     }
     return total;
   }
@@ -437,10 +437,10 @@ export class ReservationWorld {
         const entries = this.ledger.filter((x) => x.txId === e.txId);
         const started = entries.filter((x) => x.type === 'vend.started');
         const finished = new Set(
-          entries.flatMap((x) => (x.type === 'vend.finished' ? [x.seq] : [])),
+          entries.flatMap((x) => (x.type === 'vend.finished' ? [x.vend] : [])),
         );
-        const open = started.filter((x) => !finished.has(x.seq) && x.slot === e.slot);
-        const seq = open.at(-1)?.seq;
+        const open = started.filter((x) => !finished.has(x.vend) && x.slot === e.slot);
+        const seq = open.at(-1)?.vend;
         this.pulses.push({ txId: e.txId, seq });
         if (entries.some((x) => x.type === 'reservation.requested')) {
           if (!entries.some((x) => x.type === 'reservation.reserved'))

@@ -90,7 +90,7 @@ describe('pay first, then choose (UPS) in the core', () => {
     const { w, txId, reference } = reservedWorld();
     expect(session(w.state).kind).toBe('choosing');
     w.press(1); // Cola 25.00
-    expect(w.ledger.at(-1)).toMatchObject({ type: 'vend.started', seq: 1, slot: 1 });
+    expect(w.ledger.at(-1)).toMatchObject({ type: 'vend.started', vend: 1, slot: 1 });
     expect(w.pulses).toHaveLength(0);
     w.settle();
     expect(w.pulses).toEqual([{ txId, seq: 1 }]);
