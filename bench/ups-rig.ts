@@ -75,12 +75,13 @@ export async function startMachine(
   mainJs: string,
   configPath: string,
   fleet?: { readonly brokerUrl: string; readonly machineId: string },
+  incarnation = 1,
 ): Promise<DaemonProcess> {
   const daemon = new DaemonProcess({
     mainJs,
     configPath,
     cwd: path.dirname(configPath),
-    incarnation: 1,
+    incarnation,
   });
   try {
     const linked = fleet

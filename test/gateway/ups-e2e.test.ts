@@ -38,6 +38,7 @@ let sim: SeqrSimulator;
 let a: Replica;
 let b: Replica;
 let daemon: DaemonProcess;
+let configPath: string;
 const lines: DaemonLine[] = [];
 const cleanups: (() => unknown)[] = [];
 
@@ -122,7 +123,7 @@ beforeAll(async () => {
   });
   cleanups.push(() => sim.close());
   const fleet = { brokerUrl: broker.url, machineId: MACHINE };
-  const configPath = writeMachine({
+  configPath = writeMachine({
     dir,
     soapUrl: sim.soapUrl,
     terminalId: TERMINAL_ID,
@@ -223,4 +224,47 @@ describe('SEQR -> gateway (two replicas) -> Mosquitto -> the daemon process, pay
     // An orderly stop after all that.
     expect(await daemon.stop(10_000)).toBe(0);
   }, 120_000);
+
+  it('the daemon SIGKILLed mid-session: restarted, it commits what came out, once', async () => {
+    const fleet = { brokerUrl: broker.url, machineId: MACHINE };
+    if (!daemon.alive) daemon = await startMachine(mainJs, configPath, fleet, 2);
+    const before = pulses(dir).length;
+    const scanned = await sim.control.scanUps({
+      code: sim.control.upsCode(MACHINE),
+      amount: '80.00',
+    });
+    if (scanned.outcome !== 'invoice') throw new Error(JSON.stringify(scanned));
+    const ref = scanned.invoiceReference;
+    sim.control.pay(ref);
+    await shows((s) => s.kind === 'upsChoose' && s.credit?.minor === 8000, 'the choose screen');
+    await until(
+      () => reservation(ref).types.includes('reservation.reserved'),
+      5_000,
+      'RESERVED recorded',
+    );
+    await take(3, 8000 - 1500);
+
+    daemon.kill();
+    await daemon.exited;
+    // Nothing was committed before the crash: the reservation holds what the payer confirmed.
+    expect(sim.control.invoice(ref)).toMatchObject({ status: 'RESERVED', committed: false });
+
+    daemon = await startMachine(mainJs, configPath, fleet, 3);
+    await until(() => sim.control.invoice(ref)?.status === 'PAID', 15_000, 'the commit');
+    expect(sim.control.invoice(ref)).toMatchObject({
+      committed: true,
+      amount: { value: '15.00' },
+    });
+    expect(pulses(dir).slice(before)).toEqual([3]);
+    const commits = sim.control
+      .calls()
+      .filter((c) => c.op === 'commitReservation' && c.reference === ref);
+    expect(commits.filter((c) => c.resultCode === 0)).toHaveLength(1);
+    await until(() => openTransactions().length === 0, 10_000, 'the reservation closed');
+    expect(reservation(ref).view.reservation).toMatchObject({
+      committed: true,
+      settling: { total: { minor: 1500 } },
+    });
+    expect(await daemon.stop(10_000)).toBe(0);
+  }, 90_000);
 });
