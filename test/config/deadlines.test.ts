@@ -11,25 +11,11 @@ import {
   SEQR_DEADLINE_DEFAULTS,
   SEQR_REVERSAL_MS,
 } from '../../config/schema.js';
+import { MINIMAL_CONFIG } from './minimal.js';
 
 const EXAMPLE = path.join(import.meta.dirname, '../../config/example.config.yaml');
 
-const MINIMAL = `mode: demo
-machine:
-  name: Test
-merchant:
-  name: Shop
-products:
-  - slot: 1
-    name: Cola
-    price: "25.00"
-    buttonPin: 5
-    relayPin: 17
-buttons:
-  cancelPin: 26
-`;
-
-const withSeqr = (seqr: string, extra = ''): string => `${MINIMAL}seqr:\n${seqr}${extra}`;
+const withSeqr = (seqr: string, extra = ''): string => `${MINIMAL_CONFIG}seqr:\n${seqr}${extra}`;
 
 function errorsOf(text: string): readonly string[] {
   try {
@@ -43,7 +29,7 @@ function errorsOf(text: string): readonly string[] {
 
 describe('seqr.deadlines', () => {
   it('defaults every call the daemon makes; the status poll fits the rule at the default interval', () => {
-    const config = parseConfigText(MINIMAL, 'config.yaml', {});
+    const config = parseConfigText(MINIMAL_CONFIG, 'config.yaml', {});
     expect(config.seqr.deadlines).toEqual(SEQR_DEADLINE_DEFAULTS);
     expect(config.seqr.deadlines.getPaymentStatus).toBeLessThanOrEqual(maxPollDeadlineMs(1_000));
     expect(
@@ -105,7 +91,7 @@ describe('seqr.deadlines', () => {
   });
 
   it('blames the poll interval when the poll deadline is the default', () => {
-    const lines = errorsOf(`${MINIMAL}timeouts:\n  pollIntervalMs: 2500\n`);
+    const lines = errorsOf(`${MINIMAL_CONFIG}timeouts:\n  pollIntervalMs: 2500\n`);
     expect(lines).toEqual([
       expect.stringMatching(
         /^config\.yaml:\d+: timeouts\.pollIntervalMs: 2500 is too long for the status poll's 3000 ms deadline: .* = 22000 ms, .*; SEQR's rule is one poll per second$/,

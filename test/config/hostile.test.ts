@@ -14,21 +14,7 @@ import {
   MAX_PROBLEMS,
   parseConfigText,
 } from '../../config/load.js';
-
-const MINIMAL = `mode: demo
-machine:
-  name: Test
-merchant:
-  name: Shop
-products:
-  - slot: 1
-    name: Cola
-    price: "25.00"
-    buttonPin: 5
-    relayPin: 17
-buttons:
-  cancelPin: 26
-`;
+import { MINIMAL_CONFIG } from './minimal.js';
 
 /** The lines of the ConfigError `run` throws; fails if it returns or throws anything else. */
 function refusal(run: () => unknown): readonly string[] {
@@ -62,7 +48,7 @@ afterEach(() => {
 describe('size', () => {
   it('refuses a 50 MB file by its size, without reading it', () => {
     const file = path.join(dir, 'big.yaml');
-    writeFileSync(file, MINIMAL);
+    writeFileSync(file, MINIMAL_CONFIG);
     truncateSync(file, 50 * 1024 * 1024);
     const started = process.hrtime.bigint();
     const lines = refusal(() => loadConfig(file, {}));
@@ -129,20 +115,21 @@ describe('parse cost', () => {
   });
 
   it('reports a key written twice in one mapping with both lines', () => {
-    const lines = refusal(parse(MINIMAL.replace('name: Shop', 'name: Shop\n  name: Other')));
+    const lines = refusal(parse(MINIMAL_CONFIG.replace('name: Shop', 'name: Shop\n  name: Other')));
     expect(lines).toEqual([
       'config.yaml:6: merchant.name: duplicate key (first written on line 5)',
     ]);
   });
 
   it('refuses a second YAML document', () => {
-    expect(refusal(parse(`${MINIMAL}---\nmode: production\n`))).toEqual([
+    expect(refusal(parse(`${MINIMAL_CONFIG}---\nmode: production\n`))).toEqual([
       'config.yaml:14: YAML: the file holds more than one document (a second `---`); keep one',
     ]);
   });
 
   it('lists at most 50 problems and counts the rest', () => {
-    const text = MINIMAL + Array.from({ length: 500 }, (_, i) => `x${String(i)}: 1`).join('\n');
+    const text =
+      MINIMAL_CONFIG + Array.from({ length: 500 }, (_, i) => `x${String(i)}: 1`).join('\n');
     const lines = refusal(parse(text));
     expect(lines).toHaveLength(MAX_PROBLEMS + 1);
     expect(lines[0]).toBe('config.yaml:14: x0: unknown key');
@@ -162,7 +149,7 @@ describe('nothing raw reaches the terminal', () => {
   });
 
   it('a control character in the text is named, escaped, with its line', () => {
-    const lines = refusal(parse(MINIMAL.replace('name: Cola', 'name: Co\x1b[2Jla')));
+    const lines = refusal(parse(MINIMAL_CONFIG.replace('name: Cola', 'name: Co\x1b[2Jla')));
     expect(lines).toEqual([
       'config.yaml:8: YAML: the file holds the control character \\x1b, which YAML does not allow (is it a text file?)',
     ]);
@@ -170,14 +157,14 @@ describe('nothing raw reaches the terminal', () => {
 
   it('a value is quoted as a short excerpt', () => {
     const huge = 'x'.repeat(200_000);
-    const lines = refusal(parse(MINIMAL.replace('mode: demo', `mode: ${huge}`)));
+    const lines = refusal(parse(MINIMAL_CONFIG.replace('mode: demo', `mode: ${huge}`)));
     expect(lines).toEqual([
       `config.yaml:1: mode: ${'x'.repeat(60)}... (199940 more characters) is not one of: demo, production`,
     ]);
   });
 
   it('an unknown key is quoted as a short excerpt with its escapes', () => {
-    const lines = refusal(parse(`${MINIMAL}"\\e]0;pwned\\a${'k'.repeat(100)}": 1\n`));
+    const lines = refusal(parse(`${MINIMAL_CONFIG}"\\e]0;pwned\\a${'k'.repeat(100)}": 1\n`));
     expect(lines).toEqual([
       `config.yaml:14: \\x1b]0;pwned\\x07${'k'.repeat(30)}... (70 more characters): unknown key`,
     ]);
@@ -193,21 +180,24 @@ describe('nothing raw reaches the terminal', () => {
 describe('values', () => {
   it('refuses a NUL, an escape sequence or a bidirectional override in a product name', () => {
     for (const name of ['"Cola\\0"', '"Cola\\e[31m"', '"Cola\\u202Eloc"', '"Co\\tla"']) {
-      const lines = refusal(parse(MINIMAL.replace('name: Cola', `name: ${name}`)));
+      const lines = refusal(parse(MINIMAL_CONFIG.replace('name: Cola', `name: ${name}`)));
       expect(lines).toEqual([
         `config.yaml:8: products[0].name: ${name.replace(/\\/g, '\\\\')} must be printable text (no control or format characters)`,
       ]);
     }
-    expect(() => parse(MINIMAL.replace('name: Cola', 'name: "Räksmörgås 🙂"'))()).not.toThrow();
+    expect(() =>
+      parse(MINIMAL_CONFIG.replace('name: Cola', 'name: "Räksmörgås 🙂"'))(),
+    ).not.toThrow();
   });
 
   it('refuses a product name longer than the display line', () => {
-    const lines = refusal(parse(MINIMAL.replace('name: Cola', `name: ${'C'.repeat(41)}`)));
+    const lines = refusal(parse(MINIMAL_CONFIG.replace('name: Cola', `name: ${'C'.repeat(41)}`)));
     expect(lines).toEqual(['config.yaml:8: products[0].name: is longer than 40 characters']);
   });
 
   it('takes VAT between 0 and 50 percent', () => {
-    const vat = (rate: string) => MINIMAL.replace('name: Shop', `name: Shop\n  vatRate: '${rate}'`);
+    const vat = (rate: string) =>
+      MINIMAL_CONFIG.replace('name: Shop', `name: Shop\n  vatRate: '${rate}'`);
     expect(refusal(parse(vat('1000')))).toEqual([
       `config.yaml:6: merchant.vatRate: '1000' is not a VAT rate between 0 and 50 percent`,
     ]);
@@ -219,7 +209,7 @@ describe('values', () => {
   it('refuses prices whose minor units would not be exact, and huge or negative numbers anywhere', () => {
     const lines = refusal(
       parse(
-        MINIMAL.replace('"25.00"', '"999999999999999.99"')
+        MINIMAL_CONFIG.replace('"25.00"', '"999999999999999.99"')
           .replace('relayPin: 17', 'relayPin: 17\n    pulseMs: -300\n    stock: 1e400')
           .replace('cancelPin: 26', 'cancelPin: 26\n  debounceMs: 99999999999999999999'),
       ),
@@ -242,7 +232,7 @@ describe('values', () => {
     relayActiveLevel: low
 `;
     const lines = refusal(
-      parse(MINIMAL.replace('relayPin: 17\n', `relayPin: 17\n${second.slice(1)}`)),
+      parse(MINIMAL_CONFIG.replace('relayPin: 17\n', `relayPin: 17\n${second.slice(1)}`)),
     );
     expect(lines).toEqual([
       'config.yaml:7: products: relayActiveLevel differs between products; the relay board is driven one way for every slot, so give every product the same relayActiveLevel',
@@ -252,7 +242,7 @@ describe('values', () => {
   it('refuses control characters in paths, hosts and ids', () => {
     const lines = refusal(
       parse(
-        MINIMAL.replace(
+        MINIMAL_CONFIG.replace(
           'mode: demo',
           'mode: demo\nstateDirectory: "/var/lib/x\\0y"\nseqr:\n  terminalId: "ab\\ncd"\nprinter:\n  type: tcp\n  host: "printer; rm -rf /"',
         ),
@@ -267,7 +257,8 @@ describe('values', () => {
 });
 
 describe('kiosk address', () => {
-  const kiosk = (lines: string) => MINIMAL.replace('mode: demo', `mode: demo\nkiosk:\n${lines}`);
+  const kiosk = (lines: string) =>
+    MINIMAL_CONFIG.replace('mode: demo', `mode: demo\nkiosk:\n${lines}`);
 
   it('refuses a non-loopback host unless allowRemote says so too, and says why', () => {
     expect(refusal(parse(kiosk('  host: 0.0.0.0')))).toEqual([

@@ -12,23 +12,9 @@ import {
   loadConfig,
   parseConfigText,
 } from '../../config/load.js';
+import { MINIMAL_CONFIG } from './minimal.js';
 
 const EXAMPLE = path.join(import.meta.dirname, '../../config/example.config.yaml');
-
-const MINIMAL = `mode: demo
-machine:
-  name: Test
-merchant:
-  name: Shop
-products:
-  - slot: 1
-    name: Cola
-    price: "25.00"
-    buttonPin: 5
-    relayPin: 17
-buttons:
-  cancelPin: 26
-`;
 
 function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): readonly string[] {
   try {
@@ -65,7 +51,7 @@ describe('loadConfig', () => {
   });
 
   it('fills defaults and returns a deeply frozen object', () => {
-    const config = parseConfigText(MINIMAL, 'config.yaml', {});
+    const config = parseConfigText(MINIMAL_CONFIG, 'config.yaml', {});
     expect(config.timeouts).toMatchObject({
       paymentWindowMs: 30_000,
       stillPayingWindowMs: 30_000,
@@ -85,7 +71,7 @@ describe('loadConfig', () => {
   });
 
   it("takes the state and runtime directories from systemd's environment", () => {
-    const config = parseConfigText(MINIMAL, 'config.yaml', {
+    const config = parseConfigText(MINIMAL_CONFIG, 'config.yaml', {
       STATE_DIRECTORY: '/var/lib/seqr-vend-x',
       RUNTIME_DIRECTORY: '/run/seqr-vend-x',
     });
@@ -163,7 +149,7 @@ endOfDay: "25:00"
 
   it('accepts plain http in production only to this machine (a local proxy or simulator)', () => {
     const production = (endpoint: string) =>
-      MINIMAL.replace('mode: demo', 'mode: production').replace(
+      MINIMAL_CONFIG.replace('mode: demo', 'mode: production').replace(
         'products:',
         `seqr:\n  endpoint: ${endpoint}\n  terminalId: t1\nproducts:`,
       );
@@ -182,7 +168,7 @@ endOfDay: "25:00"
 
   it('finds pins shared between a relay, a drop sensor, a sold-out input and the cancel button', () => {
     const lines = errorsOf(
-      MINIMAL.replace(
+      MINIMAL_CONFIG.replace(
         'relayPin: 17',
         'relayPin: 26\n    soldOutPin: 5\n    dropSensor:\n      pin: 26',
       ),
@@ -196,7 +182,7 @@ endOfDay: "25:00"
 
   it('refuses a zero price, a drop window shorter than the pulse, and stock with a sold-out pin', () => {
     const lines = errorsOf(
-      MINIMAL.replace('"25.00"', '"0.00"').replace(
+      MINIMAL_CONFIG.replace('"25.00"', '"0.00"').replace(
         'relayPin: 17',
         'relayPin: 17\n    pulseMs: 500\n    stock: 4\n    soldOutPin: 20\n    dropSensor:\n      pin: 21\n      windowMs: 400',
       ),
@@ -225,7 +211,7 @@ endOfDay: "25:00"
   });
 
   it('requires an endpoint and a terminal id in production only', () => {
-    const lines = errorsOf(MINIMAL.replace('mode: demo', 'mode: production'));
+    const lines = errorsOf(MINIMAL_CONFIG.replace('mode: demo', 'mode: production'));
     expect(lines.join('\n')).toMatch(/seqr\.endpoint: is required in production mode/);
     expect(lines.join('\n')).toMatch(/seqr\.terminalId: is required in production mode/);
   });
@@ -242,7 +228,7 @@ endOfDay: "25:00"
   it('rejects a password anywhere in the YAML, says where it belongs, and never echoes it', () => {
     const secret = 'Sup3r-S3cret-Value';
     const lines = errorsOf(
-      MINIMAL.replace('mode: demo', `mode: demo\nseqr:\n  password: ${secret}`).replace(
+      MINIMAL_CONFIG.replace('mode: demo', `mode: demo\nseqr:\n  password: ${secret}`).replace(
         'name: Shop',
         `name: Shop\n  terminalPassword: ${secret}`,
       ),
@@ -264,7 +250,7 @@ describe('checkConfig', () => {
   }
 
   it('says OK with the mode and slots for a valid demo file', async () => {
-    const file = writeConfig(MINIMAL);
+    const file = writeConfig(MINIMAL_CONFIG);
     expect(await checkConfig(file, {})).toEqual({
       ok: true,
       lines: [`${file}: OK (demo mode, 1 products: slots 1)`],
@@ -273,7 +259,7 @@ describe('checkConfig', () => {
 
   it('lists every error for an invalid file', async () => {
     const file = writeConfig(
-      MINIMAL.replace('"25.00"', '"25,00"').replace('cancelPin: 26', 'cancelPin: 5'),
+      MINIMAL_CONFIG.replace('"25.00"', '"25,00"').replace('cancelPin: 26', 'cancelPin: 5'),
     );
     const result = await checkConfig(file, {});
     expect(result.ok).toBe(false);
